@@ -1,0 +1,1 @@
+"""Clientfolio's command line and process supervisor."""

@@ -1,0 +1,170 @@
+"""The ``clientfolio`` command line.
+
+    clientfolio run                       start every service and the gateway (make run)
+    clientfolio serve SERVICE             run one service in this process (containers)
+    clientfolio migrate [SERVICE ...]     apply database migrations
+    clientfolio token create --workspace NAME --role ROLE [--label TEXT]
+    clientfolio token list [--workspace NAME] | token revoke TOKEN_ID
+    clientfolio dead-letters list|retry [--consumer NAME] [--id N ...]
+"""
+import argparse
+import json
+import sys
+
+SERVICES = ("contacts", "projects", "billing", "gateway")
+
+
+class UsageError(Exception):
+    """A problem with what the user typed: printed as one line, exit code 2."""
+
+
+def _prepare(args):
+    # Green the standard library before anything imports sockets or threads.
+    import eventlet
+
+    eventlet.monkey_patch()
+    from services.common.config import load_config
+
+    return load_config(getattr(args, "config", None))
+
+
+def cmd_serve(args):
+    config = _prepare(args)
+    from .serve import serve
+
+    return serve(args.service, config)
+
+
+def cmd_migrate(args):
+    config = _prepare(args)
+    from services.common.config import database_url
+
+    from .registry import migrate_function
+
+    unknown = set(args.services) - set(SERVICES)
+    if unknown:
+        raise UsageError(f"unknown service {', '.join(sorted(unknown))}; "
+                         f"choose among {', '.join(SERVICES)}")
+    for service in args.services or SERVICES:
+        migrate_function(service)(database_url(config, service))
+        print(f"{service}: migrated")
+    return 0
+
+
+def _gateway_database(config):
+    from services.common.config import database_url
+    from services.common.db import get_database
+
+    from .registry import migrate_function
+
+    url = database_url(config, "gateway")
+    migrate_function("gateway")(url)
+    return get_database(url)
+
+
+def cmd_token(args):
+    config = _prepare(args)
+    from gateway import auth
+
+    database = _gateway_database(config)
+    if args.action == "create":
+        if not args.workspace or not args.role:
+            raise UsageError("token create needs --workspace NAME and --role admin|member|viewer")
+        try:
+            _, token = auth.create_token(database, args.workspace, args.role, args.label)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        print(token)
+    elif args.action == "list":
+        for row in auth.list_tokens(database, args.workspace):
+            print(json.dumps(row))
+    elif args.action == "revoke":
+        if not args.token_id:
+            raise UsageError("token revoke needs the token id (see 'clientfolio token list')")
+        if not auth.revoke_token(database, args.token_id):
+            raise UsageError(f"no token with id {args.token_id}")
+        print(f"revoked {args.token_id}")
+    return 0
+
+
+def cmd_dead_letters(args):
+    config = _prepare(args)
+    from services.common.config import database_url
+    from services.common.db import get_database
+    from services.common.inbox import Inbox
+
+    from .registry import CONSUMER_HANDLERS, load, migrate_function
+
+    if args.consumer not in CONSUMER_HANDLERS:
+        raise UsageError(f"--consumer must be one of {', '.join(CONSUMER_HANDLERS)}")
+    url = database_url(config, args.consumer)
+    migrate_function(args.consumer)(url)
+    inbox = Inbox(get_database(url), args.consumer, load(CONSUMER_HANDLERS[args.consumer]))
+    if args.action == "list":
+        letters = inbox.dead_letters(include_resolved=args.all)
+        for letter in letters:
+            print(json.dumps(letter, ensure_ascii=False, default=str))
+        print(f"{len(letters)} dead letter(s)", file=sys.stderr)
+    else:
+        outcome = inbox.retry_dead_letters(set(args.id) if args.id else None)
+        for letter_id, result in outcome.items():
+            print(f"{letter_id}: {result}")
+        if any(result != "applied" for result in outcome.values()):
+            return 1
+    return 0
+
+
+def cmd_run(args):
+    from .supervisor import run
+
+    return run(args)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="clientfolio", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", help="nameko YAML config (default: the packaged one)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="start every service and the gateway")
+    run.add_argument("--no-demo", action="store_true", help="do not seed the demo workspace")
+    run.set_defaults(func=cmd_run)
+
+    serve = commands.add_parser("serve", help="run one service in this process")
+    serve.add_argument("service", choices=SERVICES)
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument("services", nargs="*", metavar="SERVICE",
+                         help="contacts, projects, billing, gateway (default: all)")
+    migrate.set_defaults(func=cmd_migrate)
+
+    token = commands.add_parser("token", help="API tokens")
+    token.add_argument("action", choices=("create", "list", "revoke"))
+    token.add_argument("token_id", nargs="?")
+    token.add_argument("--workspace")
+    token.add_argument("--role", choices=("admin", "member", "viewer"))
+    token.add_argument("--label")
+    token.set_defaults(func=cmd_token)
+
+    letters = commands.add_parser("dead-letters", help="parked messages of a consumer")
+    letters.add_argument("action", choices=("list", "retry"))
+    letters.add_argument("--consumer", default="gateway")
+    letters.add_argument("--id", type=int, action="append", help="only this dead letter")
+    letters.add_argument("--all", action="store_true", help="list resolved ones too")
+    letters.set_defaults(func=cmd_dead_letters)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except UsageError as exc:
+        print(f"clientfolio: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""Run one Clientfolio service in this process until SIGTERM/SIGINT."""
+import logging
+import signal
+
+import eventlet
+from nameko.runners import ServiceRunner
+
+from services.common.logs import setup_logging
+
+from .registry import service_class
+
+log = logging.getLogger(__name__)
+
+
+def serve(service, config):
+    """Start ``service``; on SIGTERM finish in-flight work and stop (graceful)."""
+    setup_logging(service, config.get("LOG_LEVEL") or "INFO")
+    runner = ServiceRunner(config)
+    runner.add_service(service_class(service))
+    stopping = eventlet.event.Event()
+
+    def on_signal(signum, _frame):
+        if not stopping.ready():
+            log.info("%s: signal %s, stopping gracefully", service, signum)
+            stopping.send(signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    runner.start()
+    log.info("%s started (http %s)", service, config.get("WEB_SERVER_ADDRESS"))
+    runner_thread = eventlet.spawn(runner.wait)
+    waiter = eventlet.spawn(stopping.wait)
+    try:
+        while not stopping.ready() and not runner_thread.dead:
+            eventlet.sleep(0.2)
+    finally:
+        if not runner_thread.dead:
+            # stop(): entrypoints stop taking work, running workers finish,
+            # unfinished messages are not acked (the broker redelivers them).
+            with eventlet.Timeout(25, False):
+                runner.stop()
+            runner.kill()
+        waiter.kill()
+    log.info("%s stopped", service)
+    return 0

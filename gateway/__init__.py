@@ -1,0 +1,1 @@
+"""The HTTP gateway: auth, commands forwarded over RPC, and the per-client read model."""

@@ -1,0 +1,112 @@
+"""The gateway's HTTP conventions: auth, JSON bodies, ETags, Consistency-Token."""
+import functools
+import json
+import time
+from datetime import date, datetime, timezone
+
+from services.common.errors import BadRequest
+from services.common.web import http, json_response
+
+from .auth import authenticate
+
+CONSISTENCY_WAIT_SECONDS = 5.0
+SOURCES = ("contacts", "projects", "billing")
+
+
+def api(method, url, role="viewer"):
+    """An authenticated JSON endpoint: ``fn(self, request, principal, **path)``.
+
+    The caller's workspace comes from its token only. A request carrying a
+    ``Consistency-Token`` waits (up to 5 s) until the read model applied it.
+    """
+    def decorate(fn):
+        @functools.wraps(fn)
+        def endpoint(self, request, **path):
+            principal = authenticate(self.db, request.headers.get("Authorization"))
+            principal.require(role)
+            token = request.headers.get("Consistency-Token")
+            if token:
+                wait_for_consistency(self.projector.inbox, token)
+            return fn(self, request, principal, **path)
+        return http(method, url)(endpoint)
+    return decorate
+
+
+def json_body(request):
+    """The request's JSON object, or 400 with what is wrong."""
+    raw = request.get_data(cache=True)
+    if not raw:
+        raise BadRequest("the request needs a JSON body")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    return body
+
+
+def date_param(request, name, default=None):
+    value = request.args.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise BadRequest(f"'{name}' must be a date (YYYY-MM-DD)", {name: ["not a date"]}) from None
+
+
+def today_utc():
+    return datetime.now(timezone.utc).date()
+
+
+def consistency_token(source, position):
+    return f"{source}:{int(position)}"
+
+
+def parse_consistency_token(token):
+    """``"contacts:42,projects:7"`` -> {"contacts": 42, "projects": 7}."""
+    wanted = {}
+    for part in token.split(","):
+        source, _, position = part.strip().partition(":")
+        if source not in SOURCES or not position.isdigit():
+            raise BadRequest("malformed Consistency-Token",
+                             {"Consistency-Token": ["expected source:position"]})
+        wanted[source] = max(wanted.get(source, 0), int(position))
+    return wanted
+
+
+def wait_for_consistency(inbox, token, timeout=CONSISTENCY_WAIT_SECONDS):
+    """Block until the read model applied every position in ``token`` (or time out).
+
+    A timeout is not an error: the read answers what it has (eventual consistency).
+    Returns True if the positions were reached.
+    """
+    wanted = parse_consistency_token(token)
+    deadline = time.monotonic() + timeout
+    delay = 0.002
+    while True:
+        positions = inbox.positions()
+        if all(positions.get(source, 0) >= position for source, position in wanted.items()):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+def written(payload, status, source, position, headers=None):
+    """A write's response: the resource, its ETag and a Consistency-Token."""
+    headers = dict(headers or {})
+    headers["Consistency-Token"] = consistency_token(source, position)
+    version = payload.get("version") if isinstance(payload, dict) else None
+    if version is not None:
+        headers["ETag"] = f'"{version}"'
+    return json_response(payload, status, headers)
+
+
+def resource(payload, headers=None):
+    headers = dict(headers or {})
+    if isinstance(payload, dict) and payload.get("version") is not None:
+        headers["ETag"] = f'"{payload["version"]}"'
+    return json_response(payload, 200, headers)

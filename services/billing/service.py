@@ -1,0 +1,14 @@
+"""The billing service: nameko entrypoints (walking skeleton: events and health)."""
+from nameko.dependency_providers import Config
+
+from services.common.extensions import EventSourcedStore, EventSourceRpc, HealthChecks
+from services.common.migrations import migrator
+
+migrate = migrator(__file__)
+
+
+class BillingService(EventSourceRpc, HealthChecks):
+    name = "billing"
+
+    config = Config()
+    store = EventSourcedStore("billing", migrate)

@@ -1,0 +1,167 @@
+"""The event consumer: feeds an ``Inbox`` from RabbitMQ and from ``events_since``.
+
+Per source, one active consumer (leader election across replicas):
+1. declare its durable queue ``<consumer>.<source>`` bound with ``#`` to
+   ``<source>.events`` (from now on the broker keeps every new event for it);
+2. catch up from the source's event log over RPC (``events_since``), which
+   covers a first start on existing data and anything published before the
+   queue existed;
+3. consume in batches: parse, apply through the inbox (duplicates skipped,
+   gaps filled from ``events_since``, poison parked), then ack the batch.
+Acks happen only after the batch's transaction committed: at-least-once
+delivery, exactly-once effect.
+"""
+import logging
+import socket
+import time
+
+import eventlet
+from kombu import Connection, Consumer, Exchange, Queue
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from .envelope import InvalidEvent, parse_event
+from .inbox import Inbox
+from .leader import leadership
+from .metrics import CONSUMER_LAG
+from .relay import CONNECTION_ERRORS, Backoff
+
+log = logging.getLogger(__name__)
+
+
+class EventConsumer:
+    """Consumes the events of several sources into one database through an ``Inbox``."""
+
+    def __init__(self, name, database, config, handlers, *, batch_size=None,
+                 catch_up_interval=5.0):
+        self.name = name
+        self.database = database
+        self.config = config
+        self.amqp_uri = config["AMQP_URI"]
+        self.inbox = Inbox(database, name, handlers)
+        self.sources = list(handlers)
+        self.batch_size = int(batch_size or config.get("CONSUMER_BATCH_SIZE") or 500)
+        self.catch_up_interval = catch_up_interval
+        self.queue_type = config.get("EVENT_QUEUE_TYPE") or "classic"
+        self._stopping = False
+        self.ready = {source: False for source in self.sources}
+        self.leader = {source: False for source in self.sources}
+
+    def queue_for(self, source):
+        arguments = {"x-queue-type": "quorum"} if self.queue_type == "quorum" else None
+        return Queue(
+            f"{self.name}.{source}",
+            Exchange(f"{source}.events", type="topic", durable=True),
+            routing_key="#",
+            durable=True,
+            queue_arguments=arguments,
+        )
+
+    def stop(self):
+        self._stopping = True
+
+    # -- catch-up ------------------------------------------------------------------
+
+    def catch_up(self, source, rpc, until=None):
+        """Apply everything the source has after our checkpoint (or up to ``until``)."""
+        position = self.inbox.position(source)
+        while not self._stopping:
+            batch = getattr(rpc, source).events_since(position, self.batch_size)
+            if not batch:
+                return position
+            events = []
+            for body in batch:
+                try:
+                    events.append(parse_event(body))
+                except InvalidEvent as exc:  # a source bug: never silently skip
+                    raise RuntimeError(f"{source}.events_since returned a bad event: {exc}")
+            result = self.inbox.apply(source, events)
+            if result.gap_after is not None:
+                raise RuntimeError(f"{source}.events_since skipped a position after "
+                                   f"{result.gap_after}")
+            position = result.position
+            CONSUMER_LAG.labels(self.name, source).set(0)
+            if len(batch) < self.batch_size or (until is not None and position >= until):
+                return position
+        return position
+
+    # -- consuming -----------------------------------------------------------------
+
+    def run(self, source):
+        """Consume ``source`` until ``stop``; reconnects with backoff."""
+        backoff = Backoff()
+        lock = f"clientfolio-consumer:{self.name}:{source}"
+        while not self._stopping:
+            try:
+                with leadership(self.database, lock, should_stop=lambda: self._stopping) as held:
+                    if not held:
+                        return
+                    self.leader[source] = True
+                    self._consume(source, backoff)
+            except CONNECTION_ERRORS as exc:
+                delay = backoff.next()
+                log.warning("%s consumer of %s: %s; retrying in %.1fs",
+                            self.name, source, exc, delay)
+                self._sleep(delay)
+            except Exception:
+                delay = backoff.next()
+                log.exception("%s consumer of %s failed; retrying in %.1fs",
+                              self.name, source, delay)
+                self._sleep(delay)
+            finally:
+                self.leader[source] = False
+                self.ready[source] = False
+
+    def _consume(self, source, backoff):
+        rpc_config = dict(self.config)
+        timeout = float(self.config.get("RPC_TIMEOUT") or 30)
+        with Connection(self.amqp_uri, connect_timeout=5, heartbeat=0) as connection, \
+                ClusterRpcProxy(rpc_config, timeout=timeout) as rpc:
+            connection.connect()
+            channel = connection.channel()
+            self.queue_for(source)(channel).declare()  # 1. the broker keeps new events
+            self.catch_up(source, rpc)                  # 2. the log fills the past
+            buffer = []
+            consumer = Consumer(channel, [self.queue_for(source)],
+                                on_message=buffer.append, accept=None,
+                                prefetch_count=self.batch_size * 2)
+            consumer.consume()
+            self.ready[source] = True
+            backoff.reset()
+            last_catch_up = time.monotonic()
+            needs_catch_up = False
+            while not self._stopping:
+                try:
+                    connection.drain_events(timeout=0.05 if buffer else 0.5)
+                    if len(buffer) < self.batch_size:
+                        continue
+                except socket.timeout:
+                    pass
+                if buffer:
+                    batch, buffer[:] = list(buffer), []
+                    needs_catch_up |= self._process(source, batch)
+                    batch[-1].ack(multiple=True)
+                now = time.monotonic()
+                if needs_catch_up or now - last_catch_up > self.catch_up_interval:
+                    # Fills gaps, and anything the broker never delivered to us.
+                    self.catch_up(source, rpc)
+                    needs_catch_up = False
+                    last_catch_up = now
+            consumer.cancel()
+
+    def _process(self, source, messages):
+        """Apply one batch of messages; returns True if a gap needs a catch-up."""
+        events = []
+        for message in messages:
+            try:
+                events.append(parse_event(message.body))
+            except InvalidEvent as exc:
+                self.inbox.park(source, message.body, str(exc))
+        if not events:
+            return False
+        result = self.inbox.apply(source, events)
+        return result.gap_after is not None
+
+    def _sleep(self, delay):
+        deadline = time.monotonic() + delay
+        while not self._stopping and time.monotonic() < deadline:
+            eventlet.sleep(min(0.1, max(0.0, deadline - time.monotonic())))

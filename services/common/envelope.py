@@ -1,0 +1,109 @@
+"""The integration event envelope (the wire contract of every event).
+
+Field names are fixed by the product contract: event_id, type, version,
+workspace, stream_id, stream_version, position, occurred_at, actor,
+correlation_id, data.
+"""
+import json
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
+
+
+def utc_now():
+    return datetime.now(timezone.utc)
+
+
+def format_time(moment):
+    """RFC 3339 in UTC with a ``Z`` suffix and microseconds (sortable as text)."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event recorded by an aggregate, not yet stored (no position yet)."""
+
+    type: str
+    data: dict
+    version: int = 1
+
+
+@dataclass(frozen=True)
+class EventEnvelope:
+    """A stored event as it is read back and published."""
+
+    event_id: str
+    type: str
+    version: int
+    workspace: str
+    stream_id: str
+    stream_version: int
+    position: int
+    occurred_at: str
+    actor: str | None
+    correlation_id: str | None
+    data: dict = field(default_factory=dict)
+
+    def to_dict(self):
+        return asdict(self)
+
+    def to_json(self):
+        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
+
+
+class EventEnvelopeSchema(Schema):
+    """Validates an incoming event body; unknown top-level keys are ignored
+    so that a newer publisher can add envelope fields without breaking readers."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    event_id = fields.UUID(required=True)
+    type = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    version = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    workspace = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    stream_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    stream_version = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    position = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    occurred_at = fields.String(required=True)
+    actor = fields.String(required=True, allow_none=True)
+    correlation_id = fields.String(required=True, allow_none=True)
+    data = fields.Dict(required=True)
+
+    @post_load
+    def make_envelope(self, values, **kwargs):
+        values["event_id"] = str(values["event_id"])
+        return EventEnvelope(**values)
+
+
+_envelope_schema = EventEnvelopeSchema()
+
+
+class InvalidEvent(ValueError):
+    """A message body that is not a valid event envelope."""
+
+
+def parse_event(body):
+    """Parse bytes/str/dict into an ``EventEnvelope`` or raise ``InvalidEvent`` with the reason."""
+    if isinstance(body, (bytes, bytearray)):
+        try:
+            body = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidEvent(f"body is not UTF-8: {exc}") from None
+    if isinstance(body, str):
+        try:
+            body = json.loads(body)
+        except ValueError as exc:
+            raise InvalidEvent(f"body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise InvalidEvent("body is not a JSON object")
+    try:
+        return _envelope_schema.load(body)
+    except ValidationError as exc:
+        raise InvalidEvent(f"not an event envelope: {exc.messages}") from None
+
+
+def new_event_id():
+    return str(uuid.uuid4())

@@ -1,0 +1,296 @@
+"""The append-only event store.
+
+Guarantees (on SQLite and PostgreSQL alike):
+- ``append`` is atomic: all events of the call are stored, or none;
+- a unique (stream_id, stream_version) key makes a concurrent writer at the
+  same expected version fail with ``ConcurrencyError``, never overwrite;
+- ``position`` is global to the service, starts at 1 and is gap-free **in
+  commit order**: positions are taken from a one-row counter whose row lock is
+  held until commit, so position N+1 can never become visible before N. A
+  reader tailing ``read_all(after_position)`` therefore never skips an event.
+"""
+import json
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from .envelope import EventEnvelope, format_time, utc_now
+from .errors import ConcurrencyError
+
+metadata = MetaData()
+
+# BIGINT on PostgreSQL; SQLite integers are 64-bit anyway.
+Position = BigInteger().with_variant(Integer(), "sqlite")
+
+events_table = Table(
+    "events",
+    metadata,
+    Column("position", Position, primary_key=True, autoincrement=False),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("stream_id", String(200), nullable=False),
+    Column("stream_version", Integer, nullable=False),
+    Column("type", String(100), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("workspace", String(100), nullable=False),
+    Column("occurred_at", String(32), nullable=False),
+    Column("actor", String(200)),
+    Column("correlation_id", String(100)),
+    Column("data", Text, nullable=False),
+    UniqueConstraint("stream_id", "stream_version", name="uq_events_stream_version"),
+)
+
+# One row: the last position handed out. Updating it takes a row lock that is
+# held until commit, which serialises position assignment in commit order.
+head_table = Table(
+    "event_store_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("position", Position, nullable=False),
+)
+
+# Where each outbox relay (normally one per service) has published up to.
+relay_checkpoints_table = Table(
+    "relay_checkpoints",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("position", Position, nullable=False),
+)
+
+
+def create_event_store_tables(bind):
+    """Create the event store tables and seed the position counter (migration helper)."""
+    metadata.create_all(bind)
+    has_head = bind.execute(select(func.count()).select_from(head_table)).scalar()
+    if not has_head:
+        bind.execute(insert(head_table).values(id=1, position=0))
+
+
+@dataclass
+class StreamAppend:
+    """One stream's share of a batch append."""
+
+    stream_id: str
+    expected_version: int
+    events: list  # of NewEvent
+    workspace: str
+    actor: str | None = None
+    correlation_id: str | None = None
+
+
+def _row_to_envelope(row):
+    return EventEnvelope(
+        event_id=row.event_id,
+        type=row.type,
+        version=row.version,
+        workspace=row.workspace,
+        stream_id=row.stream_id,
+        stream_version=row.stream_version,
+        position=row.position,
+        occurred_at=row.occurred_at,
+        actor=row.actor,
+        correlation_id=row.correlation_id,
+        data=json.loads(row.data),
+    )
+
+
+def envelope_json_from_row(row):
+    """The published JSON body of a stored row, without decoding ``data``."""
+    head = {
+        "event_id": row.event_id,
+        "type": row.type,
+        "version": row.version,
+        "workspace": row.workspace,
+        "stream_id": row.stream_id,
+        "stream_version": row.stream_version,
+        "position": row.position,
+        "occurred_at": row.occurred_at,
+        "actor": row.actor,
+        "correlation_id": row.correlation_id,
+    }
+    text = json.dumps(head, separators=(",", ":"), ensure_ascii=False)
+    return text[:-1] + ',"data":' + row.data + "}"
+
+
+class EventStore:
+    """Append and read events of one service's database."""
+
+    def __init__(self, database):
+        self.database = database
+
+    # -- writing -----------------------------------------------------------------
+
+    def append(self, stream_id, expected_version, events, *, workspace, actor=None,
+               correlation_id=None, conn=None):
+        """Atomically store ``events`` after ``expected_version`` of the stream.
+
+        Raises ``ConcurrencyError`` if the stream is not at ``expected_version``.
+        Returns the stored ``EventEnvelope``s (with their positions).
+        """
+        return self.append_batch(
+            [StreamAppend(stream_id, expected_version, list(events), workspace, actor,
+                          correlation_id)],
+            conn=conn,
+        )
+
+    def append_batch(self, appends, *, conn=None):
+        """Store several streams' events in one transaction (bulk work such as imports).
+
+        All or nothing: one stale ``expected_version`` fails the whole batch
+        with ``ConcurrencyError``.
+        """
+        if conn is None:
+            with self.database.write() as conn:
+                return self._append_batch(conn, appends)
+        return self._append_batch(conn, appends)
+
+    def _append_batch(self, conn, appends):
+        appends = [a for a in appends if a.events]
+        if not appends:
+            return []
+        self._check_versions(conn, appends)
+        count = sum(len(a.events) for a in appends)
+        # Taking positions last keeps the counter's row lock as short as possible.
+        last = conn.execute(
+            update(head_table)
+            .where(head_table.c.id == 1)
+            .values(position=head_table.c.position + count)
+            .returning(head_table.c.position)
+        ).scalar_one()
+        position = last - count
+        occurred_at = format_time(utc_now())
+        rows, envelopes = [], []
+        for stream in appends:
+            version = stream.expected_version
+            for new in stream.events:
+                position += 1
+                version += 1
+                envelope = EventEnvelope(
+                    event_id=str(uuid.uuid4()),
+                    type=new.type,
+                    version=new.version,
+                    workspace=stream.workspace,
+                    stream_id=stream.stream_id,
+                    stream_version=version,
+                    position=position,
+                    occurred_at=occurred_at,
+                    actor=stream.actor,
+                    correlation_id=stream.correlation_id,
+                    data=new.data,
+                )
+                envelopes.append(envelope)
+                row = envelope.to_dict()
+                row["data"] = json.dumps(new.data, separators=(",", ":"), ensure_ascii=False)
+                rows.append(row)
+        try:
+            with conn.begin_nested():
+                conn.execute(insert(events_table), rows)
+        except IntegrityError as exc:
+            raise ConcurrencyError(
+                "a concurrent writer appended to the stream first",
+                extra={"streams": [a.stream_id for a in appends]},
+            ) from exc
+        return envelopes
+
+    def _check_versions(self, conn, appends):
+        """Fail fast on a stale expected version (the unique key is the real guard)."""
+        expected = {a.stream_id: a.expected_version for a in appends}
+        if len(expected) != len(appends):
+            raise ValueError("a batch may name each stream once")
+        ids = list(expected)
+        current = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            current.update(conn.execute(
+                select(events_table.c.stream_id, func.max(events_table.c.stream_version))
+                .where(events_table.c.stream_id.in_(chunk))
+                .group_by(events_table.c.stream_id)
+            ).all())
+        stale = {s: current.get(s, 0) for s, v in expected.items() if current.get(s, 0) != v}
+        if stale:
+            raise ConcurrencyError(
+                "the stream is not at the expected version",
+                extra={"streams": sorted(stale), "current_versions": stale},
+            )
+
+    # -- reading -----------------------------------------------------------------
+
+    def read_stream(self, stream_id, after_version=0, *, conn=None):
+        """The stream's events with a version above ``after_version``, oldest first."""
+        query = (
+            select(events_table)
+            .where(events_table.c.stream_id == stream_id)
+            .where(events_table.c.stream_version > after_version)
+            .order_by(events_table.c.stream_version)
+        )
+        return [_row_to_envelope(r) for r in self._rows(query, conn)]
+
+    def read_all(self, after_position=0, limit=1000, *, conn=None):
+        """Up to ``limit`` events with a position above ``after_position``, in position order.
+
+        Never skips an event: positions become visible in order (see module doc).
+        """
+        return [_row_to_envelope(r) for r in self._rows(self._all_query(after_position, limit), conn)]
+
+    def read_all_json(self, after_position=0, limit=1000, *, conn=None):
+        """Like ``read_all`` but ``(position, type, json_body)`` tuples for publishing."""
+        return [(r.position, r.type, envelope_json_from_row(r))
+                for r in self._rows(self._all_query(after_position, limit), conn)]
+
+    def head_position(self, *, conn=None):
+        """The highest committed position (0 for an empty store)."""
+        query = select(func.coalesce(func.max(events_table.c.position), 0))
+        if conn is not None:
+            return conn.execute(query).scalar_one()
+        with self.database.read() as conn:
+            return conn.execute(query).scalar_one()
+
+    @staticmethod
+    def _all_query(after_position, limit):
+        return (
+            select(events_table)
+            .where(events_table.c.position > after_position)
+            .order_by(events_table.c.position)
+            .limit(limit)
+        )
+
+    def _rows(self, query, conn):
+        if conn is not None:
+            return conn.execute(query).all()
+        with self.database.read() as conn:
+            return conn.execute(query).all()
+
+    # -- relay checkpoints ---------------------------------------------------------
+
+    def relay_checkpoint(self, name):
+        with self.database.read() as conn:
+            value = conn.execute(
+                select(relay_checkpoints_table.c.position)
+                .where(relay_checkpoints_table.c.name == name)
+            ).scalar()
+        return value or 0
+
+    def save_relay_checkpoint(self, name, position):
+        """Record that every event up to ``position`` is confirmed by the broker."""
+        with self.database.write() as conn:
+            updated = conn.execute(
+                update(relay_checkpoints_table)
+                .where(relay_checkpoints_table.c.name == name)
+                .values(position=position)
+            ).rowcount
+            if not updated:
+                conn.execute(insert(relay_checkpoints_table).values(name=name, position=position))

@@ -1,0 +1,175 @@
+"""nameko glue of the kernel: the event-sourced store, the consumer, shared entrypoints."""
+import logging
+import time
+
+import eventlet
+from kombu import Connection
+from nameko.extensions import DependencyProvider
+from nameko.rpc import rpc
+from sqlalchemy import text
+
+from .config import database_url
+from .consumer import EventConsumer
+from .db import get_database
+from .eventstore import EventStore
+from .metrics import render
+from .relay import OutboxRelay
+from .web import http, json_response, text_response
+
+log = logging.getLogger(__name__)
+
+MAX_EVENTS_PAGE = 5000
+
+
+class ServiceStore:
+    """What a service worker gets: its database, its event store, its relay."""
+
+    def __init__(self, service, database, relay=None):
+        self.service = service
+        self.db = database
+        self.events = EventStore(database)
+        self.relay = relay
+
+
+class EventSourcedStore(DependencyProvider):
+    """The service's database with its migrations applied, its event store, and
+    the outbox relay that publishes what is appended (running in this process;
+    replicas elect one active relay)."""
+
+    def __init__(self, service, migrate, relay=True):
+        self.service = service
+        self.migrate = migrate
+        self.relay_enabled = relay
+        self.store = None
+        self._relay_thread = None
+
+    def setup(self):
+        config = self.container.config
+        url = database_url(config, self.service)
+        self.migrate(url)
+        database = get_database(url)
+        relay = None
+        if self.relay_enabled:
+            relay = OutboxRelay(
+                self.service, database, config["AMQP_URI"],
+                batch_size=config.get("RELAY_BATCH_SIZE") or 1000,
+                poll_interval=config.get("RELAY_POLL_INTERVAL") or 0.5,
+            )
+            database.on_commit(relay.wake)
+        self.store = ServiceStore(self.service, database, relay)
+
+    def start(self):
+        if self.store.relay is not None:
+            self._relay_thread = self.container.spawn_managed_thread(
+                self.store.relay.run, identifier=f"{self.service}.relay")
+
+    def stop(self):
+        relay = self.store.relay if self.store else None
+        if relay is not None:
+            relay.stop()
+            self.store.db.remove_commit_listener(relay.wake)
+            if self._relay_thread is not None:
+                self._relay_thread.wait()
+
+    def kill(self):
+        if self.store and self.store.relay is not None:
+            self.store.relay.stop()
+
+    def get_dependency(self, worker_ctx):
+        return self.store
+
+
+class EventConsumerProvider(DependencyProvider):
+    """Runs an ``EventConsumer`` for the given sources while the container runs.
+
+    ``handlers``: {source: {event_type: fn(conn, event)}}; ``service`` names the
+    database the consumer writes to (its inbox tables live there).
+    """
+
+    def __init__(self, name, service, migrate, handlers):
+        self.name = name
+        self.service = service
+        self.migrate = migrate
+        self.handlers = handlers
+        self.consumer = None
+        self._threads = []
+
+    def setup(self):
+        config = self.container.config
+        url = database_url(config, self.service)
+        self.migrate(url)
+        self.consumer = EventConsumer(self.name, get_database(url), config, self.handlers)
+
+    def start(self):
+        for source in self.consumer.sources:
+            self._threads.append(self.container.spawn_managed_thread(
+                lambda source=source: self.consumer.run(source),
+                identifier=f"{self.name}.consumer.{source}"))
+
+    def stop(self):
+        self.consumer.stop()
+        for thread in self._threads:
+            thread.wait()
+
+    def kill(self):
+        if self.consumer is not None:
+            self.consumer.stop()
+
+    def get_dependency(self, worker_ctx):
+        return self.consumer
+
+
+class EventSourceRpc:
+    """Mixin: the catch-up entrypoint every service exposes."""
+
+    @rpc
+    def events_since(self, position, limit=1000):
+        """Events after ``position`` in position order, at most ``limit`` (<= 5000):
+        lets a consumer fill a gap or rebuild without the broker."""
+        limit = max(1, min(int(limit), MAX_EVENTS_PAGE))
+        return [e.to_dict() for e in self.store.events.read_all(int(position), limit)]
+
+
+class HealthChecks:
+    """Mixin: ``/health``, ``/ready`` and ``/metrics`` on the service's HTTP port."""
+
+    _ready_cache = {}
+
+    @http("GET", "/health")
+    def health(self, request):
+        return json_response({"status": "ok", "service": self.name})
+
+    @http("GET", "/ready")
+    def ready(self, request):
+        problems = self.readiness_problems()
+        status = 200 if not problems else 503
+        return json_response({"status": "ready" if not problems else "not ready",
+                              "service": self.name, "problems": problems}, status)
+
+    @http("GET", "/metrics")
+    def metrics(self, request):
+        body, content_type = render()
+        return text_response(body, content_type=content_type)
+
+    def health_database(self):
+        return self.store.db
+
+    def readiness_problems(self):
+        """What keeps this process from serving (checked at most once a second)."""
+        cached = HealthChecks._ready_cache.get(self.name)
+        if cached and time.monotonic() - cached[0] < 1.0:
+            return cached[1]
+        problems = []
+        try:
+            with self.health_database().engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            problems.append(f"database: {type(exc).__name__}")
+        try:
+            with Connection(self.config["AMQP_URI"], connect_timeout=2) as conn:
+                with eventlet.Timeout(3):
+                    conn.ensure_connection(max_retries=1)
+        except BaseException as exc:  # eventlet.Timeout is not an Exception
+            problems.append(f"broker: {type(exc).__name__}")
+        HealthChecks._ready_cache[self.name] = (time.monotonic(), problems)
+        return problems

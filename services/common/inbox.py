@@ -1,0 +1,271 @@
+"""The consumer inbox: exactly-once effect over at-least-once delivery.
+
+``Inbox.apply`` runs a consumer's handler for each event and, in the same
+transaction, records the event id and advances the source's checkpoint, so:
+- a duplicate (an id already seen, or a position at or below the checkpoint)
+  is skipped: applied once however often it is delivered;
+- events of one source are applied strictly in position order; a jump in
+  position stops the batch and reports the gap, which the caller fills from
+  the source's ``events_since`` before going on;
+- a handler that raises, or an event type the source does not publish, is
+  parked in ``dead_letters`` with its reason (and the consumer goes on);
+  ``retry_dead_letters`` applies parked events again once the cause is fixed.
+"""
+import json
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+    update,
+)
+
+from .contract import EVENT_TYPES
+from .envelope import InvalidEvent, format_time, parse_event, utc_now
+from .eventstore import Position
+from .metrics import DEAD_LETTERS, EVENTS_APPLIED
+
+log = logging.getLogger(__name__)
+
+metadata = MetaData()
+
+inbox_checkpoints_table = Table(
+    "inbox_checkpoints",
+    metadata,
+    Column("source", String(50), primary_key=True),
+    Column("position", Position, nullable=False),
+)
+
+inbox_events_table = Table(
+    "inbox_events",
+    metadata,
+    Column("event_id", String(36), primary_key=True),
+    Column("source", String(50), nullable=False),
+    Column("position", Position, nullable=False),
+)
+
+dead_letters_table = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(50), nullable=False),
+    Column("event_id", String(36)),
+    Column("event_type", String(100)),
+    Column("position", Position),
+    Column("reason", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("parked_at", String(32), nullable=False),
+    Column("attempts", Integer, nullable=False, default=1),
+    Column("resolved", Boolean, nullable=False, default=False),
+    Column("resolved_at", String(32)),
+)
+
+
+def create_inbox_tables(bind):
+    """Create the inbox tables (migration helper)."""
+    metadata.create_all(bind)
+
+
+@dataclass
+class ApplyResult:
+    applied: int = 0
+    duplicates: int = 0
+    parked: int = 0
+    gap_after: int | None = None  # checkpoint at which a missing position was found
+    position: int = 0  # checkpoint after the call
+
+
+class Inbox:
+    """Applies events from named sources to one database, exactly once each."""
+
+    def __init__(self, database, consumer, handlers):
+        """``handlers``: {source: {event_type: fn(conn, event)}}."""
+        self.database = database
+        self.consumer = consumer
+        self.handlers = handlers
+
+    # -- checkpoints ---------------------------------------------------------------
+
+    def position(self, source, conn=None):
+        """The last position of ``source`` applied (0 if none)."""
+        query = select(inbox_checkpoints_table.c.position).where(
+            inbox_checkpoints_table.c.source == source)
+        if conn is not None:
+            return conn.execute(query).scalar() or 0
+        with self.database.read() as conn:
+            return conn.execute(query).scalar() or 0
+
+    def positions(self):
+        with self.database.read() as conn:
+            return dict(conn.execute(select(inbox_checkpoints_table)).all())
+
+    def _save_position(self, conn, source, position):
+        updated = conn.execute(
+            update(inbox_checkpoints_table)
+            .where(inbox_checkpoints_table.c.source == source)
+            .values(position=position)
+        ).rowcount
+        if not updated:
+            conn.execute(insert(inbox_checkpoints_table).values(source=source, position=position))
+
+    # -- applying ----------------------------------------------------------------
+
+    def apply(self, source, events):
+        """Apply ``events`` of ``source`` (any order, duplicates allowed) in one transaction.
+
+        Stops at the first missing position and reports it in ``gap_after``.
+        """
+        events = sorted(events, key=lambda e: e.position)
+        try:
+            with self.database.write() as conn:
+                return self._apply(conn, source, events, isolate=False)
+        except _HandlerFailed:
+            # Rare path: redo the batch with a savepoint per event so that only
+            # the failing events are parked and the others still apply.
+            with self.database.write() as conn:
+                return self._apply(conn, source, events, isolate=True)
+
+    def _apply(self, conn, source, events, isolate):
+        result = ApplyResult()
+        checkpoint = self.position(source, conn)
+        handlers = self.handlers.get(source, {})
+        known = EVENT_TYPES.get(source, frozenset())
+        seen = self._seen_ids(conn, [e.event_id for e in events if e.position > checkpoint])
+        recorded = []
+        for event in events:
+            if event.position <= checkpoint or event.event_id in seen:
+                result.duplicates += 1
+                continue
+            if event.position != checkpoint + 1:
+                result.gap_after = checkpoint
+                break
+            if event.type not in known:
+                self._park(conn, source, event.to_json(), f"unknown event type {event.type!r}",
+                           event)
+                result.parked += 1
+            else:
+                handler = handlers.get(event.type)
+                if handler is not None:
+                    if isolate:
+                        savepoint = conn.begin_nested()
+                        try:
+                            handler(conn, event)
+                            savepoint.commit()
+                        except Exception as exc:
+                            savepoint.rollback()
+                            log.warning("parking %s %s: %r", source, event.type, exc)
+                            self._park(conn, source, event.to_json(),
+                                       f"handler failed: {type(exc).__name__}: {exc}", event)
+                            result.parked += 1
+                    else:
+                        try:
+                            handler(conn, event)
+                        except Exception as exc:
+                            raise _HandlerFailed() from exc
+                result.applied += 1
+            seen.add(event.event_id)
+            recorded.append({"event_id": event.event_id, "source": source,
+                             "position": event.position})
+            checkpoint = event.position
+        if recorded:
+            conn.execute(insert(inbox_events_table), recorded)
+            self._save_position(conn, source, checkpoint)
+            EVENTS_APPLIED.labels(self.consumer, source).inc(len(recorded))
+        result.position = checkpoint
+        return result
+
+    @staticmethod
+    def _seen_ids(conn, ids):
+        seen = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            seen.update(conn.execute(
+                select(inbox_events_table.c.event_id)
+                .where(inbox_events_table.c.event_id.in_(chunk))
+            ).scalars())
+        return seen
+
+    # -- dead letters ----------------------------------------------------------------
+
+    def park(self, source, body, reason):
+        """Set aside a message that cannot be applied (never dropped)."""
+        with self.database.write() as conn:
+            self._park(conn, source, body, reason, None)
+
+    def _park(self, conn, source, body, reason, event):
+        if isinstance(body, (bytes, bytearray)):
+            body = body.decode("utf-8", errors="replace")
+        conn.execute(insert(dead_letters_table).values(
+            source=source,
+            event_id=getattr(event, "event_id", None),
+            event_type=getattr(event, "type", None),
+            position=getattr(event, "position", None),
+            reason=reason[:2000],
+            body=body if isinstance(body, str) else json.dumps(body),
+            parked_at=format_time(utc_now()),
+            attempts=1,
+            resolved=False,
+        ))
+        DEAD_LETTERS.labels(self.consumer, source).inc()
+        log.error("dead-lettered a %s message for %s: %s", source, self.consumer, reason)
+
+    def dead_letters(self, include_resolved=False):
+        query = select(dead_letters_table).order_by(dead_letters_table.c.id)
+        if not include_resolved:
+            query = query.where(dead_letters_table.c.resolved.is_(False))
+        with self.database.read() as conn:
+            return [row._asdict() for row in conn.execute(query)]
+
+    def retry_dead_letters(self, ids=None):
+        """Apply parked messages again; returns {id: "applied" | reason}.
+
+        A parked event already counted in the checkpoint is applied directly
+        (its position was passed over when it was parked).
+        """
+        outcome = {}
+        for letter in self.dead_letters():
+            if ids is not None and letter["id"] not in ids:
+                continue
+            with self.database.write() as conn:
+                reason = self._retry_one(conn, letter)
+                values = ({"resolved": True, "resolved_at": format_time(utc_now())}
+                          if reason is None else
+                          {"reason": reason[:2000], "attempts": letter["attempts"] + 1})
+                conn.execute(update(dead_letters_table)
+                             .where(dead_letters_table.c.id == letter["id"]).values(**values))
+            outcome[letter["id"]] = "applied" if reason is None else reason
+        return outcome
+
+    def _retry_one(self, conn, letter):
+        source = letter["source"]
+        try:
+            event = parse_event(letter["body"])
+        except InvalidEvent as exc:
+            return str(exc)
+        if event.type not in EVENT_TYPES.get(source, frozenset()):
+            return f"unknown event type {event.type!r}"
+        if event.position > self.position(source, conn):
+            return "not reached yet: it will be applied in order"
+        handler = self.handlers.get(source, {}).get(event.type)
+        if handler is None:
+            return None
+        savepoint = conn.begin_nested()
+        try:
+            handler(conn, event)
+            savepoint.commit()
+        except Exception as exc:
+            savepoint.rollback()
+            return f"handler failed: {type(exc).__name__}: {exc}"
+        return None
+
+
+class _HandlerFailed(Exception):
+    pass

@@ -1,0 +1,195 @@
+"""The outbox relay: publishes a service's stored events to RabbitMQ.
+
+It tails the event store by position and publishes each event to the topic
+exchange ``<service>.events`` with the event type as routing key, persistent,
+with publisher confirms. A backlog goes out in batches: publish the whole
+batch, then wait for the broker's confirms, then advance the checkpoint. So:
+- at-least-once: a crash between publish and checkpoint resends, never loses;
+- order: events are published in position order (consumers still check it);
+- one active relay per service: replicas elect a leader (``leader.py``).
+"""
+import logging
+import socket
+import time
+
+import amqp
+import eventlet
+from eventlet.queue import Empty, LightQueue
+from kombu import Connection
+
+from .eventstore import EventStore
+from .leader import leadership
+from .metrics import EVENTS_PUBLISHED, RELAY_BACKLOG
+
+log = logging.getLogger(__name__)
+
+CONNECTION_ERRORS = (OSError, socket.timeout, amqp.exceptions.AMQPError, ConnectionError)
+
+
+class PublishNotConfirmed(Exception):
+    """The broker nacked a message or did not confirm in time; the batch is resent."""
+
+
+class Backoff:
+    """Exponential backoff with a ceiling, reset after a success."""
+
+    def __init__(self, first=0.2, ceiling=10.0):
+        self.first, self.ceiling, self.current = first, ceiling, first
+
+    def next(self):
+        delay, self.current = self.current, min(self.current * 2, self.ceiling)
+        return delay
+
+    def reset(self):
+        self.current = self.first
+
+
+class ConfirmingPublisher:
+    """Publishes many messages, then waits for all of their confirms at once."""
+
+    def __init__(self, connection, exchange, confirm_timeout=30.0):
+        self.connection = connection
+        self.exchange = exchange
+        self.confirm_timeout = confirm_timeout
+        self.channel = connection.channel()
+        self.channel.exchange_declare(exchange, "topic", durable=True, auto_delete=False)
+        self.channel.confirm_select()
+        self.channel.events["basic_ack"].add(self._on_ack)
+        self.channel.events["basic_nack"].add(self._on_nack)
+        self._next_tag = 0
+        self._unconfirmed = set()
+        self._nacked = False
+
+    def _on_ack(self, delivery_tag, multiple):
+        if multiple:
+            self._unconfirmed = {t for t in self._unconfirmed if t > delivery_tag}
+        else:
+            self._unconfirmed.discard(delivery_tag)
+
+    def _on_nack(self, delivery_tag, multiple):
+        self._nacked = True
+        self._on_ack(delivery_tag, multiple)
+
+    def publish_batch(self, messages):
+        """Publish ``(position, type, json_body)`` messages; return once all are confirmed."""
+        for position, event_type, body in messages:
+            self._next_tag += 1
+            self._unconfirmed.add(self._next_tag)
+            message = amqp.Message(
+                body.encode("utf-8"),
+                content_type="application/json",
+                content_encoding="utf-8",
+                delivery_mode=2,
+                type=event_type,
+                application_headers={"position": position},
+            )
+            self.channel.basic_publish(message, exchange=self.exchange, routing_key=event_type)
+        deadline = time.monotonic() + self.confirm_timeout
+        while self._unconfirmed:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise PublishNotConfirmed(f"{len(self._unconfirmed)} messages not confirmed")
+            try:
+                self.connection.drain_events(timeout=min(remaining, 1.0))
+            except socket.timeout:
+                continue
+        if self._nacked:
+            self._nacked = False
+            raise PublishNotConfirmed("the broker refused a message")
+
+    def close(self):
+        try:
+            self.channel.close()
+        except Exception:
+            log.debug("closing the relay channel failed", exc_info=True)
+
+
+class OutboxRelay:
+    """Publishes the events of one service's store, from its checkpoint onwards."""
+
+    def __init__(self, service, database, amqp_uri, *, batch_size=1000, poll_interval=0.5,
+                 checkpoint_name="outbox"):
+        self.service = service
+        self.store = EventStore(database)
+        self.database = database
+        self.amqp_uri = amqp_uri
+        self.exchange = f"{service}.events"
+        self.batch_size = int(batch_size)
+        self.poll_interval = float(poll_interval)
+        self.checkpoint_name = checkpoint_name
+        self._wakeup = LightQueue(maxsize=1)
+        self._stopping = False
+        self.checkpoint = None
+        self.is_leader = False
+
+    def wake(self):
+        """Ask the relay to look for new events now (called after each commit)."""
+        try:
+            self._wakeup.put_nowait(True)
+        except eventlet.queue.Full:
+            pass
+
+    def stop(self):
+        """Finish the batch in flight, then return from ``run``."""
+        self._stopping = True
+        self.wake()
+
+    def publish_pending(self, publisher):
+        """Publish one batch after the checkpoint; return how many events went out."""
+        if self.checkpoint is None:
+            self.checkpoint = self.store.relay_checkpoint(self.checkpoint_name)
+        batch = self.store.read_all_json(self.checkpoint, self.batch_size)
+        if not batch:
+            RELAY_BACKLOG.labels(self.service).set(0)
+            return 0
+        publisher.publish_batch(batch)
+        last = batch[-1][0]
+        self.store.save_relay_checkpoint(self.checkpoint_name, last)
+        self.checkpoint = last
+        EVENTS_PUBLISHED.labels(self.service).inc(len(batch))
+        return len(batch)
+
+    def run(self):
+        """Publish forever (until ``stop``), reconnecting with backoff."""
+        backoff = Backoff()
+        lock_name = f"clientfolio-relay:{self.exchange}:{self.checkpoint_name}"
+        while not self._stopping:
+            try:
+                with leadership(self.database, lock_name,
+                                should_stop=lambda: self._stopping) as leader:
+                    if not leader:
+                        return
+                    self.is_leader = True
+                    self.checkpoint = None  # another leader may have moved it
+                    with Connection(self.amqp_uri, connect_timeout=5, heartbeat=0) as connection:
+                        connection.connect()
+                        publisher = ConfirmingPublisher(connection, self.exchange)
+                        log.info("relay for %s publishing from position %s", self.service,
+                                 self.store.relay_checkpoint(self.checkpoint_name))
+                        backoff.reset()
+                        while not self._stopping:
+                            if self.publish_pending(publisher) < self.batch_size:
+                                self._wait_for_work()
+                        publisher.close()
+            except CONNECTION_ERRORS + (PublishNotConfirmed,) as exc:
+                delay = backoff.next()
+                log.warning("relay for %s: %s; retrying in %.1fs", self.service, exc, delay)
+                self._sleep(delay)
+            except Exception:
+                delay = backoff.next()
+                log.exception("relay for %s failed; retrying in %.1fs", self.service, delay)
+                self._sleep(delay)
+            finally:
+                self.is_leader = False
+
+    def _wait_for_work(self):
+        try:
+            self._wakeup.get(timeout=self.poll_interval)
+        except Empty:
+            pass
+
+    def _sleep(self, delay):
+        # Not woken by commits: a broker that is down is retried on the backoff only.
+        deadline = time.monotonic() + delay
+        while not self._stopping and time.monotonic() < deadline:
+            eventlet.sleep(min(0.1, max(0.0, deadline - time.monotonic())))

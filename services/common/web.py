@@ -1,0 +1,94 @@
+"""HTTP entrypoints that speak JSON and RFC 9457 problem+json.
+
+``http`` is nameko's HTTP entrypoint with two changes: an unhandled error or a
+``ClientfolioError`` becomes a problem+json response, and unknown routes or
+methods answer problem+json 404/405 instead of an HTML page.
+"""
+import json
+import logging
+import time
+
+from nameko.web.handlers import HttpRequestHandler
+from nameko.web.server import WebServer, WsgiApp
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+
+from .errors import ClientfolioError
+from .metrics import HTTP_LATENCY, HTTP_REQUESTS
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def json_dumps(value):
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def json_response(payload, status=200, headers=None):
+    return Response(json_dumps(payload), status=status, headers=headers,
+                    content_type="application/json; charset=utf-8")
+
+
+def text_response(body, status=200, content_type="text/plain; charset=utf-8"):
+    return Response(body, status=status, content_type=content_type)
+
+
+def problem_response(status, title, detail="", errors=None, extra=None, headers=None):
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail or title}
+    if errors:
+        body["errors"] = errors
+    if extra:
+        body.update(extra)
+    return Response(json_dumps(body), status=status, headers=headers, content_type=PROBLEM_JSON)
+
+
+def problem_from_exception(exc):
+    if isinstance(exc, ClientfolioError):
+        return problem_response(exc.status, exc.title, exc.detail, exc.errors, exc.extra)
+    if isinstance(exc, HTTPException):
+        return problem_response(exc.code, exc.name, exc.description)
+    log.exception("unhandled error", exc_info=exc)
+    return problem_response(500, "Internal server error",
+                            "The server could not complete the request; it has been logged.")
+
+
+class ProblemWsgiApp(WsgiApp):
+    def __call__(self, environ, start_response):
+        started = time.perf_counter()
+        route = "unmatched"
+        try:
+            from werkzeug.wrappers import Request
+            request = Request(environ, shallow=True)
+            adapter = self.url_map.bind_to_environ(environ)
+            try:
+                provider, values = adapter.match()
+                route = provider.url
+                request.path_values = values
+                response = provider.handle_request(request)
+            except HTTPException as exc:
+                response = problem_response(exc.code, exc.name, exc.description,
+                                            headers=exc.get_headers() if exc.code == 405 else None)
+                if exc.code == 405:
+                    response.headers["Content-Type"] = PROBLEM_JSON
+        except Exception as exc:  # never an HTML page or a dropped connection
+            response = problem_from_exception(exc)
+        method = environ.get("REQUEST_METHOD", "GET")
+        HTTP_REQUESTS.labels(method, route, str(response.status_code)).inc()
+        HTTP_LATENCY.labels(method, route).observe(time.perf_counter() - started)
+        return response(environ, start_response)
+
+
+class ProblemWebServer(WebServer):
+    def get_wsgi_app(self):
+        return ProblemWsgiApp(self)
+
+
+class JsonHttpHandler(HttpRequestHandler):
+    server = ProblemWebServer()
+
+    def response_from_exception(self, exc):
+        return problem_from_exception(exc)
+
+
+http = JsonHttpHandler.decorator

@@ -1,0 +1,121 @@
+"""Root fixtures. Tests talk to the real servers, isolated per test run:
+
+- RabbitMQ: a vhost created for each test that needs the broker, deleted after;
+  never the default vhost a developer's running services use.
+- PostgreSQL: databases created for the run (``cf_test_<run>_<n>``), dropped after.
+"""
+import eventlet
+
+eventlet.monkey_patch()  # noqa: E402 -- must run before anything imports sockets
+
+import os
+import shutil
+import socket
+import subprocess
+import urllib.parse
+import uuid
+
+import pytest
+import sqlalchemy
+from sqlalchemy import text
+
+RABBIT_HOST = os.environ.get("CLIENTFOLIO_TEST_RABBIT", "amqp://guest:guest@127.0.0.1:5672")
+POSTGRES_URL = os.environ.get("CLIENTFOLIO_TEST_POSTGRES",
+                              "postgresql://postgres@127.0.0.1:5432/postgres")
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+def _rabbitmqctl(*args):
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+class VhostFactory:
+    def __init__(self):
+        self.created = []
+        self.counter = 0
+
+    def create(self):
+        self.counter += 1
+        name = f"cf-test-{RUN_ID}-{self.counter}"
+        _rabbitmqctl("add_vhost", name)
+        user = urllib.parse.urlparse(RABBIT_HOST).username or "guest"
+        _rabbitmqctl("set_permissions", "-p", name, user, ".*", ".*", ".*")
+        self.created.append(name)
+        return f"{RABBIT_HOST}/{urllib.parse.quote(name, safe='')}"
+
+    def delete_all(self):
+        deleting = [subprocess.Popen(["rabbitmqctl", "-q", "delete_vhost", name],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    for name in self.created]
+        for process in deleting:
+            process.wait(timeout=60)
+
+
+@pytest.fixture(scope="session")
+def vhosts():
+    if shutil.which("rabbitmqctl") is None:
+        pytest.fail("rabbitmqctl is needed to create the test vhosts")
+    factory = VhostFactory()
+    yield factory
+    factory.delete_all()
+
+
+@pytest.fixture
+def amqp_uri(vhosts):
+    """A fresh, empty RabbitMQ vhost for this test."""
+    return vhosts.create()
+
+
+class PostgresDatabases:
+    def __init__(self):
+        self.admin = sqlalchemy.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT",
+                                              poolclass=sqlalchemy.pool.NullPool)
+        self.created = []
+
+    def create(self, label="db"):
+        name = f"cf_test_{RUN_ID}_{len(self.created) + 1}_{label}"[:63]
+        with self.admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        self.created.append(name)
+        return POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+
+    def drop_all(self):
+        from services.common.db import forget_database
+
+        with self.admin.connect() as conn:
+            for name in self.created:
+                forget_database(POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}")
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        self.admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    databases = PostgresDatabases()
+    yield databases
+    databases.drop_all()
+
+
+@pytest.fixture
+def postgres_url(postgres):
+    return postgres.create()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    return f"sqlite:///{tmp_path / 'store.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request, tmp_path):
+    """Run the test on both supported databases."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return request.getfixturevalue("postgres").create(request.node.name[:20].lower()
+                                                       .replace("[", "_").replace("]", ""))
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
