@@ -4,7 +4,11 @@
   never the default vhost a developer's running services use.
 - PostgreSQL: databases created for the run (``cf_test_<run>_<n>``), dropped after.
 """
-import eventlet
+import warnings
+
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+
+import eventlet  # noqa: E402
 
 eventlet.monkey_patch()  # noqa: E402 -- must run before anything imports sockets
 

@@ -1,0 +1,104 @@
+"""The consumer inbox on SQLite and PostgreSQL: exactly-once, in order, poison parked."""
+import uuid
+
+from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select
+
+from services.common.envelope import EventEnvelope
+from services.common.inbox import Inbox
+
+sink_metadata = MetaData()
+applied_table = Table("test_applied", sink_metadata,
+                      Column("id", Integer, primary_key=True, autoincrement=True),
+                      Column("position", Integer), Column("type", String(50)))
+
+
+def make_event(position, event_type="ClientRegistered", **data):
+    return EventEnvelope(
+        event_id=str(uuid.uuid4()), type=event_type, version=1, workspace="acme",
+        stream_id=f"s-{position}", stream_version=1, position=position,
+        occurred_at="2026-11-23T10:00:00.000000Z", actor=None, correlation_id=None,
+        data=data or {"client_id": f"c-{position}"})
+
+
+def record(conn, event):
+    if event.data.get("explode"):
+        raise ValueError("the handler cannot apply this")
+    conn.execute(insert(applied_table).values(position=event.position, type=event.type))
+
+
+def applied(database):
+    with database.read() as conn:
+        return [row.position for row in conn.execute(
+            select(applied_table).order_by(applied_table.c.id))]
+
+
+def make_inbox(database):
+    sink_metadata.create_all(database.engine)
+    return Inbox(database, "test", {"contacts": {"ClientRegistered": record,
+                                                 "ClientUpdated": record}})
+
+
+def test_the_same_event_delivered_twice_is_applied_once(database):
+    inbox = make_inbox(database)
+    first = make_event(1)
+    assert inbox.apply("contacts", [first]).applied == 1
+    result = inbox.apply("contacts", [first])
+    assert (result.applied, result.duplicates) == (0, 1)
+    assert inbox.apply("contacts", [first, first, make_event(2)]).applied == 1
+    assert applied(database) == [1, 2]
+    assert inbox.position("contacts") == 2
+
+
+def test_a_gap_stops_the_batch_until_the_missing_event_arrives(database):
+    inbox = make_inbox(database)
+    one, two, three, four = (make_event(p) for p in (1, 2, 3, 4))
+    result = inbox.apply("contacts", [four, one, three])  # two is missing
+    assert result.applied == 1 and result.gap_after == 1
+    assert applied(database) == [1]
+    result = inbox.apply("contacts", [two, three, four])
+    assert result.applied == 3 and result.gap_after is None
+    assert applied(database) == [1, 2, 3, 4]
+
+
+def test_a_failing_handler_is_parked_and_the_rest_applies(database):
+    inbox = make_inbox(database)
+    batch = [make_event(1), make_event(2, explode=True), make_event(3)]
+    result = inbox.apply("contacts", batch)
+    assert (result.applied, result.parked, result.position) == (3, 1, 3)
+    assert applied(database) == [1, 3]
+    letters = inbox.dead_letters()
+    assert [(l["position"], l["event_type"]) for l in letters] == [(2, "ClientRegistered")]
+    assert "the handler cannot apply this" in letters[0]["reason"]
+    # Redelivery does not park it twice.
+    inbox.apply("contacts", batch)
+    assert len(inbox.dead_letters()) == 1
+
+
+def test_parked_events_are_applied_on_retry_once_the_cause_is_fixed(database):
+    inbox = make_inbox(database)
+    inbox.apply("contacts", [make_event(1, explode=True)])
+    letter_id = inbox.dead_letters()[0]["id"]
+    assert inbox.retry_dead_letters() == {letter_id: "handler failed: ValueError: "
+                                                     "the handler cannot apply this"}
+    assert inbox.dead_letters()[0]["attempts"] == 2
+    inbox.handlers["contacts"]["ClientRegistered"] = lambda conn, event: record(
+        conn, event.__class__(**{**event.to_dict(), "data": {}}))
+    assert inbox.retry_dead_letters() == {letter_id: "applied"}
+    assert inbox.dead_letters() == []
+    assert applied(database) == [1]
+
+
+def test_unknown_types_and_garbage_are_parked_not_dropped(database):
+    inbox = make_inbox(database)
+    result = inbox.apply("contacts", [make_event(1, "SomethingNew"), make_event(2)])
+    assert (result.applied, result.parked, result.position) == (1, 1, 2)
+    inbox.park("contacts", b"{not json", "body is not valid JSON")
+    reasons = [letter["reason"] for letter in inbox.dead_letters()]
+    assert reasons == ["unknown event type 'SomethingNew'", "body is not valid JSON"]
+    assert applied(database) == [2]
+
+
+def test_known_types_without_a_handler_advance_the_checkpoint(database):
+    inbox = make_inbox(database)
+    result = inbox.apply("contacts", [make_event(1, "ClientArchived"), make_event(2)])
+    assert result.position == 2 and applied(database) == [2]
