@@ -1,0 +1,76 @@
+"""The stack started exactly as ``make run`` starts it, used over HTTP like a person would."""
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+
+import requests
+
+from tests.conftest import free_port
+from tests.helpers import wait_until
+
+
+class Output:
+    """Collects a child's output lines as they arrive."""
+
+    def __init__(self, stream):
+        self.lines = []
+        self.thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self.thread.start()
+
+    def _read(self, stream):
+        for line in stream:
+            self.lines.append(line.rstrip("\n"))
+
+    def find(self, pattern):
+        for line in self.lines:
+            match = re.search(pattern, line)
+            if match:
+                return match
+        return None
+
+
+def test_clientfolio_run_serves_the_api_and_stops_cleanly(amqp_uri, tmp_path):
+    port, base = free_port(), free_port() + 1000
+    env = dict(os.environ, AMQP_URI=amqp_uri, CLIENTFOLIO_DATA_DIR=str(tmp_path / "var"),
+               CLIENTFOLIO_HTTP_PORT=str(port), CLIENTFOLIO_INTERNAL_PORT_BASE=str(base),
+               CLIENTFOLIO_DEMO="1", PYTHONUNBUFFERED="1")
+    process = subprocess.Popen([sys.executable, "-m", "clientfolio.cli", "run"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = Output(process.stdout)
+    try:
+        wait_until(lambda: output.find(r"Clientfolio is running: (http://\S+)")
+                   or process.poll() is not None, timeout=120, message="make run to be ready")
+        assert process.poll() is None, "\n".join(output.lines[-40:])
+        url = output.find(r"Clientfolio is running: (http://\S+)").group(1)
+        token = output.find(r"Admin token for the 'demo' workspace: (\S+)").group(1)
+        demo = output.find(r"(/api/v1/clients/[0-9a-f-]+/overview)")
+        assert demo, "make run prints a curl line for one overview"
+
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {token}"
+        wait_until(lambda: session.get(f"{url}{demo.group(1)}").status_code == 200,
+                   message="the demo overview")
+        created = session.post(f"{url}/api/v1/clients", json={"name": "Müller GmbH"})
+        assert created.status_code == 201, created.text
+        overview = session.get(f"{url}/api/v1/clients/{created.json()['id']}/overview",
+                               headers={"Consistency-Token": created.headers["Consistency-Token"]})
+        assert overview.status_code == 200
+        assert overview.json()["client"]["name"] == "Müller GmbH"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=60)
+    assert code == 0, "\n".join(output.lines[-40:])
+    assert output.find("Clientfolio stopped.")
+
+
+def test_clientfolio_run_says_clearly_when_rabbitmq_is_not_there(tmp_path):
+    env = dict(os.environ, AMQP_URI=f"amqp://guest:guest@127.0.0.1:{free_port()}//",
+               CLIENTFOLIO_DATA_DIR=str(tmp_path / "var"))
+    result = subprocess.run([sys.executable, "-m", "clientfolio.cli", "run"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "cannot reach RabbitMQ" in lines[0]

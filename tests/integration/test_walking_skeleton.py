@@ -1,0 +1,112 @@
+"""The walking skeleton end to end through the gateway, as a UI would use it."""
+import pytest
+import requests
+
+from tests.helpers import wait_until
+
+PROBLEM = "application/problem+json"
+
+
+def create(session, stack, body):
+    return session.post(f"{stack.url}/api/v1/clients", json=body, timeout=10)
+
+
+def test_create_a_client_then_read_its_overview_with_the_consistency_token(stack):
+    session = stack.session()
+    created = create(session, stack, {"name": "São Paulo Seguros", "tax_id": "B58378431",
+                                      "email": "contato@sps.example"})
+    assert created.status_code == 201, created.text
+    client = created.json()
+    assert created.headers["Location"] == f"/api/v1/clients/{client['id']}"
+    assert created.headers["ETag"] == '"1"'
+    token = created.headers["Consistency-Token"]
+    assert token.startswith("contacts:")
+
+    overview = session.get(f"{stack.url}/api/v1/clients/{client['id']}/overview",
+                           headers={"Consistency-Token": token}, params={"as_of": "2026-11-22"})
+    assert overview.status_code == 200, overview.text
+    body = overview.json()
+    assert body["client"] == {"id": client["id"], "name": "São Paulo Seguros", "kind": "company",
+                              "tax_id": "B58378431", "email": "contato@sps.example",
+                              "phone": None, "country": None, "category": None,
+                              "archived": False}
+    assert body["as_of"] == "2026-11-22"
+    assert body["invoices"]["overdue"] == {"count": 0, "amount": {}}
+
+    read = session.get(f"{stack.url}/api/v1/clients/{client['id']}")
+    assert read.status_code == 200 and read.json()["name"] == "São Paulo Seguros"
+
+
+def test_auth_roles_and_workspaces(stack):
+    anonymous = requests.post(f"{stack.url}/api/v1/clients", json={"name": "X"}, timeout=10)
+    assert anonymous.status_code == 401 and anonymous.headers["Content-Type"] == PROBLEM
+    bad = requests.get(f"{stack.url}/api/v1/clients/x/overview",
+                       headers={"Authorization": "Bearer cf_nope"}, timeout=10)
+    assert bad.status_code == 401
+
+    viewer = stack.session(role="viewer")
+    refused = create(viewer, stack, {"name": "Alan Insurance"})
+    assert refused.status_code == 403 and refused.json()["status"] == 403
+
+    member = stack.session(role="member")
+    created = create(member, stack, {"name": "Alan Insurance"})
+    assert created.status_code == 201
+    client_id = created.json()["id"]
+    token = created.headers["Consistency-Token"]
+    assert viewer.get(f"{stack.url}/api/v1/clients/{client_id}/overview",
+                      headers={"Consistency-Token": token}).status_code == 200
+
+    other = stack.session(workspace="globex")
+    for path in (f"/api/v1/clients/{client_id}", f"/api/v1/clients/{client_id}/overview"):
+        answer = other.get(f"{stack.url}{path}", headers={"Consistency-Token": token})
+        assert answer.status_code == 404 and answer.headers["Content-Type"] == PROBLEM
+
+
+def test_bad_input_gets_a_clear_problem(stack):
+    session = stack.session()
+    malformed = session.post(f"{stack.url}/api/v1/clients", data=b"{nope",
+                             headers={"Content-Type": "application/json"})
+    assert malformed.status_code == 400 and "not valid JSON" in malformed.json()["detail"]
+    invalid = create(session, stack, {"name": "", "email": "not-an-email", "colour": "red"})
+    assert invalid.status_code == 422
+    errors = invalid.json()["errors"]
+    assert {"name", "email", "colour"} <= set(errors)
+    unknown_route = session.get(f"{stack.url}/api/v1/nothing-here")
+    assert unknown_route.status_code == 404 and unknown_route.headers["Content-Type"] == PROBLEM
+    wrong_method = session.delete(f"{stack.url}/api/v1/clients")
+    assert wrong_method.status_code == 405
+    bad_date = session.get(f"{stack.url}/api/v1/clients/x/overview", params={"as_of": "22/11"})
+    assert bad_date.status_code == 400
+
+
+def test_system_endpoints_need_no_token(stack):
+    for path in ("/health", "/ready", "/metrics", "/api/v1/openapi.json"):
+        assert requests.get(f"{stack.url}{path}", timeout=10).status_code == 200, path
+    document = requests.get(f"{stack.url}/api/v1/openapi.json", timeout=10).json()
+    assert document["openapi"].startswith("3.1")
+    assert "/api/v1/clients/{client_id}/overview" in document["paths"]
+    metrics = requests.get(f"{stack.url}/metrics", timeout=10).text
+    assert "clientfolio_http_requests_total" in metrics
+
+
+def test_the_gateway_converges_when_it_starts_after_events_were_published(make_stack):
+    stack = make_stack().start("contacts", "projects", "billing")
+    ids = [stack.rpc.contacts.create_client({"workspace": "acme"}, {"name": f"Client {i}"})
+           ["client"]["id"] for i in range(5)]
+    stack.start("gateway")  # its queue did not exist when those events were published
+    session = stack.session()
+    for client_id in ids:
+        wait_until(lambda: session.get(
+            f"{stack.url}/api/v1/clients/{client_id}/overview").status_code == 200,
+            message="catch-up on start")
+
+
+@pytest.mark.postgres
+def test_the_skeleton_on_postgresql(make_stack):
+    stack = make_stack("postgres").start()
+    session = stack.session()
+    created = create(session, stack, {"name": "Fundació Catalana de Disseny"})
+    assert created.status_code == 201
+    overview = session.get(f"{stack.url}/api/v1/clients/{created.json()['id']}/overview",
+                           headers={"Consistency-Token": created.headers["Consistency-Token"]})
+    assert overview.json()["client"]["name"] == "Fundació Catalana de Disseny"
