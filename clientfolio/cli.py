@@ -20,6 +20,9 @@ class UsageError(Exception):
 
 def _prepare(args):
     # Green the standard library before anything imports sockets or threads.
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     import eventlet
 
     eventlet.monkey_patch()

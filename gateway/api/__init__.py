@@ -1,0 +1,1 @@
+"""The gateway's HTTP endpoints, one mixin per area (composed in ``gateway.service``)."""

@@ -1,0 +1,5 @@
+"""Invoices, payments, purchase orders and quotes: forwarded to the billing service."""
+
+
+class BillingApi:
+    pass

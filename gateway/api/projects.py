@@ -1,0 +1,5 @@
+"""Projects, time entries and tasks: forwarded to the projects service."""
+
+
+class ProjectsApi:
+    pass
