@@ -11,6 +11,8 @@ SERVICE_CLASSES = {
 # Consumers (inbox owners) and the handlers they apply: used by `dead-letters`.
 CONSUMER_HANDLERS = {
     "gateway": "gateway.projections:HANDLERS",
+    "projects": "services.projects.replica:HANDLERS",
+    "billing": "services.billing.replica:HANDLERS",
 }
 
 
