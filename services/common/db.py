@@ -13,7 +13,6 @@ from contextlib import contextmanager
 
 from nameko.extensions import DependencyProvider
 from sqlalchemy import create_engine, event
-from sqlalchemy.pool import NullPool
 
 from .config import database_url
 
@@ -40,20 +39,29 @@ def _configure_sqlite(engine):
             connection.exec_driver_sql("BEGIN")
 
 
+def driver_url(url):
+    """Pin PostgreSQL to psycopg2, the driver eventlet greens (psycopg 3 would
+    block every green thread of the process while it waits on the server)."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg2://" + url.split("://", 1)[1]
+    return url
+
+
 def make_engine(url, **kwargs):
     """An engine tuned for the dialect (WAL and immediate write locks on SQLite)."""
+    url = driver_url(url)
     if url.startswith("sqlite"):
+        kwargs.setdefault("pool_size", 5)
+        kwargs.setdefault("max_overflow", 10)
         engine = create_engine(
-            url,
-            connect_args={"timeout": 30, "check_same_thread": False},
-            poolclass=NullPool if ":memory:" not in url else None,
-            **kwargs,
-        )
+            url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
         _configure_sqlite(engine)
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    kwargs.setdefault("pool_pre_ping", True)
+    # No pre-ping round trip per checkout: a connection found dead raises once
+    # and SQLAlchemy then invalidates the whole pool (optimistic disconnects).
+    kwargs.setdefault("pool_recycle", 1800)
     return create_engine(url, **kwargs)
 
 
