@@ -1,5 +1,5 @@
 """The gateway's own database: API tokens and the per-client overview read model."""
-from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table
+from sqlalchemy import Boolean, Column, Integer, MetaData, PrimaryKeyConstraint, String, Table, Text
 
 metadata = MetaData()
 
@@ -30,4 +30,17 @@ overview_clients_table = Table(
     Column("category", String(100)),
     Column("archived", Boolean, nullable=False),
     Column("merged_into", String(36)),
+)
+
+idempotency_keys_table = Table(
+    "idempotency_keys",
+    metadata,
+    Column("workspace", String(100), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("status", Integer),  # null while the first request runs
+    Column("headers", Text),
+    Column("body", Text),
+    PrimaryKeyConstraint("workspace", "key"),
 )

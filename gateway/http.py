@@ -8,6 +8,7 @@ from services.common.errors import BadRequest
 from services.common.web import http, json_response
 
 from .auth import authenticate
+from .idempotency import run_once
 
 CONSISTENCY_WAIT_SECONDS = 5.0
 SOURCES = ("contacts", "projects", "billing")
@@ -17,7 +18,8 @@ def api(method, url, role="viewer"):
     """An authenticated JSON endpoint: ``fn(self, request, principal, **path)``.
 
     The caller's workspace comes from its token only. A request carrying a
-    ``Consistency-Token`` waits (up to 5 s) until the read model applied it.
+    ``Consistency-Token`` waits (up to 5 s) until the read model applied it;
+    a POST carrying an ``Idempotency-Key`` runs once (see ``idempotency``).
     """
     def decorate(fn):
         @functools.wraps(fn)
@@ -27,6 +29,10 @@ def api(method, url, role="viewer"):
             token = request.headers.get("Consistency-Token")
             if token:
                 wait_for_consistency(self.projector.inbox, token)
+            key = request.headers.get("Idempotency-Key")
+            if key and request.method == "POST":
+                return run_once(self.db, principal.workspace, key, request,
+                                lambda: fn(self, request, principal, **path))
             return fn(self, request, principal, **path)
         return http(method, url)(endpoint)
     return decorate

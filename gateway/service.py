@@ -13,6 +13,7 @@ from services.common.migrations import migrator
 
 from .api.billing import BillingApi
 from .api.clients import ClientsApi
+from .api.overview import OverviewApi
 from .api.projects import ProjectsApi
 from .api.system import SystemApi
 from .projections import HANDLERS
@@ -20,7 +21,7 @@ from .projections import HANDLERS
 migrate = migrator(__file__)
 
 
-class GatewayService(SystemApi, ClientsApi, ProjectsApi, BillingApi):
+class GatewayService(SystemApi, ClientsApi, OverviewApi, ProjectsApi, BillingApi):
     name = "gateway"
 
     config = Config()

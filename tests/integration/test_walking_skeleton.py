@@ -110,3 +110,30 @@ def test_the_skeleton_on_postgresql(make_stack):
     overview = session.get(f"{stack.url}/api/v1/clients/{created.json()['id']}/overview",
                            headers={"Consistency-Token": created.headers["Consistency-Token"]})
     assert overview.json()["client"]["name"] == "Fundació Catalana de Disseny"
+
+
+def test_idempotency_key_makes_a_retried_post_harmless(stack):
+    session = stack.session()
+    body = {"name": "Alan Insurance"}
+    headers = {"Idempotency-Key": "create-alan-1"}
+    first = session.post(f"{stack.url}/api/v1/clients", json=body, headers=headers)
+    again = session.post(f"{stack.url}/api/v1/clients", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers["Location"] == first.headers["Location"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    events = stack.rpc.contacts.events_since(0, 100)
+    assert [e["type"] for e in events] == ["ClientRegistered"]
+
+    reused = session.post(f"{stack.url}/api/v1/clients", json={"name": "Other"},
+                          headers=headers)
+    assert reused.status_code == 422 and "Idempotency-Key" in reused.json()["errors"]
+    # Keys belong to a workspace: another workspace's same key is a new request.
+    other = stack.session(workspace="globex").post(f"{stack.url}/api/v1/clients", json=body,
+                                                   headers=headers)
+    assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
+    # A refused request is replayed as refused, and still creates nothing.
+    bad = {"Idempotency-Key": "bad-1"}
+    assert session.post(f"{stack.url}/api/v1/clients", json={}, headers=bad).status_code == 422
+    assert session.post(f"{stack.url}/api/v1/clients", json={}, headers=bad).status_code == 422
+    assert len(stack.rpc.contacts.events_since(0, 100)) == 2
