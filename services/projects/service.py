@@ -1,10 +1,116 @@
-"""The projects service: nameko entrypoints (walking skeleton: events and health)."""
-from nameko.dependency_providers import Config
+"""The projects service: nameko entrypoints over the Project aggregate.
 
-from services.common.extensions import EventSourcedStore, EventSourceRpc, HealthChecks
+Every write loads the project from its stream, runs the domain command and, in
+one transaction, appends the new events and updates the query tables
+(``repository.save``). Every RPC takes the command context ``ctx`` first; the
+workspace always comes from it. The methods are documented in
+``docs/rpc-projects.md``.
+
+Which clients may be assigned is answered by the local replica of the
+contacts service (``replica.HANDLERS``, fed by the consumer below), never by a
+call to contacts. The replica is eventually consistent: a client registered a
+moment ago may not have reached it yet. Before refusing a client it does not
+know, a command therefore
+
+1. waits (up to 5 s) until the replica has applied the contacts position the
+   caller names in ``consistency`` (the ``Consistency-Token`` of the request
+   that created the client, forwarded by the gateway), and
+2. if the client is still unknown, polls the replica for up to 2 s more.
+
+Only then is the client refused (422). Waiting happens before the write
+transaction opens, so it never holds a lock.
+"""
+import time
+import uuid
+
+import eventlet
+from nameko.dependency_providers import Config
+from nameko.rpc import rpc
+from sqlalchemy import select
+
+from services.common.context import CommandContext
+from services.common.envelope import format_time, utc_now
+from services.common.errors import (BadRequest, ConcurrencyError, Conflict, NotFound,
+                                    PreconditionFailed, ValidationFailed)
+from services.common.extensions import (EventConsumerProvider, EventSourcedStore,
+                                        EventSourceRpc, HealthChecks)
 from services.common.migrations import migrator
 
+from . import domain, queries, repository, schemas
+from .db import known_clients_table as known_clients
+from .replica import HANDLERS
+
 migrate = migrator(__file__)
+
+CONSISTENCY_WAIT_SECONDS = 5.0  # for the replica to reach a position the caller names
+UNKNOWN_CLIENT_WAIT_SECONDS = 2.0  # for a client the replica has not seen yet
+POLL_SECONDS = 0.02
+WRITE_ATTEMPTS = 3  # a command without an expected version is retried on a concurrent append
+NOT_FOUND = "not found"
+
+
+def canonical_id(value):
+    """A UUID's canonical text, or ``None`` if ``value`` is not a UUID."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return str(uuid.UUID(value.strip()))
+    except ValueError:
+        return None
+
+
+def _project_id(value):
+    project_id = canonical_id(value)
+    if project_id is None:
+        raise NotFound("no such project")
+    return project_id
+
+
+def _expected(expected_version):
+    if expected_version is None:
+        return None
+    if isinstance(expected_version, bool) or not isinstance(expected_version, int):
+        raise BadRequest("the expected version must be an integer",
+                         {"If-Match": ["must be a version number"]})
+    return expected_version
+
+
+def _check_version(current, expected, what="project"):
+    if expected is not None and current != expected:
+        raise PreconditionFailed(f"the {what} is at version {current}, not {expected}",
+                                 extra={"version": current})
+
+
+def consistency_positions(consistency):
+    """``"contacts:12,projects:3"`` or ``{"contacts": 12}`` -> ``{"contacts": 12, ...}``."""
+    if not consistency:
+        return {}
+    if isinstance(consistency, dict):
+        items = consistency.items()
+    elif isinstance(consistency, str):
+        items = [part.strip().partition(":")[::2] for part in consistency.split(",")]
+    else:
+        raise BadRequest("malformed consistency hint")
+    wanted = {}
+    for source, position in items:
+        try:
+            wanted[str(source)] = max(wanted.get(str(source), 0), int(position))
+        except (TypeError, ValueError):
+            raise BadRequest("malformed consistency hint",
+                             {"Consistency-Token": ["expected source:position"]}) from None
+    return wanted
+
+
+def check_client(conn, workspace, client_id):
+    """Refuse (422 on ``client_id``) a client that is unknown, of another workspace or archived."""
+    row = conn.execute(select(known_clients).where(known_clients.c.id == client_id)).first()
+    if row is None or row.workspace != workspace:
+        raise ValidationFailed("the client does not exist", {"client_id": ["no such client"]})
+    if row.archived:
+        message = "the client is archived"
+        if row.merged_into:
+            message += f" (merged into {row.merged_into})"
+        raise ValidationFailed("an archived client cannot be assigned", {"client_id": [message]})
 
 
 class ProjectsService(EventSourceRpc, HealthChecks):
@@ -12,3 +118,331 @@ class ProjectsService(EventSourceRpc, HealthChecks):
 
     config = Config()
     store = EventSourcedStore("projects", migrate)
+    replica = EventConsumerProvider("projects", "projects", migrate, HANDLERS)
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _write(self, work, expected_version=None):
+        """Run ``work(conn)`` in a write transaction; a concurrent append is retried from
+        fresh state, unless the caller named the version it expects (then 412)."""
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                with self.store.db.write() as conn:
+                    return work(conn)
+            except ConcurrencyError:
+                if expected_version is not None:
+                    raise PreconditionFailed("the project changed meanwhile") from None
+                if attempt == WRITE_ATTEMPTS:
+                    raise
+
+    def _await_client(self, client_id, consistency):
+        """Give the client replica a chance to learn about ``client_id`` (see module doc)."""
+        wanted = consistency_positions(consistency).get("contacts")
+        if wanted:
+            deadline = time.monotonic() + CONSISTENCY_WAIT_SECONDS
+            while self.replica.inbox.position("contacts") < wanted \
+                    and time.monotonic() < deadline:
+                eventlet.sleep(POLL_SECONDS)
+        deadline = time.monotonic() + UNKNOWN_CLIENT_WAIT_SECONDS
+        while True:
+            with self.store.db.read() as conn:
+                if conn.execute(select(known_clients.c.id)
+                                .where(known_clients.c.id == client_id)).first():
+                    return
+            if time.monotonic() >= deadline:
+                return
+            eventlet.sleep(POLL_SECONDS)
+
+    @staticmethod
+    def _position(conn, envelopes, project_id):
+        if envelopes:
+            return envelopes[-1].position
+        return queries.project_positions(conn, [project_id]).get(project_id, 0)
+
+    # -- projects -------------------------------------------------------------------------
+
+    @rpc
+    def create_project(self, ctx, data, consistency=None):
+        """Create a project, assigning its client at once when ``client_id`` is given
+        (``via: create``); returns ``{"project", "position"}``."""
+        ctx = CommandContext.load(ctx)
+        fields = schemas.load_new_project(data)
+        client_id = fields["client_id"]
+        if client_id:
+            self._await_client(client_id, consistency)
+        project_id = str(uuid.uuid4())
+        created_at = format_time(utc_now())
+
+        def work(conn):
+            if client_id:
+                check_client(conn, ctx.workspace, client_id)
+            project = domain.Project(project_id)
+            project.create(ctx.workspace, fields, created_at)
+            stored = repository.save(conn, [project], ctx.actor, ctx.correlation_id)
+            return {"project": queries.get_project(conn, ctx.workspace, project_id),
+                    "position": stored[-1].position}
+
+        return self._write(work)
+
+    @rpc
+    def get_project(self, ctx, project_id):
+        """The project; ``NotFound`` unless it is in the caller's workspace."""
+        ctx = CommandContext.load(ctx)
+        with self.store.db.read() as conn:
+            record = queries.get_project(conn, ctx.workspace, _project_id(project_id))
+        if record is None:
+            raise NotFound("no such project")
+        return record
+
+    @rpc
+    def list_projects(self, ctx, filters=None, limit=queries.DEFAULT_LIMIT, cursor=None):
+        """``{"items", "next_cursor"}``, newest first; ``filters``: ``client_id`` (a client id,
+        or ``"none"`` for projects without client), ``status``, ``q`` (name and code,
+        case- and accent-insensitive)."""
+        ctx = CommandContext.load(ctx)
+        filters = dict(filters or {})
+        unknown = sorted(set(filters) - {"client_id", "status", "q"})
+        if unknown:
+            raise BadRequest("unknown filters", {name: ["not a filter"] for name in unknown})
+        client_id = filters.get("client_id")
+        if client_id in ("none", "null"):
+            client_id = queries.UNASSIGNED
+        elif client_id not in (None, ""):
+            client_id = canonical_id(client_id)
+            if client_id is None:
+                raise BadRequest("client_id must be a client id",
+                                 {"client_id": ["must be an id (a UUID) or none"]})
+        else:
+            client_id = None
+        status = filters.get("status") or None
+        if status is not None and status not in domain.STATUSES:
+            raise BadRequest("unknown status",
+                             {"status": [f"must be one of {', '.join(domain.STATUSES)}"]})
+        q = filters.get("q")
+        if q is not None and not isinstance(q, str):
+            raise BadRequest("q must be a text", {"q": ["must be a text"]})
+        with self.store.db.read() as conn:
+            return queries.list_projects(conn, ctx.workspace, client_id, status, q, limit, cursor)
+
+    @rpc
+    def update_project(self, ctx, project_id, changes, expected_version=None, consistency=None):
+        """Change a project's fields from its settings; ``client_id`` in ``changes`` assigns
+        that client (``via: settings``) or, when ``None``, clears it. ``expected_version``
+        (the caller's ``If-Match``) refuses a stale change with ``PreconditionFailed``.
+        Returns ``{"project", "position", "changed"}``."""
+        ctx = CommandContext.load(ctx)
+        project_id = _project_id(project_id)
+        expected = _expected(expected_version)
+        values = schemas.load_project_patch(changes)
+        has_client = "client_id" in values
+        client_id = values.pop("client_id", None)
+        if client_id:
+            self._await_client(client_id, consistency)
+
+        def work(conn):
+            project = repository.load_project(conn, ctx.workspace, project_id)
+            _check_version(project.version, expected)
+            if has_client and client_id and client_id != project.client_id:
+                check_client(conn, ctx.workspace, client_id)
+
+            def change_client():
+                if not has_client:
+                    return
+                if client_id:
+                    project.assign_client(client_id, domain.VIA_SETTINGS)
+                else:
+                    project.unassign_client()
+
+            # An archived project accepts a status change first (restoring it); an
+            # active one takes the client before it is archived.
+            if project.archived:
+                project.update(values)
+                change_client()
+            else:
+                change_client()
+                project.update(values)
+            stored = repository.save(conn, [project], ctx.actor, ctx.correlation_id)
+            return {"project": queries.get_project(conn, ctx.workspace, project_id),
+                    "position": self._position(conn, stored, project_id),
+                    "changed": bool(stored)}
+
+        return self._write(work, expected)
+
+    @rpc
+    def assign_client(self, ctx, project_id, client_id, expected_version=None, consistency=None):
+        """Assign ``client_id`` to one project from its settings (``via: settings``);
+        ``None`` clears the client (``ClientUnassigned``). Same result as ``update_project``."""
+        return self.update_project(ctx, project_id, {"client_id": client_id}, expected_version,
+                                   consistency)
+
+    @rpc
+    def unassign_client(self, ctx, project_id, expected_version=None):
+        """Clear the project's client (``ClientUnassigned``, ``via: settings``)."""
+        return self.update_project(ctx, project_id, {"client_id": None}, expected_version)
+
+    @rpc
+    def bulk_assign_client(self, ctx, client_id, project_ids, consistency=None):
+        """Assign one client to up to 1,000 projects in one transaction (``via: bulk``).
+
+        The client is checked once: an invalid one refuses the whole call (422).
+        Returns ``{"assigned": [ids], "unchanged": [ids], "failed": [{"id", "error"}],
+        "position"}``: a project that already has the client is ``unchanged`` and
+        records nothing; an unknown id and another workspace's id both fail with
+        ``"not found"``; an archived project fails with ``"the project is archived"``.
+        """
+        ctx = CommandContext.load(ctx)
+        values = schemas.load_bulk_assign({"client_id": client_id, "project_ids": project_ids})
+        client_id, raw_ids = values["client_id"], values["project_ids"]
+        self._await_client(client_id, consistency)
+        canonical = {raw: canonical_id(raw) for raw in raw_ids}
+
+        def work(conn):
+            check_client(conn, ctx.workspace, client_id)
+            loaded = repository.load_projects(conn, [pid for pid in canonical.values() if pid])
+            result = {"assigned": [], "unchanged": [], "failed": []}
+            for raw in raw_ids:
+                project = loaded.get(canonical[raw]) if canonical[raw] else None
+                if project is None or project.workspace != ctx.workspace:
+                    result["failed"].append({"id": raw, "error": NOT_FOUND})
+                    continue
+                try:
+                    changed = project.assign_client(client_id, domain.VIA_BULK)
+                except (Conflict, ValidationFailed) as exc:
+                    result["failed"].append({"id": raw, "error": exc.detail})
+                    continue
+                result["assigned" if changed else "unchanged"].append(raw)
+            mine = [p for p in loaded.values() if p.workspace == ctx.workspace]
+            stored = repository.save(conn, mine, ctx.actor, ctx.correlation_id)
+            if stored:
+                result["position"] = stored[-1].position
+            else:
+                positions = queries.project_positions(conn, [p.id for p in mine])
+                result["position"] = max(positions.values(), default=0)
+            return result
+
+        return self._write(work)
+
+    @rpc
+    def client_totals(self, ctx, client_id):
+        """``{"client_id", "projects", "total_hours", "open_tasks"}`` over the projects the
+        client has now (hours and tasks follow a project to its current client)."""
+        ctx = CommandContext.load(ctx)
+        client_id = canonical_id(client_id)
+        if client_id is None:
+            raise NotFound("no such client")
+        with self.store.db.read() as conn:
+            return queries.client_totals(conn, ctx.workspace, client_id)
+
+    # -- time entries -----------------------------------------------------------------------
+
+    @rpc
+    def log_time(self, ctx, project_id, data):
+        """Log ``{"date", "hours", "description"}`` on a project (``TimeLogged``);
+        returns ``{"time_entry", "project", "position"}``."""
+        ctx = CommandContext.load(ctx)
+        project_id = _project_id(project_id)
+        values = schemas.load_time_entry(data)
+        entry_id = str(uuid.uuid4())
+
+        def work(conn):
+            project = repository.load_project(conn, ctx.workspace, project_id)
+            project.log_time(entry_id, values["date"], values["hours"], values["description"])
+            stored = repository.save(conn, [project], ctx.actor, ctx.correlation_id)
+            return {"time_entry": queries.get_time_entry(conn, ctx.workspace, project_id,
+                                                         entry_id),
+                    "project": queries.get_project(conn, ctx.workspace, project_id),
+                    "position": stored[-1].position}
+
+        return self._write(work)
+
+    @rpc
+    def get_time_entry(self, ctx, project_id, entry_id):
+        ctx = CommandContext.load(ctx)
+        with self.store.db.read() as conn:
+            record = queries.get_time_entry(conn, ctx.workspace, _project_id(project_id),
+                                            canonical_id(entry_id))
+        if record is None:
+            raise NotFound("no such time entry")
+        return record
+
+    @rpc
+    def list_time_entries(self, ctx, project_id, limit=queries.DEFAULT_LIMIT, cursor=None):
+        """``{"items", "next_cursor"}``: the project's time entries, latest date first."""
+        ctx = CommandContext.load(ctx)
+        project_id = _project_id(project_id)
+        with self.store.db.read() as conn:
+            if queries.get_project_row(conn, ctx.workspace, project_id) is None:
+                raise NotFound("no such project")
+            return queries.list_time_entries(conn, ctx.workspace, project_id, limit, cursor)
+
+    # -- tasks -------------------------------------------------------------------------------
+
+    @rpc
+    def add_task(self, ctx, project_id, data):
+        """Add ``{"title", "due_date"}`` to a project (``TaskAdded``, status ``open``);
+        returns ``{"task", "project", "position"}``."""
+        ctx = CommandContext.load(ctx)
+        project_id = _project_id(project_id)
+        values = schemas.load_new_task(data)
+        task_id = str(uuid.uuid4())
+
+        def work(conn):
+            project = repository.load_project(conn, ctx.workspace, project_id)
+            project.add_task(task_id, values["title"], values["due_date"])
+            stored = repository.save(conn, [project], ctx.actor, ctx.correlation_id)
+            return {"task": queries.get_task(conn, ctx.workspace, project_id, task_id),
+                    "project": queries.get_project(conn, ctx.workspace, project_id),
+                    "position": stored[-1].position}
+
+        return self._write(work)
+
+    @rpc
+    def update_task(self, ctx, project_id, task_id, changes, expected_version=None):
+        """Complete/reopen (``status``), reschedule (``due_date``) or rename (``title``) a
+        task (``TaskUpdated``). ``expected_version`` is the task's version (its ETag).
+        Returns ``{"task", "project", "position", "changed"}``."""
+        ctx = CommandContext.load(ctx)
+        project_id = _project_id(project_id)
+        task_id = canonical_id(task_id)
+        expected = _expected(expected_version)
+        values = schemas.load_task_patch(changes)
+
+        def work(conn):
+            project = repository.load_project(conn, ctx.workspace, project_id)
+            if task_id is None:
+                raise NotFound("no such task")
+            _check_version(project.task(task_id)["version"], expected, "task")
+            project.update_task(task_id, values)
+            stored = repository.save(conn, [project], ctx.actor, ctx.correlation_id)
+            return {"task": queries.get_task(conn, ctx.workspace, project_id, task_id),
+                    "project": queries.get_project(conn, ctx.workspace, project_id),
+                    "position": self._position(conn, stored, project_id),
+                    "changed": bool(stored)}
+
+        return self._write(work, expected)
+
+    @rpc
+    def get_task(self, ctx, project_id, task_id):
+        ctx = CommandContext.load(ctx)
+        with self.store.db.read() as conn:
+            record = queries.get_task(conn, ctx.workspace, _project_id(project_id),
+                                      canonical_id(task_id))
+        if record is None:
+            raise NotFound("no such task")
+        return record
+
+    @rpc
+    def list_tasks(self, ctx, project_id, status=None, limit=queries.DEFAULT_LIMIT,
+                   cursor=None):
+        """``{"items", "next_cursor"}``: the project's tasks in the order they were added,
+        optionally only ``open`` or ``done`` ones."""
+        ctx = CommandContext.load(ctx)
+        project_id = _project_id(project_id)
+        if status not in (None, "") and status not in domain.TASK_STATUSES:
+            raise BadRequest("unknown status",
+                             {"status": [f"must be one of {', '.join(domain.TASK_STATUSES)}"]})
+        with self.store.db.read() as conn:
+            if queries.get_project_row(conn, ctx.workspace, project_id) is None:
+                raise NotFound("no such project")
+            return queries.list_tasks(conn, ctx.workspace, project_id, status or None, limit,
+                                      cursor)

@@ -1,0 +1,147 @@
+"""What the projects service knows of the contacts service, kept from its events.
+
+``HANDLERS`` is applied by the service's consumer (``EventConsumerProvider``)
+through the kernel's inbox: each handler runs in the inbox's transaction, so
+its writes, the event's "applied" mark and the checkpoint commit together.
+
+- ``known_clients`` (id, workspace, archived, merged_into) answers "may this
+  client be assigned?" without a call to contacts per request.
+- ``ClientsMerged`` re-points the duplicates' projects (of the merge's
+  workspace, archived projects included) to the survivor: one
+  ``ClientAssigned`` (``via: merge``, ``previous_client_id`` = the duplicate)
+  per project, appended to the project streams through the event store in the
+  handler's transaction, and remembered in ``merge_moves``.
+- ``ClientsUnmerged`` moves back exactly the projects that merge moved
+  (``via: unmerge``), those still with the survivor: a project a user
+  reassigned since the merge keeps the user's choice.
+
+A concurrent command on one of the projects (PostgreSQL, several writers)
+makes the append fail with ``ConcurrencyError``; the re-pointing is then
+redone from fresh state inside a savepoint, a few times, before the event is
+left to the inbox's dead letters.
+"""
+import logging
+
+from sqlalchemy import insert, select, update
+
+from services.common.errors import ConcurrencyError
+
+from . import repository
+from .db import known_clients_table as known
+from .db import merge_moves_table as moves
+from .db import projects_table as projects
+from .domain import VIA_MERGE, VIA_UNMERGE
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS = 5
+
+
+def _set_client(conn, client_id, event_workspace, **values):
+    updated = conn.execute(update(known).where(known.c.id == client_id).values(**values)).rowcount
+    if not updated:
+        row = {"id": client_id, "workspace": event_workspace, "archived": False,
+               "merged_into": None}
+        row.update(values)
+        conn.execute(insert(known).values(**row))
+
+
+def client_registered(conn, event):
+    _set_client(conn, event.data["client_id"], event.workspace, workspace=event.workspace,
+                archived=False, merged_into=None)
+
+
+def client_archived(conn, event):
+    _set_client(conn, event.data["client_id"], event.workspace, archived=True,
+                merged_into=event.data.get("merged_into"))
+
+
+def client_restored(conn, event):
+    _set_client(conn, event.data["client_id"], event.workspace, archived=False,
+                merged_into=None)
+
+
+def _retrying(conn, work):
+    """Run ``work()`` in a savepoint; on ``ConcurrencyError`` roll it back and run again."""
+    for attempt in range(1, ATTEMPTS + 1):
+        savepoint = conn.begin_nested()
+        try:
+            result = work()
+        except ConcurrencyError:
+            savepoint.rollback()
+            if attempt == ATTEMPTS:
+                raise
+            log.info("a project changed while re-pointing it; retrying (%d)", attempt)
+            continue
+        savepoint.commit()
+        return result
+
+
+def clients_merged(conn, event):
+    data = event.data
+    survivor, merge_id = data["survivor_id"], data["merge_id"]
+    merged_ids = [client_id for client_id in data.get("merged_ids") or [] if client_id != survivor]
+    if not merged_ids:
+        return
+
+    def move():
+        ids = conn.execute(
+            select(projects.c.id).where(projects.c.workspace == event.workspace)
+            .where(projects.c.client_id.in_(merged_ids))
+        ).scalars().all()
+        loaded = repository.load_projects(conn, ids)
+        moved = []
+        for project_id in ids:
+            project = loaded[project_id]
+            previous = project.client_id
+            if project.workspace == event.workspace and previous in merged_ids \
+                    and project.change_client(survivor, VIA_MERGE):
+                moved.append({"merge_id": merge_id, "project_id": project_id,
+                              "workspace": event.workspace, "from_client_id": previous,
+                              "to_client_id": survivor, "undone": False})
+        repository.save(conn, loaded.values(), event.actor, event.correlation_id)
+        if moved:
+            already = set(conn.execute(select(moves.c.project_id)
+                                       .where(moves.c.merge_id == merge_id)).scalars())
+            fresh = [row for row in moved if row["project_id"] not in already]
+            if fresh:
+                conn.execute(insert(moves), fresh)
+        return len(moved)
+
+    count = _retrying(conn, move)
+    log.info("merge %s moved %d project(s) to %s", merge_id, count, survivor)
+
+
+def clients_unmerged(conn, event):
+    merge_id = event.data["merge_id"]
+
+    def move_back():
+        rows = conn.execute(
+            select(moves).where(moves.c.merge_id == merge_id)
+            .where(moves.c.workspace == event.workspace).where(moves.c.undone.is_(False))
+        ).all()
+        loaded = repository.load_projects(conn, [row.project_id for row in rows])
+        count = 0
+        for row in rows:
+            project = loaded.get(row.project_id)
+            if project is not None and project.client_id == row.to_client_id \
+                    and project.change_client(row.from_client_id, VIA_UNMERGE):
+                count += 1
+        repository.save(conn, loaded.values(), event.actor, event.correlation_id)
+        conn.execute(update(moves).where(moves.c.merge_id == merge_id)
+                     .where(moves.c.workspace == event.workspace).values(undone=True))
+        return count
+
+    count = _retrying(conn, move_back)
+    log.info("unmerge %s moved %d project(s) back", merge_id, count)
+
+
+HANDLERS = {
+    "contacts": {
+        "ClientRegistered": client_registered,
+        "ClientArchived": client_archived,
+        "ClientRestored": client_restored,
+        "ClientsMerged": clients_merged,
+        "ClientsUnmerged": clients_unmerged,
+    },
+}
