@@ -81,11 +81,15 @@ def parse_hours(value, field="hours", maximum=MAX_HOURS):
         raise ValidationFailed("invalid hours", {field: ["must be a number of hours"]}) from None
     if not hours.is_finite():
         raise ValidationFailed("invalid hours", {field: ["must be a number of hours"]})
-    if hours.quantize(HUNDREDTH) != hours:
-        raise ValidationFailed("invalid hours", {field: ["at most two decimals"]})
     if hours <= 0 or (maximum is not None and hours > maximum):
         limit = f" and at most {format_hours(maximum)}" if maximum is not None else ""
         raise ValidationFailed("invalid hours", {field: [f"must be more than 0{limit}"]})
+    try:
+        exact = hours.quantize(HUNDREDTH) == hours
+    except InvalidOperation:  # too many digits to have two decimals
+        exact = False
+    if not exact:
+        raise ValidationFailed("invalid hours", {field: ["at most two decimals"]})
     return hours
 
 
