@@ -1,5 +1,157 @@
-"""Invoices, payments, purchase orders and quotes: forwarded to the billing service."""
+"""Invoices, payments, purchase orders and quotes: forwarded to the billing service.
+
+Reads need the viewer role, writes the member role. Writes answer the
+document with ``Location``, ``ETag`` and a ``Consistency-Token``
+(``billing:<position>``): 201 when they create it, 200 otherwise. Every write
+on an existing document honours ``If-Match`` (412 when it has moved on).
+"""
+import re
+
+from services.common.errors import BadRequest
+from services.common.web import json_response
+
+from ..http import api, date_param, json_body, resource, today_utc, written
+
+_ENTITY_TAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
+LIST_PARAMETERS = ("client_id", "project_id", "status", "limit", "cursor")
+
+
+def optional_body(request):
+    """The JSON object of a request whose body may be left out (``{}`` then)."""
+    return json_body(request) if request.get_data(cache=True).strip() else {}
+
+
+def if_match(request):
+    """The version an ``If-Match: "<version>"`` header names (None without one, or ``*``)."""
+    value = request.headers.get("If-Match")
+    if value is None or value.strip() in ("", "*"):
+        return None
+    match = _ENTITY_TAG.match(value)
+    if not match:
+        raise BadRequest('If-Match must name a version, e.g. "3"',
+                         {"If-Match": ['expected "<version>"']})
+    return int(match.group(1))
+
+
+def consistency(request):
+    """The request's Consistency-Token, forwarded so that billing waits until its own
+    replica of clients and projects applied the positions it names."""
+    return request.headers.get("Consistency-Token")
+
+
+def list_filters(request, with_as_of=False):
+    filters = {name: request.args[name] for name in LIST_PARAMETERS
+               if request.args.get(name) not in (None, "")}
+    if with_as_of:
+        filters["as_of"] = date_param(request, "as_of", today_utc()).isoformat()
+    return filters
+
+
+def document_written(result, kind, path, status=200):
+    document = result[kind]
+    return written(document, status, "billing", result["position"],
+                   {"Location": f"/api/v1/{path}/{document['id']}"})
 
 
 class BillingApi:
-    pass
+    # -- invoices -------------------------------------------------------------------------
+
+    @api("POST", "/api/v1/invoices", role="member")
+    def create_invoice(self, request, principal):
+        result = self.billing_rpc.create_invoice(self.command_context(request, principal),
+                                                 json_body(request),
+                                                 consistency=consistency(request))
+        return document_written(result, "invoice", "invoices", 201)
+
+    @api("GET", "/api/v1/invoices")
+    def list_invoices(self, request, principal):
+        return json_response(self.billing_rpc.list_invoices(
+            self.command_context(request, principal), list_filters(request, with_as_of=True)))
+
+    @api("GET", "/api/v1/invoices/<string:invoice_id>")
+    def get_invoice(self, request, principal, invoice_id):
+        as_of = date_param(request, "as_of", today_utc()).isoformat()
+        return resource(self.billing_rpc.get_invoice(self.command_context(request, principal),
+                                                     invoice_id, as_of))
+
+    @api("PATCH", "/api/v1/invoices/<string:invoice_id>", role="member")
+    def update_invoice(self, request, principal, invoice_id):
+        result = self.billing_rpc.update_invoice(self.command_context(request, principal),
+                                                 invoice_id, json_body(request),
+                                                 expected_version=if_match(request),
+                                                 consistency=consistency(request))
+        return document_written(result, "invoice", "invoices")
+
+    @api("POST", "/api/v1/invoices/<string:invoice_id>/issue", role="member")
+    def issue_invoice(self, request, principal, invoice_id):
+        result = self.billing_rpc.issue_invoice(self.command_context(request, principal),
+                                                invoice_id, optional_body(request),
+                                                expected_version=if_match(request))
+        return document_written(result, "invoice", "invoices")
+
+    @api("POST", "/api/v1/invoices/<string:invoice_id>/payments", role="member")
+    def record_invoice_payment(self, request, principal, invoice_id):
+        result = self.billing_rpc.record_payment(self.command_context(request, principal),
+                                                 invoice_id, json_body(request),
+                                                 expected_version=if_match(request))
+        return document_written(result, "invoice", "invoices")
+
+    @api("POST", "/api/v1/invoices/<string:invoice_id>/void", role="member")
+    def void_invoice(self, request, principal, invoice_id):
+        result = self.billing_rpc.void_invoice(self.command_context(request, principal),
+                                               invoice_id, optional_body(request),
+                                               expected_version=if_match(request))
+        return document_written(result, "invoice", "invoices")
+
+    # -- purchase orders -----------------------------------------------------------------
+
+    @api("POST", "/api/v1/purchase-orders", role="member")
+    def place_purchase_order(self, request, principal):
+        result = self.billing_rpc.place_purchase_order(
+            self.command_context(request, principal), json_body(request),
+            consistency=consistency(request))
+        return document_written(result, "purchase_order", "purchase-orders", 201)
+
+    @api("GET", "/api/v1/purchase-orders")
+    def list_purchase_orders(self, request, principal):
+        return json_response(self.billing_rpc.list_purchase_orders(
+            self.command_context(request, principal), list_filters(request)))
+
+    @api("GET", "/api/v1/purchase-orders/<string:purchase_order_id>")
+    def get_purchase_order(self, request, principal, purchase_order_id):
+        return resource(self.billing_rpc.get_purchase_order(
+            self.command_context(request, principal), purchase_order_id))
+
+    @api("POST", "/api/v1/purchase-orders/<string:purchase_order_id>/finalize", role="member")
+    def finalize_purchase_order(self, request, principal, purchase_order_id):
+        result = self.billing_rpc.finalize_purchase_order(
+            self.command_context(request, principal), purchase_order_id,
+            expected_version=if_match(request))
+        return document_written(result, "purchase_order", "purchase-orders")
+
+    # -- quotes ----------------------------------------------------------------------------
+
+    @api("POST", "/api/v1/quotes", role="member")
+    def create_quote(self, request, principal):
+        result = self.billing_rpc.create_quote(self.command_context(request, principal),
+                                               json_body(request),
+                                               consistency=consistency(request))
+        return document_written(result, "quote", "quotes", 201)
+
+    @api("GET", "/api/v1/quotes")
+    def list_quotes(self, request, principal):
+        return json_response(self.billing_rpc.list_quotes(
+            self.command_context(request, principal), list_filters(request)))
+
+    @api("GET", "/api/v1/quotes/<string:quote_id>")
+    def get_quote(self, request, principal, quote_id):
+        return resource(self.billing_rpc.get_quote(self.command_context(request, principal),
+                                                   quote_id))
+
+    @api("POST", "/api/v1/quotes/<string:quote_id>/<any(send,accept,reject):action>",
+         role="member")
+    def change_quote_status(self, request, principal, quote_id, action):
+        method = getattr(self.billing_rpc, f"{action}_quote")
+        result = method(self.command_context(request, principal), quote_id,
+                        expected_version=if_match(request))
+        return document_written(result, "quote", "quotes")

@@ -1,0 +1,227 @@
+"""Billing's replica of the clients and projects it bills, kept from their events.
+
+``HANDLERS`` is what billing's ``EventConsumer`` applies (each handler runs in
+the inbox's transaction: exactly-once effect). It keeps:
+
+- ``billing_clients``: every client with its workspace and whether it is
+  archived (a new invoice, order or quote needs a live client of the caller's
+  workspace);
+- ``billing_projects``: every project with its workspace and current client
+  (a document may only name a project of its client);
+- client merges: ``ClientsMerged`` re-points the duplicates' invoices, orders
+  and quotes to the survivor by appending ``InvoiceClientChanged``,
+  ``PurchaseOrderClientChanged`` and ``QuoteClientChanged`` (``reason:
+  merge``) to each document's stream in the handler's transaction, and
+  remembers each move in ``merge_moves``; ``ClientsUnmerged`` moves back
+  exactly what that merge moved (``reason: unmerge``) and is still with the
+  survivor.
+
+The replica is eventually consistent: a client registered a moment ago may not
+be here yet. Before a command refuses an id the replica does not know, it
+waits until the replica has applied the positions the caller's
+``Consistency-Token`` names (``wait_for_positions``, up to 5 s), then polls
+briefly for the id itself (``wait_for_parties``, up to 2 s).
+"""
+import time
+
+import eventlet
+from sqlalchemy import and_, delete, insert, select, update
+
+from services.common.envelope import format_time, utc_now
+from services.common.errors import ConcurrencyError, ValidationFailed
+
+from . import documents, queries
+from .db import clients_replica_table as clients
+from .db import merge_moves_table as moves
+from .db import projects_replica_table as projects
+
+POLL_SECONDS = 0.02
+#: Attempts of one re-pointing when a command appended to the same document meanwhile.
+REPOINT_ATTEMPTS = 5
+
+
+def _upsert(conn, table, row_id, values):
+    if not conn.execute(update(table).where(table.c.id == row_id).values(**values)).rowcount:
+        conn.execute(insert(table).values(id=row_id, **values))
+
+
+# -- contacts ------------------------------------------------------------------------------
+
+
+def client_registered(conn, event):
+    _upsert(conn, clients, event.data["client_id"],
+            {"workspace": event.workspace, "archived": False, "merged_into": None})
+
+
+def client_archived(conn, event):
+    _upsert(conn, clients, event.data["client_id"],
+            {"workspace": event.workspace, "archived": True,
+             "merged_into": event.data.get("merged_into")})
+
+
+def client_restored(conn, event):
+    _upsert(conn, clients, event.data["client_id"],
+            {"workspace": event.workspace, "archived": False, "merged_into": None})
+
+
+def clients_merged(conn, event):
+    """Re-point every document of the duplicates to the survivor; remember what moved."""
+    data = event.data
+    survivor, merge_id = data["survivor_id"], data["merge_id"]
+    for duplicate in data.get("merged_ids") or []:
+        if duplicate == survivor:
+            continue
+        for kind in queries.KINDS.values():
+            for document_id in queries.document_ids_of_client(conn, kind, event.workspace,
+                                                              duplicate):
+                previous = _repoint(conn, event, kind, document_id, survivor, "merge",
+                                    merge_id)
+                if previous is not None:
+                    conn.execute(insert(moves).values(
+                        workspace=event.workspace, merge_id=merge_id, kind=kind.name,
+                        document_id=document_id, from_client_id=previous,
+                        to_client_id=survivor))
+
+
+def clients_unmerged(conn, event):
+    """Move back exactly what the merge moved (documents still with the survivor)."""
+    merge_id = event.data["merge_id"]
+    where = and_(moves.c.workspace == event.workspace, moves.c.merge_id == merge_id)
+    for move in conn.execute(select(moves).where(where).order_by(moves.c.id)).all():
+        _repoint(conn, event, queries.KINDS[move.kind], move.document_id, move.from_client_id,
+                 "unmerge", merge_id, only_from=move.to_client_id)
+    conn.execute(delete(moves).where(where))
+
+
+def _repoint(conn, event, kind, document_id, client_id, reason, merge_id, only_from=None):
+    """Re-point one document (in a savepoint, retried if a command wrote it meanwhile).
+
+    Returns the client it was moved from, or None when nothing moved.
+    """
+    for attempt in range(REPOINT_ATTEMPTS):
+        try:
+            with conn.begin_nested():
+                document, _ = documents.load(conn, kind, event.workspace, document_id)
+                previous = document.client_id
+                if only_from is not None and previous != only_from:
+                    return None
+                if not document.change_client(client_id, reason=reason, merge_id=merge_id,
+                                              at=format_time(utc_now())):
+                    return None
+                documents.save(conn, kind, document, workspace=event.workspace,
+                               actor=event.actor, correlation_id=event.correlation_id)
+                return previous
+        except ConcurrencyError:
+            if attempt == REPOINT_ATTEMPTS - 1:
+                raise
+    return None
+
+
+# -- projects --------------------------------------------------------------------------------
+
+
+def project_created(conn, event):
+    _upsert(conn, projects, event.data["project_id"],
+            {"workspace": event.workspace, "client_id": event.data.get("client_id")})
+
+
+def client_assigned(conn, event):
+    _upsert(conn, projects, event.data["project_id"],
+            {"workspace": event.workspace, "client_id": event.data["client_id"]})
+
+
+def client_unassigned(conn, event):
+    _upsert(conn, projects, event.data["project_id"],
+            {"workspace": event.workspace, "client_id": None})
+
+
+HANDLERS = {
+    "contacts": {
+        "ClientRegistered": client_registered,
+        "ClientArchived": client_archived,
+        "ClientRestored": client_restored,
+        "ClientsMerged": clients_merged,
+        "ClientsUnmerged": clients_unmerged,
+    },
+    "projects": {
+        "ProjectCreated": project_created,
+        "ClientAssigned": client_assigned,
+        "ClientUnassigned": client_unassigned,
+    },
+}
+
+
+# -- lookups ----------------------------------------------------------------------------------
+
+
+def find_client(conn, workspace, client_id):
+    """The replica's row of a client of ``workspace`` (None if unknown there)."""
+    return conn.execute(select(clients).where(and_(
+        clients.c.id == client_id, clients.c.workspace == workspace))).first()
+
+
+def find_project(conn, workspace, project_id):
+    """The replica's row of a project of ``workspace`` (None if unknown there)."""
+    return conn.execute(select(projects).where(and_(
+        projects.c.id == project_id, projects.c.workspace == workspace))).first()
+
+
+def check_parties(conn, workspace, client_id, project_id, *, check_client=True):
+    """Refuse (422) a client that is not a live client of ``workspace`` or a project that
+    is not one of that client's; another workspace's ids are refused like unknown ids."""
+    errors = {}
+    if check_client:
+        client = find_client(conn, workspace, client_id)
+        if client is None:
+            errors["client_id"] = ["no such client"]
+        elif client.archived:
+            errors["client_id"] = ["the client is archived" + (
+                f" (merged into {client.merged_into})" if client.merged_into else "")]
+    if project_id:
+        project = find_project(conn, workspace, project_id)
+        if project is None:
+            errors["project_id"] = ["no such project"]
+        elif project.client_id != client_id:
+            errors["project_id"] = ["the project is not one of this client's projects"]
+    if errors:
+        raise ValidationFailed("the document cannot be billed to this client or project",
+                               errors)
+
+
+def wait_for_parties(database, workspace, client_id, project_id=None, timeout=2.0,
+                     interval=POLL_SECONDS):
+    """Poll the replica up to ``timeout`` seconds while the client or the project is still
+    unknown there (its event may be on its way); True once both are known."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with database.read() as conn:
+            known = ((not client_id or find_client(conn, workspace, client_id) is not None)
+                     and (not project_id or find_project(conn, workspace, project_id)
+                          is not None))
+        if known or time.monotonic() >= deadline:
+            return known
+        eventlet.sleep(interval)
+
+
+def wait_for_positions(inbox, wanted, timeout=5.0, interval=POLL_SECONDS):
+    """Wait up to ``timeout`` seconds until the replica applied ``wanted``
+    ({source: position}, e.g. from the caller's Consistency-Token); True if it did."""
+    wanted = {source: position for source, position in wanted.items() if source in HANDLERS}
+    deadline = time.monotonic() + timeout
+    while True:
+        if all(inbox.position(source) >= position for source, position in wanted.items()):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        eventlet.sleep(interval)
+
+
+def consistency_positions(token):
+    """``"contacts:42,projects:7"`` -> {"contacts": 42, "projects": 7}; malformed parts
+    are ignored (the gateway has validated the header already)."""
+    wanted = {}
+    for part in (token or "").split(","):
+        source, _, position = part.strip().partition(":")
+        if position.isdigit():
+            wanted[source] = max(wanted.get(source, 0), int(position))
+    return wanted
