@@ -1,8 +1,78 @@
-"""Clients: forwarded to the contacts service."""
+"""Clients: forwarded to the contacts service (see docs/rpc-contacts.md).
+
+Size limits are enforced here too, before any RPC: a body announced (Content-Length)
+or found (read with a cap) larger than allowed answers 413 without reading on.
+"""
+import base64
+import re
+import unicodedata
+import urllib.parse
+
+from werkzeug.wrappers import Response
+
+from services.common.errors import (BadRequest, PayloadTooLarge, UnsupportedMediaType,
+                                    ValidationFailed)
+from services.common.web import json_response
+
 from ..http import api, json_body, resource, written
+
+MiB = 1024 * 1024
+MAX_PHOTO_BYTES = 2 * MiB
+MAX_FILE_BYTES = 20 * MiB
+MULTIPART_SLACK = 64 * 1024  # boundaries and part headers around the file
+READ_CHUNK = 256 * 1024
+MERGE_KEYS = ("duplicate_ids", "fields", "dry_run")
+
+_IF_MATCH = re.compile(r'(?:W/)?"?(\d{1,9})"?')
+
+
+def if_match(request):
+    """The version named by ``If-Match`` (``"3"``), or ``None`` (absent or ``*``)."""
+    raw = request.headers.get("If-Match")
+    if raw is None or raw.strip() in ("", "*"):
+        return None
+    match = _IF_MATCH.fullmatch(raw.strip())
+    if not match:
+        raise BadRequest('If-Match must be a version as given in ETag, e.g. "3"',
+                         {"If-Match": ['expected a version such as "3"']})
+    return int(match.group(1))
+
+
+def read_capped(stream, limit, what):
+    """Read ``stream`` to its end, refusing (413) as soon as it passes ``limit`` bytes."""
+    chunks, size = [], 0
+    while True:
+        chunk = stream.read(min(READ_CHUNK, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"{what} can be at most {limit // MiB} MiB")
+    return b"".join(chunks)
+
+
+def refuse_large(request, limit, what):
+    length = request.content_length
+    if length is not None and length > limit:
+        raise PayloadTooLarge(f"{what} can be at most {limit // MiB} MiB")
+
+
+def content_disposition(name):
+    """``attachment`` with an ASCII ``filename`` and the exact UTF-8 ``filename*`` (RFC 6266)."""
+    fallback = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    fallback = re.sub(r"[^A-Za-z0-9 ._()\-]", "_", fallback).strip() or "download"
+    return (f'attachment; filename="{fallback}"; '
+            f"filename*=UTF-8''{urllib.parse.quote(name, safe='')}")
+
+
+def no_content(position):
+    return Response(status=204, headers={"Consistency-Token": f"contacts:{int(position)}"})
 
 
 class ClientsApi:
+    # -- the record ------------------------------------------------------------------------
+
     @api("POST", "/api/v1/clients", role="member")
     def create_client(self, request, principal):
         result = self.contacts_rpc.create_client(self.command_context(request, principal),
@@ -11,7 +81,144 @@ class ClientsApi:
         return written(client, 201, "contacts", result["position"],
                        {"Location": f"/api/v1/clients/{client['id']}"})
 
+    @api("GET", "/api/v1/clients")
+    def list_clients(self, request, principal):
+        return json_response(self.contacts_rpc.list_clients(
+            self.command_context(request, principal), request.args.to_dict(flat=True)))
+
+    @api("GET", "/api/v1/clients/duplicates")
+    def client_duplicates(self, request, principal):
+        return json_response(self.contacts_rpc.duplicates(
+            self.command_context(request, principal), request.args.get("limit"),
+            request.args.get("cursor")))
+
     @api("GET", "/api/v1/clients/<string:client_id>")
     def get_client(self, request, principal, client_id):
         return resource(self.contacts_rpc.get_client(self.command_context(request, principal),
                                                      client_id))
+
+    @api("PATCH", "/api/v1/clients/<string:client_id>", role="member")
+    def update_client(self, request, principal, client_id):
+        expected = if_match(request)
+        result = self.contacts_rpc.update_client(self.command_context(request, principal),
+                                                 client_id, json_body(request), expected)
+        return written(result["client"], 200, "contacts", result["position"])
+
+    @api("POST", "/api/v1/clients/<string:client_id>/archive", role="member")
+    def archive_client(self, request, principal, client_id):
+        result = self.contacts_rpc.archive_client(self.command_context(request, principal),
+                                                  client_id, if_match(request))
+        return written(result["client"], 200, "contacts", result["position"])
+
+    @api("POST", "/api/v1/clients/<string:client_id>/restore", role="member")
+    def restore_client(self, request, principal, client_id):
+        result = self.contacts_rpc.restore_client(self.command_context(request, principal),
+                                                  client_id, if_match(request))
+        return written(result["client"], 200, "contacts", result["position"])
+
+    @api("GET", "/api/v1/clients/<string:client_id>/history")
+    def client_history(self, request, principal, client_id):
+        return json_response(self.contacts_rpc.client_history(
+            self.command_context(request, principal), client_id))
+
+    # -- merges ----------------------------------------------------------------------------
+
+    @api("POST", "/api/v1/clients/<string:client_id>/merge", role="member")
+    def merge_clients(self, request, principal, client_id):
+        body = json_body(request)
+        unknown = {key: ["this field is not recognised"] for key in body
+                   if key not in MERGE_KEYS}
+        if unknown:
+            raise ValidationFailed("some fields are invalid", unknown)
+        if "duplicate_ids" not in body:
+            raise ValidationFailed("some fields are invalid",
+                                   {"duplicate_ids": ["name the clients to merge into this one"]})
+        result = self.contacts_rpc.merge_clients(
+            self.command_context(request, principal), client_id, body["duplicate_ids"],
+            body.get("fields"), body.get("dry_run", False))
+        payload = {**result["client"], "merge_id": result["merge_id"],
+                   "merged_ids": result["merged_ids"], "changes": result["changes"],
+                   "moves": result["moves"], "dry_run": result["dry_run"]}
+        if result["dry_run"]:
+            return json_response(payload)
+        return written(payload, 200, "contacts", result["position"])
+
+    @api("POST", "/api/v1/clients/<string:client_id>/unmerge", role="member")
+    def unmerge_clients(self, request, principal, client_id):
+        body = json_body(request)
+        unknown = {key: ["this field is not recognised"] for key in body if key != "merge_id"}
+        if unknown:
+            raise ValidationFailed("some fields are invalid", unknown)
+        result = self.contacts_rpc.unmerge_clients(
+            self.command_context(request, principal), client_id, body.get("merge_id"))
+        payload = {**result["client"], "merge_id": result["merge_id"],
+                   "restored_ids": result["restored_ids"], "changes": result["changes"]}
+        return written(payload, 200, "contacts", result["position"])
+
+    # -- photo -----------------------------------------------------------------------------
+
+    @api("PUT", "/api/v1/clients/<string:client_id>/photo", role="member")
+    def put_client_photo(self, request, principal, client_id):
+        refuse_large(request, MAX_PHOTO_BYTES, "a photo")
+        content = read_capped(request.stream, MAX_PHOTO_BYTES, "a photo")
+        if not content:
+            raise BadRequest("send the image as the request body")
+        result = self.contacts_rpc.set_photo(self.command_context(request, principal),
+                                             client_id, base64.b64encode(content).decode())
+        return written(result["client"], 200, "contacts", result["position"])
+
+    @api("GET", "/api/v1/clients/<string:client_id>/photo")
+    def get_client_photo(self, request, principal, client_id):
+        photo = self.contacts_rpc.get_photo(self.command_context(request, principal),
+                                            client_id)
+        return Response(base64.b64decode(photo["data"]), status=200, headers={
+            "Content-Type": photo["content_type"], "Cache-Control": "private, no-cache",
+            "X-Content-Type-Options": "nosniff", "ETag": f'"{photo["version"]}"'})
+
+    @api("DELETE", "/api/v1/clients/<string:client_id>/photo", role="member")
+    def delete_client_photo(self, request, principal, client_id):
+        result = self.contacts_rpc.remove_photo(self.command_context(request, principal),
+                                                client_id)
+        return no_content(result["position"])
+
+    # -- attachments -----------------------------------------------------------------------
+
+    @api("POST", "/api/v1/clients/<string:client_id>/files", role="member")
+    def attach_client_file(self, request, principal, client_id):
+        if request.mimetype != "multipart/form-data":
+            raise UnsupportedMediaType("send the file as multipart/form-data, in the field "
+                                       "'file'")
+        refuse_large(request, MAX_FILE_BYTES + MULTIPART_SLACK, "a file")
+        request.max_content_length = MAX_FILE_BYTES + MULTIPART_SLACK
+        upload = request.files.get("file")
+        if upload is None:
+            raise ValidationFailed("some fields are invalid",
+                                   {"file": ["attach the file in the multipart field 'file'"]})
+        content = read_capped(upload.stream, MAX_FILE_BYTES, "a file")
+        result = self.contacts_rpc.attach_file(
+            self.command_context(request, principal), client_id, upload.filename or "file",
+            base64.b64encode(content).decode())
+        meta = result["file"]
+        return written(meta, 201, "contacts", result["position"],
+                       {"Location": f"/api/v1/clients/{result['client']['id']}/files/"
+                                    f"{meta['id']}"})
+
+    @api("GET", "/api/v1/clients/<string:client_id>/files")
+    def list_client_files(self, request, principal, client_id):
+        return json_response(self.contacts_rpc.list_files(
+            self.command_context(request, principal), client_id))
+
+    @api("GET", "/api/v1/clients/<string:client_id>/files/<string:file_id>")
+    def download_client_file(self, request, principal, client_id, file_id):
+        found = self.contacts_rpc.get_file(self.command_context(request, principal),
+                                           client_id, file_id)
+        return Response(base64.b64decode(found["data"]), status=200, headers={
+            "Content-Type": found["content_type"],
+            "Content-Disposition": content_disposition(found["name"]),
+            "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-cache"})
+
+    @api("DELETE", "/api/v1/clients/<string:client_id>/files/<string:file_id>", role="member")
+    def delete_client_file(self, request, principal, client_id, file_id):
+        result = self.contacts_rpc.remove_file(self.command_context(request, principal),
+                                               client_id, file_id)
+        return no_content(result["position"])

@@ -1,44 +1,390 @@
-"""Read side of contacts: the clients query table, kept in step with the events."""
+"""Read side of contacts: the query tables, kept in step with the events, and the list.
+
+``project`` runs in the transaction that appended the events, so the tables never
+lag behind the event store. ``list_clients`` is the search/filter/sort/keyset query
+of ``GET /api/v1/clients`` (also used by the benchmark against a million rows).
+"""
+import base64
+import binascii
+import hashlib
 import json
+import re
+from datetime import date, timedelta
 
-from sqlalchemy import insert, select
+from sqlalchemy import (and_, delete, exists, false, func, insert, or_, select, text, true,
+                        tuple_)
 
-from .db import clients_table
+from services.common.errors import BadRequest
+
+from . import validation
+from .db import (client_files_table, client_match_keys_table, client_tags_table,
+                 clients_table)
+from .domain import (CLIENT_FILE_ATTACHED, CLIENT_FILE_REMOVED, FIELDS, RECORD_EVENTS)
+from .validation import InvalidValue, duplicate_keys, search_text
+
+clients = clients_table
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+SORTS = ("name", "-name", "created_at", "-created_at")
+ARCHIVED = ("false", "true", "all")
+MIN_TRIGRAM = 3  # shorter terms cannot use a trigram index
 
 
-def project(conn, client, envelopes):
-    """Write the client's current state after ``envelopes`` were appended (same transaction)."""
-    last = envelopes[-1]
-    record = client_record(client, last.stream_version, last.occurred_at)
-    row = {k: record[k] for k in ("id", "version", "kind", "name", "tax_id", "email",
-                                  "created_at", "updated_at", "archived")}
-    row["workspace"] = client.workspace
-    row["record"] = json.dumps(record, ensure_ascii=False)
-    if client.version == 0:
-        conn.execute(insert(clients_table).values(**row))
-    else:
-        conn.execute(clients_table.update().where(clients_table.c.id == client.id).values(**row))
-
+# -- the record --------------------------------------------------------------------------
 
 def client_record(client, version, updated_at):
-    fields = client.fields
-    return {
-        "id": client.id,
-        "version": version,
-        "kind": fields.get("kind", "company"),
-        "name": fields.get("name"),
-        "tax_id": fields.get("tax_id"),
-        "email": fields.get("email"),
+    """The client as the API shows it."""
+    record = {"id": client.id, "version": version}
+    for name in FIELDS:
+        record[name] = client.fields.get(name)
+    record["kind"] = record["kind"] or "company"
+    record["tags"] = list(record["tags"] or [])
+    record.update({
         "created_at": client.created_at,
         "updated_at": updated_at,
         "archived": client.archived,
+        "merged_into": client.merged_into,
+        "photo": dict(client.photo) if client.photo else None,
+    })
+    return record
+
+
+def search_document(record):
+    """The folded text ``q`` is matched against: name, tax id, email, company name."""
+    company = record.get("company") or {}
+    parts = (record.get("name"), record.get("tax_id"), record.get("email"), company.get("name"))
+    return " | ".join(text for text in (search_text(part) for part in parts) if text)
+
+
+def row_values(record, workspace):
+    """The ``clients`` row of a record (every column)."""
+    return {
+        "id": record["id"],
+        "workspace": workspace,
+        "version": record["version"],
+        "kind": record["kind"],
+        "name": record["name"],
+        "tax_id": record["tax_id"],
+        "email": record["email"],
+        "phone": record["phone"],
+        "country": record["country"],
+        "category": record["category"],
+        "category_key": search_text(record["category"])[:100] or None,
+        "created_at": record["created_at"],
+        "updated_at": record["updated_at"],
+        "archived": record["archived"],
+        "merged_into": record["merged_into"],
+        "sort_name": search_text(record["name"])[:200],
+        "search": search_document(record),
+        "record": json.dumps(record, ensure_ascii=False, separators=(",", ":")),
     }
 
 
+def match_keys(record):
+    """``{kind: key}`` of a record (only the kinds it has a key for)."""
+    return {kind: key[:300] for kind, key in duplicate_keys(record).items() if key}
+
+
+# -- projection ----------------------------------------------------------------------------
+
+def project(conn, client, envelopes, is_new):
+    """Bring the query tables up to ``client``'s state after ``envelopes`` were appended."""
+    last = envelopes[-1]
+    # A client never changed since it was registered was last updated when it was created.
+    updated_at = client.created_at if last.stream_version == 1 else last.occurred_at
+    record = client_record(client, last.stream_version, updated_at)
+    row = row_values(record, client.workspace)
+    if is_new:
+        conn.execute(insert(clients).values(**row))
+    else:
+        conn.execute(clients.update().where(clients.c.id == client.id).values(**row))
+    types = {envelope.type for envelope in envelopes}
+    if types & RECORD_EVENTS:
+        _replace_tags(conn, client, record, is_new)
+        _replace_keys(conn, client, record, is_new)
+    for envelope in envelopes:
+        if envelope.type == CLIENT_FILE_ATTACHED:
+            data = envelope.data
+            conn.execute(insert(client_files_table).values(
+                id=data["file_id"], client_id=client.id, workspace=client.workspace,
+                name=data["name"], size=data["size"], content_type=data["content_type"],
+                uploaded_at=envelope.occurred_at))
+        elif envelope.type == CLIENT_FILE_REMOVED:
+            conn.execute(delete(client_files_table)
+                         .where(client_files_table.c.id == envelope.data["file_id"]))
+    return record
+
+
+def _replace_tags(conn, client, record, is_new):
+    tags = client_tags_table
+    if not is_new:
+        conn.execute(delete(tags).where(tags.c.client_id == client.id))
+    folded = {search_text(tag)[:100] for tag in record["tags"]}
+    folded.discard("")
+    if folded:
+        conn.execute(insert(tags), [{"client_id": client.id, "tag": tag,
+                                     "workspace": client.workspace} for tag in sorted(folded)])
+
+
+def _replace_keys(conn, client, record, is_new):
+    """Only non-archived clients have keys: archived ones are neither duplicates nor
+    hold a tax id."""
+    keys = client_match_keys_table
+    if not is_new:
+        conn.execute(delete(keys).where(keys.c.client_id == client.id))
+    if record["archived"]:
+        return
+    rows = [{"client_id": client.id, "kind": kind, "workspace": client.workspace, "key": key}
+            for kind, key in match_keys(record).items()]
+    if rows:
+        conn.execute(insert(keys), rows)
+
+
+# -- single reads ------------------------------------------------------------------------
+
 def get_client(conn, workspace, client_id):
     row = conn.execute(
-        select(clients_table.c.record)
-        .where(clients_table.c.id == client_id)
-        .where(clients_table.c.workspace == workspace)
+        select(clients.c.record)
+        .where(clients.c.id == client_id)
+        .where(clients.c.workspace == workspace)
     ).first()
     return json.loads(row.record) if row else None
+
+
+def get_clients(conn, workspace, client_ids):
+    """``{id: record}`` of those of ``client_ids`` that exist in ``workspace``."""
+    found = {}
+    ids = list(dict.fromkeys(str(i) for i in client_ids))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        for row in conn.execute(select(clients.c.id, clients.c.record)
+                                .where(clients.c.workspace == workspace)
+                                .where(clients.c.id.in_(chunk))):
+            found[row.id] = json.loads(row.record)
+    return found
+
+
+def tax_id_holder(conn, workspace, record, exclude=()):
+    """The id of another non-archived client holding ``record``'s tax id, or ``None``.
+
+    Call it in the write transaction that will store ``record``. On PostgreSQL it first
+    takes a transaction-scoped advisory lock on (workspace, tax id key), so two writers
+    of the same tax id check one after the other and the second sees the first's row
+    (SQLite's database-wide write lock gives the same order).
+    """
+    key = match_keys(record).get("tax_id")
+    if key is None:
+        return None
+    if conn.dialect.name == "postgresql":
+        digest = hashlib.sha256(f"contacts:tax_id:{workspace}:{key}".encode()).digest()
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                     {"k": int.from_bytes(digest[:8], "big", signed=True)})
+    keys = client_match_keys_table
+    query = (select(keys.c.client_id).where(keys.c.workspace == workspace)
+             .where(keys.c.kind == "tax_id").where(keys.c.key == key))
+    if exclude:
+        query = query.where(keys.c.client_id.not_in(list(exclude)))
+    return conn.execute(query.limit(1)).scalar()
+
+
+def find_by_keys(conn, workspace, wanted):
+    """Non-archived clients whose normalised keys equal ``wanted`` ({kind: key}).
+
+    Returns ``[(client_id, [kinds matched])]``, most kinds matched first.
+    """
+    keys = client_match_keys_table
+    conditions = [and_(keys.c.kind == kind, keys.c.key == key) for kind, key in wanted.items()]
+    if not conditions:
+        return []
+    matched = {}
+    for row in conn.execute(select(keys.c.client_id, keys.c.kind)
+                            .where(keys.c.workspace == workspace).where(or_(*conditions))):
+        matched.setdefault(row.client_id, []).append(row.kind)
+    order = {kind: index for index, kind in enumerate(wanted)}
+    return sorted(((cid, sorted(kinds, key=order.get)) for cid, kinds in matched.items()),
+                  key=lambda item: (-len(item[1]), min(order[k] for k in item[1]), item[0]))
+
+
+def list_files(conn, workspace, client_id):
+    files = client_files_table
+    rows = conn.execute(select(files).where(files.c.workspace == workspace)
+                        .where(files.c.client_id == client_id)
+                        .order_by(files.c.uploaded_at, files.c.id)).all()
+    return [file_metadata(row) for row in rows]
+
+
+def get_file(conn, workspace, client_id, file_id):
+    files = client_files_table
+    row = conn.execute(select(files).where(files.c.workspace == workspace)
+                       .where(files.c.client_id == client_id)
+                       .where(files.c.id == file_id)).first()
+    return file_metadata(row) if row else None
+
+
+def file_metadata(row):
+    return {"id": row.id, "name": row.name, "size": row.size,
+            "content_type": row.content_type, "uploaded_at": row.uploaded_at}
+
+
+# -- the list ------------------------------------------------------------------------------
+
+def _bad(param, message):
+    return BadRequest(f"'{param}': {message}", {param: [message]})
+
+
+def _one(params, name):
+    value = params.get(name)
+    if isinstance(value, (list, tuple)):
+        value = value[-1] if value else None
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        value = str(value)
+    value = value.strip()
+    return value or None
+
+
+def parse_list_params(params):
+    """Check the list's parameters (strings, as in a query string); 400 names each bad one."""
+    params = params or {}
+    parsed, errors = {}, {}
+    known = {"q", "category", "country", "tag", "added_from", "added_to", "archived", "sort",
+             "limit", "cursor"}
+    for name in params:
+        if name not in known:
+            errors[name] = ["not a parameter of this list"]
+    parsed["q"] = _one(params, "q")
+    parsed["category"] = _one(params, "category")
+    parsed["tag"] = _one(params, "tag")
+    country = _one(params, "country")
+    try:
+        parsed["country"] = validation.normalize_country(country)
+    except InvalidValue as exc:
+        errors["country"] = [exc.message]
+    for name in ("added_from", "added_to"):
+        value = _one(params, name)
+        parsed[name] = None
+        if value is not None:
+            try:
+                parsed[name] = date.fromisoformat(value)
+            except ValueError:
+                errors[name] = ["must be a date (YYYY-MM-DD)"]
+    archived = (_one(params, "archived") or "false").lower()
+    if archived not in ARCHIVED:
+        errors["archived"] = ["must be false, true or all"]
+    parsed["archived"] = archived
+    sort = _one(params, "sort") or "name"
+    if sort not in SORTS:
+        errors["sort"] = [f"must be one of {', '.join(SORTS)}"]
+    parsed["sort"] = sort
+    limit = _one(params, "limit")
+    parsed["limit"] = DEFAULT_LIMIT
+    if limit is not None:
+        if not re.fullmatch(r"\d{1,6}", limit) or not 1 <= int(limit) <= MAX_LIMIT:
+            errors["limit"] = [f"must be a whole number from 1 to {MAX_LIMIT}"]
+        else:
+            parsed["limit"] = int(limit)
+    parsed["cursor"] = None
+    cursor = _one(params, "cursor")
+    if cursor is not None and "sort" not in errors:
+        try:
+            parsed["cursor"] = decode_cursor(cursor, sort)
+        except ValueError:
+            errors["cursor"] = ["not a cursor of this list (start again without it)"]
+    if errors:
+        raise BadRequest("some parameters are invalid: " + ", ".join(sorted(errors)), errors)
+    return parsed
+
+
+def encode_cursor(sort, value, client_id):
+    raw = json.dumps([sort, value, client_id], separators=(",", ":"), ensure_ascii=False)
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor, sort):
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        cursor_sort, value, client_id = json.loads(raw)
+    except (ValueError, TypeError, binascii.Error):
+        raise ValueError("bad cursor") from None
+    if cursor_sort != sort or not isinstance(value, str) or not isinstance(client_id, str):
+        raise ValueError("bad cursor")
+    return value, client_id
+
+
+def _like_escape(text):
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _contains(conn, column, term):
+    """``term`` occurs in ``column``: a LIKE the trigram index answers, or for terms too
+    short for trigrams a plain substring test (the planner then walks the sort index,
+    which finds a page of matches quickly because short terms match many rows)."""
+    if len(term) >= MIN_TRIGRAM:
+        return column.like(f"%{_like_escape(term)}%", escape="\\")
+    if conn.dialect.name == "postgresql":
+        return func.strpos(column, term) > 0
+    return func.instr(column, term) > 0
+
+
+_TAX_ID_SEPARATORS = re.compile(r"[\s.\-/\\,_']+")
+
+
+def search_condition(conn, q):
+    """Case- and accent-insensitive match of ``q`` on the search document, or ``None``."""
+    term = search_text(q)
+    if not term:
+        return None
+    terms = [term]
+    compact = _TAX_ID_SEPARATORS.sub("", term)  # "b-58.378.431" finds the tax id
+    if compact != term and len(compact) >= MIN_TRIGRAM:
+        terms.append(compact)
+    conditions = [_contains(conn, clients.c.search, t) for t in terms]
+    return conditions[0] if len(conditions) == 1 else or_(*conditions)
+
+
+def list_clients(conn, workspace, params):
+    """``{"items": [...], "next_cursor": str | None}``, see ``parse_list_params``."""
+    p = params if params.get("_parsed") else {**parse_list_params(params), "_parsed": True}
+    descending = p["sort"].startswith("-")
+    column = clients.c.sort_name if p["sort"].lstrip("-") == "name" else clients.c.created_at
+    query = (select(clients.c.id, clients.c.record, column.label("sort_value"))
+             .where(clients.c.workspace == workspace))
+    if p["archived"] == "false":
+        query = query.where(clients.c.archived == false())
+    elif p["archived"] == "true":
+        query = query.where(clients.c.archived == true())
+    if p["q"]:
+        condition = search_condition(conn, p["q"])
+        if condition is not None:
+            query = query.where(condition)
+    if p["category"]:
+        query = query.where(clients.c.category_key == search_text(p["category"])[:100])
+    if p["country"]:
+        query = query.where(clients.c.country == p["country"])
+    if p["tag"]:
+        tags = client_tags_table
+        query = query.where(exists(
+            select(tags.c.client_id).where(tags.c.client_id == clients.c.id)
+            .where(tags.c.workspace == workspace)
+            .where(tags.c.tag == search_text(p["tag"])[:100])))
+    if p["added_from"]:
+        query = query.where(clients.c.created_at >= p["added_from"].isoformat())
+    if p["added_to"]:
+        query = query.where(clients.c.created_at
+                            < (p["added_to"] + timedelta(days=1)).isoformat())
+    if p["cursor"]:
+        value, last_id = p["cursor"]
+        keyset = tuple_(column, clients.c.id)
+        query = query.where(keyset < tuple_(value, last_id) if descending
+                            else keyset > tuple_(value, last_id))
+    if descending:
+        query = query.order_by(column.desc(), clients.c.id.desc())
+    else:
+        query = query.order_by(column, clients.c.id)
+    rows = conn.execute(query.limit(p["limit"] + 1)).all()
+    more = len(rows) > p["limit"]
+    rows = rows[:p["limit"]]
+    next_cursor = encode_cursor(p["sort"], rows[-1].sort_value, rows[-1].id) if more else None
+    return {"items": [json.loads(row.record) for row in rows], "next_cursor": next_cursor}
