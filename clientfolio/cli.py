@@ -6,6 +6,7 @@
     clientfolio token create --workspace NAME --role ROLE [--label TEXT]
     clientfolio token list [--workspace NAME] | token revoke TOKEN_ID
     clientfolio dead-letters list|retry [--consumer NAME] [--id N ...]
+    clientfolio overview rebuild [--keep-old]
 """
 import argparse
 import json
@@ -102,7 +103,12 @@ def cmd_dead_letters(args):
         raise UsageError(f"--consumer must be one of {', '.join(CONSUMER_HANDLERS)}")
     url = database_url(config, args.consumer)
     migrate_function(args.consumer)(url)
-    inbox = Inbox(get_database(url), args.consumer, load(CONSUMER_HANDLERS[args.consumer]))
+    if args.consumer == "gateway":
+        from gateway.readmodel import read_model_for
+
+        inbox = read_model_for(get_database(url)).inbox()
+    else:
+        inbox = Inbox(get_database(url), args.consumer, load(CONSUMER_HANDLERS[args.consumer]))
     if args.action == "list":
         letters = inbox.dead_letters(include_resolved=args.all)
         for letter in letters:
@@ -114,6 +120,15 @@ def cmd_dead_letters(args):
             print(f"{letter_id}: {result}")
         if any(result != "applied" for result in outcome.values()):
             return 1
+    return 0
+
+
+def cmd_overview(args):
+    config = _prepare(args)
+    from gateway.rebuild import rebuild
+
+    database = _gateway_database(config)
+    rebuild(database, config, keep_old=args.keep_old)
     return 0
 
 
@@ -148,6 +163,12 @@ def build_parser():
     token.add_argument("--role", choices=("admin", "member", "viewer"))
     token.add_argument("--label")
     token.set_defaults(func=cmd_token)
+
+    overview = commands.add_parser("overview", help="the per-client overview read model")
+    overview.add_argument("action", choices=("rebuild",))
+    overview.add_argument("--keep-old", action="store_true",
+                          help="keep the previous generation's tables")
+    overview.set_defaults(func=cmd_overview)
 
     letters = commands.add_parser("dead-letters", help="parked messages of a consumer")
     letters.add_argument("action", choices=("list", "retry"))

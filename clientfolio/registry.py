@@ -10,7 +10,7 @@ SERVICE_CLASSES = {
 
 # Consumers (inbox owners) and the handlers they apply: used by `dead-letters`.
 CONSUMER_HANDLERS = {
-    "gateway": "gateway.projections:HANDLERS",
+    "gateway": None,  # the live read-model generation's inbox (gateway.readmodel)
     "projects": "services.projects.replica:HANDLERS",
     "billing": "services.billing.replica:HANDLERS",
 }

@@ -1,5 +1,5 @@
-"""The gateway's own database: API tokens and the per-client overview read model."""
-from sqlalchemy import Boolean, Column, Integer, MetaData, PrimaryKeyConstraint, String, Table, Text
+"""The gateway's own tables: API tokens and idempotency keys (the read model is in readmodel.py)."""
+from sqlalchemy import Column, Integer, MetaData, PrimaryKeyConstraint, String, Table, Text
 
 metadata = MetaData()
 
@@ -13,23 +13,6 @@ api_tokens_table = Table(
     Column("label", String(200)),
     Column("created_at", String(32), nullable=False),
     Column("revoked_at", String(32)),
-)
-
-overview_clients_table = Table(
-    "overview_clients",
-    metadata,
-    Column("id", String(36), primary_key=True),
-    Column("workspace", String(100), nullable=False, index=True),
-    Column("version", Integer, nullable=False),
-    Column("name", String(200), nullable=False),
-    Column("kind", String(20), nullable=False),
-    Column("tax_id", String(40)),
-    Column("email", String(254)),
-    Column("phone", String(32)),
-    Column("country", String(2)),
-    Column("category", String(100)),
-    Column("archived", Boolean, nullable=False),
-    Column("merged_into", String(36)),
 )
 
 idempotency_keys_table = Table(

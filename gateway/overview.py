@@ -1,32 +1,182 @@
-"""Queries of the per-client overview read model."""
-from sqlalchemy import select
+"""Queries of the per-client overview read model (figures as the product contract defines them).
 
-from .db import overview_clients_table as clients
+Time-dependent figures (pending, overdue, task due dates) are computed at read
+time for ``as_of``: the model stores due dates and what is still owed, so an
+invoice becomes overdue the day after its due date without any new event.
+"""
+from collections import defaultdict
+from decimal import Decimal
+
+from sqlalchemy import func, select
 
 CLIENT_SUMMARY = ("id", "name", "kind", "tax_id", "email", "phone", "country", "category",
                   "archived")
+AUTHORIZED = ("authorized", "paid")  # issued and not void, paid or not
+OPEN_QUOTES = ("draft", "sent")
 
 
-def empty_sum():
-    return {"count": 0, "amount": {}}
+class Sum:
+    """A count and amounts per currency, summed exactly."""
+
+    def __init__(self):
+        self.count = 0
+        self.amounts = defaultdict(Decimal)
+
+    def add(self, currency, amount):
+        self.count += 1
+        self.amounts[currency] += Decimal(amount)
+
+    def to_dict(self):
+        return {"count": self.count,
+                "amount": {currency: str(amount) for currency, amount in sorted(self.amounts.items())}}
 
 
-def client_overview(conn, workspace, client_id, as_of):
-    """The overview of one client as of a date, or None if it is not in ``workspace``."""
-    row = conn.execute(select(clients).where(clients.c.id == client_id)
-                       .where(clients.c.workspace == workspace)).first()
-    if row is None:
+def number(value):
+    """Hours as a JSON number (integral values without a fraction)."""
+    value = Decimal(value or "0")
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def invoice_standing(row, as_of):
+    """draft | paid | pending | overdue | void for an invoice row as of a date."""
+    if row.status in ("draft", "void", "paid"):
+        return row.status
+    if Decimal(row.outstanding) <= 0:
+        return "paid"
+    return "overdue" if row.due_date and row.due_date < as_of.isoformat() else "pending"
+
+
+def task_standing(row, as_of):
+    """overdue | due | upcoming | None (no due date) | done, for a task as of a date."""
+    if row.status != "open":
+        return "done"
+    if not row.due_date:
         return None
-    summary = {field: getattr(row, field) for field in CLIENT_SUMMARY}
+    day = as_of.isoformat()
+    return "overdue" if row.due_date < day else "due" if row.due_date == day else "upcoming"
+
+
+def find_client(conn, t, workspace, client_id):
+    return conn.execute(select(t.clients).where(t.clients.c.id == client_id)
+                        .where(t.clients.c.workspace == workspace)).first()
+
+
+def client_overview(conn, t, workspace, client_id, as_of):
+    """The overview of one client as of a date, or None if it is not in ``workspace``."""
+    client = find_client(conn, t, workspace, client_id)
+    if client is None:
+        return None
+    projects = conn.execute(
+        select(t.projects).where(t.projects.c.client_id == client_id)
+        .where(t.projects.c.workspace == workspace).order_by(t.projects.c.name, t.projects.c.id)
+    ).all()
+    tasks = conn.execute(
+        select(t.tasks.c.status, t.tasks.c.due_date)
+        .join(t.projects, t.projects.c.id == t.tasks.c.project_id)
+        .where(t.projects.c.client_id == client_id).where(t.tasks.c.workspace == workspace)
+    ).all()
+    invoices = conn.execute(select(t.invoices).where(t.invoices.c.client_id == client_id)
+                            .where(t.invoices.c.workspace == workspace)).all()
+    orders = conn.execute(select(t.purchase_orders)
+                          .where(t.purchase_orders.c.client_id == client_id)
+                          .where(t.purchase_orders.c.workspace == workspace)).all()
+    quotes = conn.execute(select(t.quotes).where(t.quotes.c.client_id == client_id)
+                          .where(t.quotes.c.workspace == workspace)).all()
+
+    invoiced = defaultdict(lambda: defaultdict(Decimal))
+    figures = {name: Sum() for name in ("draft", "authorized", "paid", "pending", "overdue")}
+    for invoice in invoices:
+        standing = invoice_standing(invoice, as_of)
+        if invoice.status == "draft":
+            figures["draft"].add(invoice.currency, invoice.total)
+        if invoice.status in AUTHORIZED:
+            figures["authorized"].add(invoice.currency, invoice.total)
+            if invoice.project_id:
+                invoiced[invoice.project_id][invoice.currency] += Decimal(invoice.total)
+        if standing == "paid" and invoice.status in AUTHORIZED:
+            figures["paid"].add(invoice.currency, invoice.total)
+        elif standing in ("pending", "overdue"):
+            figures[standing].add(invoice.currency, invoice.outstanding)
+
+    task_counts = {"open": 0, "overdue": 0, "due": 0, "upcoming": 0}
+    for task in tasks:
+        standing = task_standing(task, as_of)
+        if standing != "done":
+            task_counts["open"] += 1
+            if standing:
+                task_counts[standing] += 1
+
+    order_sums = {"total": Sum(), "finalized": Sum()}
+    for order in orders:
+        order_sums["total"].add(order.currency, order.total)
+        if order.status == "finalized":
+            order_sums["finalized"].add(order.currency, order.total)
+    quote_sums = {"open": Sum(), "accepted": Sum()}
+    for quote in quotes:
+        if quote.status in OPEN_QUOTES:
+            quote_sums["open"].add(quote.currency, quote.total)
+        elif quote.status == "accepted":
+            quote_sums["accepted"].add(quote.currency, quote.total)
+
+    total_hours = sum((Decimal(p.hours) for p in projects), Decimal(0))
+    invoice_figures = {name: s.to_dict() for name, s in figures.items()}
     return {
-        "client": summary,
+        "client": {field: getattr(client, field) for field in CLIENT_SUMMARY},
         "as_of": as_of.isoformat(),
-        "projects": {"count": 0, "total_hours": 0, "items": []},
-        "tasks": {"open": 0, "overdue": 0, "due": 0, "upcoming": 0},
-        "purchase_orders": {"total": empty_sum(), "finalized": empty_sum()},
-        "quotes": {"open": empty_sum(), "accepted": empty_sum()},
-        "invoices": {status: empty_sum()
-                     for status in ("draft", "authorized", "paid", "pending", "overdue")},
-        "chart": {"invoices": [{"label": label, "count": 0, "amount": {}}
+        "projects": {
+            "count": len(projects),
+            "total_hours": number(total_hours),
+            "items": [{"id": p.id, "name": p.name, "status": p.status, "hours": number(p.hours),
+                       "invoiced": {c: str(a) for c, a in sorted(invoiced[p.id].items())}}
+                      for p in projects],
+        },
+        "tasks": task_counts,
+        "purchase_orders": {name: s.to_dict() for name, s in order_sums.items()},
+        "quotes": {name: s.to_dict() for name, s in quote_sums.items()},
+        "invoices": invoice_figures,
+        "chart": {"invoices": [{"label": label, **invoice_figures[label]}
                                for label in ("paid", "pending", "overdue")]},
     }
+
+
+def client_tasks(conn, t, workspace, client_id, due, as_of):
+    """The open tasks of the client's projects whose standing is ``due`` (or all open)."""
+    rows = conn.execute(
+        select(t.tasks, t.projects.c.name.label("project_name"))
+        .join(t.projects, t.projects.c.id == t.tasks.c.project_id)
+        .where(t.projects.c.client_id == client_id).where(t.tasks.c.workspace == workspace)
+        .where(t.tasks.c.status == "open")
+        .order_by(t.tasks.c.due_date, t.tasks.c.id)
+    ).all()
+    items = []
+    for row in rows:
+        standing = task_standing(row, as_of)
+        if due in (None, "open") or standing == due:
+            items.append({"id": row.id, "project_id": row.project_id,
+                          "project_name": row.project_name, "title": row.title,
+                          "due_date": row.due_date, "status": row.status, "standing": standing})
+    return items
+
+
+def client_figures(conn, t, workspace, client_ids, as_of):
+    """Per-client figures for a list view: {id: {projects, outstanding, overdue}}."""
+    figures = {cid: {"projects": 0, "outstanding": Sum(), "overdue": Sum()} for cid in client_ids}
+    if not client_ids:
+        return {}
+    for client_id, count in conn.execute(
+            select(t.projects.c.client_id, func.count())
+            .where(t.projects.c.client_id.in_(client_ids))
+            .where(t.projects.c.workspace == workspace)
+            .group_by(t.projects.c.client_id)):
+        figures[client_id]["projects"] = count
+    for invoice in conn.execute(select(t.invoices)
+                                .where(t.invoices.c.client_id.in_(client_ids))
+                                .where(t.invoices.c.workspace == workspace)
+                                .where(t.invoices.c.status == "authorized")):
+        standing = invoice_standing(invoice, as_of)
+        if standing in ("pending", "overdue"):
+            figures[invoice.client_id]["outstanding"].add(invoice.currency, invoice.outstanding)
+            if standing == "overdue":
+                figures[invoice.client_id]["overdue"].add(invoice.currency, invoice.outstanding)
+    return {cid: {"projects": f["projects"], "outstanding": f["outstanding"].to_dict(),
+                  "overdue": f["overdue"].to_dict()} for cid, f in figures.items()}

@@ -5,9 +5,11 @@ active in one only per source (leader election): several replicas serve HTTP
 from one read-model database while the projection work is never done twice.
 """
 from nameko.dependency_providers import Config
+from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy
 
-from services.common.db import DatabaseProvider
+from services.common.config import database_url
+from services.common.db import DatabaseProvider, get_database
 from services.common.extensions import EventConsumerProvider
 from services.common.migrations import migrator
 
@@ -17,8 +19,28 @@ from .api.overview import OverviewApi
 from .api.projects import ProjectsApi
 from .api.system import SystemApi
 from .projections import HANDLERS
+from .readmodel import read_model_for
 
 migrate = migrator(__file__)
+
+
+class ReadModelProvider(DependencyProvider):
+    """Injects the gateway's ``ReadModel`` (live generation, tables, inbox)."""
+
+    def setup(self):
+        url = database_url(self.container.config, "gateway")
+        migrate(url)
+        self.read_model = read_model_for(get_database(url))
+
+    def get_dependency(self, worker_ctx):
+        return self.read_model
+
+
+def live_inbox(database):
+    """The consumer applies to whichever read-model generation is live."""
+    migrate(database.url)
+    model = read_model_for(database)
+    return lambda: model.inbox()
 
 
 class GatewayService(SystemApi, ClientsApi, OverviewApi, ProjectsApi, BillingApi):
@@ -26,7 +48,9 @@ class GatewayService(SystemApi, ClientsApi, OverviewApi, ProjectsApi, BillingApi
 
     config = Config()
     db = DatabaseProvider("gateway", migrate)
-    projector = EventConsumerProvider("gateway", "gateway", migrate, HANDLERS)
+    read_model = ReadModelProvider()
+    projector = EventConsumerProvider("gateway", "gateway", migrate, HANDLERS,
+                                      inbox_factory=live_inbox)
     contacts_rpc = RpcProxy("contacts")
     projects_rpc = RpcProxy("projects")
     billing_rpc = RpcProxy("billing")

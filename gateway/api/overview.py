@@ -1,9 +1,11 @@
-"""The per-client overview and its drill-downs, answered from the read model."""
-from services.common.errors import NotFound
+"""The per-client overview and the tasks drill-down, answered from the read model."""
+from services.common.errors import BadRequest, NotFound
 from services.common.web import json_response
 
 from .. import overview
 from ..http import api, date_param, today_utc
+
+TASK_DUE = ("overdue", "due", "upcoming", "open")
 
 
 class OverviewApi:
@@ -11,7 +13,26 @@ class OverviewApi:
     def client_overview(self, request, principal, client_id):
         as_of = date_param(request, "as_of", today_utc())
         with self.db.read() as conn:
-            body = overview.client_overview(conn, principal.workspace, client_id, as_of)
+            body = overview.client_overview(conn, self.read_model.tables(), principal.workspace,
+                                            client_id, as_of)
         if body is None:
             raise NotFound("no such client")
         return json_response(body)
+
+    @api("GET", "/api/v1/tasks")
+    def list_tasks(self, request, principal):
+        """The tasks a client's overview counts: ``due`` = overdue | due | upcoming | open."""
+        client_id = request.args.get("client_id")
+        if not client_id:
+            raise BadRequest("client_id is required", {"client_id": ["required"]})
+        due = request.args.get("due") or "open"
+        if due not in TASK_DUE:
+            raise BadRequest(f"due must be one of {', '.join(TASK_DUE)}",
+                             {"due": ["not a known value"]})
+        as_of = date_param(request, "as_of", today_utc())
+        tables = self.read_model.tables()
+        with self.db.read() as conn:
+            if overview.find_client(conn, tables, principal.workspace, client_id) is None:
+                raise NotFound("no such client")
+            items = overview.client_tasks(conn, tables, principal.workspace, client_id, due, as_of)
+        return json_response({"items": items, "next_cursor": None})

@@ -32,12 +32,16 @@ class EventConsumer:
     """Consumes the events of several sources into one database through an ``Inbox``."""
 
     def __init__(self, name, database, config, handlers, *, batch_size=None,
-                 catch_up_interval=5.0):
+                 catch_up_interval=5.0, inbox=None):
+        """``inbox``: an ``Inbox``, or a callable returning the one to use now
+        (a read model being swapped for a rebuilt one changes inbox)."""
         self.name = name
         self.database = database
         self.config = config
         self.amqp_uri = config["AMQP_URI"]
-        self.inbox = Inbox(database, name, handlers)
+        if inbox is None:
+            inbox = Inbox(database, name, handlers)
+        self._inbox = inbox if callable(inbox) else (lambda: inbox)
         self.sources = list(handlers)
         self.batch_size = int(batch_size or config.get("CONSUMER_BATCH_SIZE") or 500)
         self.catch_up_interval = catch_up_interval
@@ -45,6 +49,10 @@ class EventConsumer:
         self._stopping = False
         self.ready = {source: False for source in self.sources}
         self.leader = {source: False for source in self.sources}
+
+    @property
+    def inbox(self):
+        return self._inbox()
 
     def queue_for(self, source):
         arguments = {"x-queue-type": "quorum"} if self.queue_type == "quorum" else None

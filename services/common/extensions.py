@@ -86,11 +86,14 @@ class EventConsumerProvider(DependencyProvider):
     database the consumer writes to (its inbox tables live there).
     """
 
-    def __init__(self, name, service, migrate, handlers):
+    def __init__(self, name, service, migrate, handlers, inbox_factory=None):
+        """``inbox_factory(database)``: optional, returns what ``EventConsumer``
+        takes as ``inbox`` (an Inbox or a callable giving the current one)."""
         self.name = name
         self.service = service
         self.migrate = migrate
         self.handlers = handlers
+        self.inbox_factory = inbox_factory
         self.consumer = None
         self._threads = []
 
@@ -98,7 +101,9 @@ class EventConsumerProvider(DependencyProvider):
         config = self.container.config
         url = database_url(config, self.service)
         self.migrate(url)
-        self.consumer = EventConsumer(self.name, get_database(url), config, self.handlers)
+        database = get_database(url)
+        inbox = self.inbox_factory(database) if self.inbox_factory else None
+        self.consumer = EventConsumer(self.name, database, config, self.handlers, inbox=inbox)
 
     def start(self):
         for source in self.consumer.sources:

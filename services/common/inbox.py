@@ -35,43 +35,52 @@ from .metrics import DEAD_LETTERS, EVENTS_APPLIED
 
 log = logging.getLogger(__name__)
 
-metadata = MetaData()
+class InboxTables:
+    """The inbox's three tables, optionally name-prefixed (a read model that is
+    rebuilt side by side keeps a whole second set, see the gateway)."""
 
-inbox_checkpoints_table = Table(
-    "inbox_checkpoints",
-    metadata,
-    Column("source", String(50), primary_key=True),
-    Column("position", Position, nullable=False),
-)
+    def __init__(self, prefix="", metadata=None):
+        self.metadata = metadata if metadata is not None else MetaData()
+        self.checkpoints = Table(
+            f"{prefix}inbox_checkpoints", self.metadata,
+            Column("source", String(50), primary_key=True),
+            Column("position", Position, nullable=False),
+        )
+        self.events = Table(
+            f"{prefix}inbox_events", self.metadata,
+            Column("event_id", String(36), primary_key=True),
+            Column("source", String(50), nullable=False),
+            Column("position", Position, nullable=False),
+        )
+        self.dead_letters = Table(
+            f"{prefix}dead_letters", self.metadata,
+            Column("id", Integer, primary_key=True, autoincrement=True),
+            Column("source", String(50), nullable=False),
+            Column("event_id", String(36)),
+            Column("event_type", String(100)),
+            Column("position", Position),
+            Column("reason", Text, nullable=False),
+            Column("body", Text, nullable=False),
+            Column("parked_at", String(32), nullable=False),
+            Column("attempts", Integer, nullable=False, default=1),
+            Column("resolved", Boolean, nullable=False, default=False),
+            Column("resolved_at", String(32)),
+        )
 
-inbox_events_table = Table(
-    "inbox_events",
-    metadata,
-    Column("event_id", String(36), primary_key=True),
-    Column("source", String(50), nullable=False),
-    Column("position", Position, nullable=False),
-)
+    def create(self, bind):
+        self.metadata.create_all(bind, tables=[self.checkpoints, self.events, self.dead_letters])
 
-dead_letters_table = Table(
-    "dead_letters",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("source", String(50), nullable=False),
-    Column("event_id", String(36)),
-    Column("event_type", String(100)),
-    Column("position", Position),
-    Column("reason", Text, nullable=False),
-    Column("body", Text, nullable=False),
-    Column("parked_at", String(32), nullable=False),
-    Column("attempts", Integer, nullable=False, default=1),
-    Column("resolved", Boolean, nullable=False, default=False),
-    Column("resolved_at", String(32)),
-)
+
+DEFAULT_TABLES = InboxTables()
+metadata = DEFAULT_TABLES.metadata
+inbox_checkpoints_table = DEFAULT_TABLES.checkpoints
+inbox_events_table = DEFAULT_TABLES.events
+dead_letters_table = DEFAULT_TABLES.dead_letters
 
 
 def create_inbox_tables(bind):
     """Create the inbox tables (migration helper)."""
-    metadata.create_all(bind)
+    DEFAULT_TABLES.create(bind)
 
 
 @dataclass
@@ -86,18 +95,19 @@ class ApplyResult:
 class Inbox:
     """Applies events from named sources to one database, exactly once each."""
 
-    def __init__(self, database, consumer, handlers):
+    def __init__(self, database, consumer, handlers, tables=None):
         """``handlers``: {source: {event_type: fn(conn, event)}}."""
         self.database = database
         self.consumer = consumer
         self.handlers = handlers
+        self.tables = tables or DEFAULT_TABLES
 
     # -- checkpoints ---------------------------------------------------------------
 
     def position(self, source, conn=None):
         """The last position of ``source`` applied (0 if none)."""
-        query = select(inbox_checkpoints_table.c.position).where(
-            inbox_checkpoints_table.c.source == source)
+        query = select(self.tables.checkpoints.c.position).where(
+            self.tables.checkpoints.c.source == source)
         if conn is not None:
             return conn.execute(query).scalar() or 0
         with self.database.read() as conn:
@@ -105,16 +115,16 @@ class Inbox:
 
     def positions(self):
         with self.database.read() as conn:
-            return dict(conn.execute(select(inbox_checkpoints_table)).all())
+            return dict(conn.execute(select(self.tables.checkpoints)).all())
 
     def _save_position(self, conn, source, position):
         updated = conn.execute(
-            update(inbox_checkpoints_table)
-            .where(inbox_checkpoints_table.c.source == source)
+            update(self.tables.checkpoints)
+            .where(self.tables.checkpoints.c.source == source)
             .values(position=position)
         ).rowcount
         if not updated:
-            conn.execute(insert(inbox_checkpoints_table).values(source=source, position=position))
+            conn.execute(insert(self.tables.checkpoints).values(source=source, position=position))
 
     # -- applying ----------------------------------------------------------------
 
@@ -176,20 +186,19 @@ class Inbox:
                              "position": event.position})
             checkpoint = event.position
         if recorded:
-            conn.execute(insert(inbox_events_table), recorded)
+            conn.execute(insert(self.tables.events), recorded)
             self._save_position(conn, source, checkpoint)
             EVENTS_APPLIED.labels(self.consumer, source).inc(len(recorded))
         result.position = checkpoint
         return result
 
-    @staticmethod
-    def _seen_ids(conn, ids):
+    def _seen_ids(self, conn, ids):
         seen = set()
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             seen.update(conn.execute(
-                select(inbox_events_table.c.event_id)
-                .where(inbox_events_table.c.event_id.in_(chunk))
+                select(self.tables.events.c.event_id)
+                .where(self.tables.events.c.event_id.in_(chunk))
             ).scalars())
         return seen
 
@@ -203,7 +212,7 @@ class Inbox:
     def _park(self, conn, source, body, reason, event):
         if isinstance(body, (bytes, bytearray)):
             body = body.decode("utf-8", errors="replace")
-        conn.execute(insert(dead_letters_table).values(
+        conn.execute(insert(self.tables.dead_letters).values(
             source=source,
             event_id=getattr(event, "event_id", None),
             event_type=getattr(event, "type", None),
@@ -218,9 +227,9 @@ class Inbox:
         log.error("dead-lettered a %s message for %s: %s", source, self.consumer, reason)
 
     def dead_letters(self, include_resolved=False):
-        query = select(dead_letters_table).order_by(dead_letters_table.c.id)
+        query = select(self.tables.dead_letters).order_by(self.tables.dead_letters.c.id)
         if not include_resolved:
-            query = query.where(dead_letters_table.c.resolved.is_(False))
+            query = query.where(self.tables.dead_letters.c.resolved.is_(False))
         with self.database.read() as conn:
             return [row._asdict() for row in conn.execute(query)]
 
@@ -239,8 +248,8 @@ class Inbox:
                 values = ({"resolved": True, "resolved_at": format_time(utc_now())}
                           if reason is None else
                           {"reason": reason[:2000], "attempts": letter["attempts"] + 1})
-                conn.execute(update(dead_letters_table)
-                             .where(dead_letters_table.c.id == letter["id"]).values(**values))
+                conn.execute(update(self.tables.dead_letters)
+                             .where(self.tables.dead_letters.c.id == letter["id"]).values(**values))
             outcome[letter["id"]] = "applied" if reason is None else reason
         return outcome
 

@@ -83,6 +83,16 @@ class ProblemWebServer(WebServer):
     def get_wsgi_app(self):
         return ProblemWsgiApp(self)
 
+    def kill(self):
+        # nameko's WebServer only closes its socket on stop(); a killed container
+        # would leave it listening (with SO_REUSEPORT, a restarted server on the
+        # same port would then lose half of its connections to the dead one).
+        self._is_accepting = False
+        if self._gt is not None:
+            self._gt.kill()
+        if self._sock is not None:
+            self._sock.close()
+
 
 class JsonHttpHandler(HttpRequestHandler):
     server = ProblemWebServer()

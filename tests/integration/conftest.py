@@ -20,9 +20,10 @@ SERVICES = ("contacts", "projects", "billing", "gateway")
 
 
 class Stack:
-    def __init__(self, amqp_uri, database_urls):
+    def __init__(self, amqp_uri, database_urls, classes=None):
         self.amqp_uri = amqp_uri
         self.database_urls = database_urls
+        self.classes = classes or {}
         self.ports = {service: free_port() for service in SERVICES}
         self.runners = {}
         self._rpc = None
@@ -38,7 +39,7 @@ class Stack:
     def start(self, *services):
         for service in services or SERVICES:
             runner = ServiceRunner(self.config(service))
-            runner.add_service(service_class(service))
+            runner.add_service(self.classes.get(service) or service_class(service))
             runner.start()
             self.runners[service] = runner
         for service in services or SERVICES:
@@ -98,13 +99,13 @@ class Stack:
 def make_stack(amqp_uri, tmp_path, request):
     stacks = []
 
-    def make(databases="sqlite"):
+    def make(databases="sqlite", classes=None):
         if databases == "postgres":
             postgres = request.getfixturevalue("postgres")
             urls = {service: postgres.create(service) for service in SERVICES}
         else:
             urls = {service: f"sqlite:///{tmp_path / f'{service}.db'}" for service in SERVICES}
-        stack = Stack(amqp_uri, urls)
+        stack = Stack(amqp_uri, urls, classes)
         stacks.append(stack)
         return stack
 

@@ -1,0 +1,221 @@
+"""The per-client overview read model, fed through RabbitMQ by the real gateway.
+
+The three sources are stand-in services that own real event stores (with the
+kernel's relay and ``events_since``), so the histories here exercise the
+gateway alone: every figure is checked against an independent computation.
+"""
+import json
+import random
+import uuid
+from datetime import date
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from kombu import Connection, Exchange, Producer
+from nameko.dependency_providers import Config
+
+from gateway.readmodel import read_model_for
+from gateway.rebuild import rebuild
+from services.common.db import get_database
+from services.common.eventstore import EventStore, create_event_store_tables
+from services.common.extensions import EventSourcedStore, EventSourceRpc, HealthChecks
+from services.common.inbox import create_inbox_tables
+from tests.helpers import wait_until
+
+from .conftest import Stack
+from .overview_history import BASE_DAY, Driver, Op, comparable, histories, reference_overview
+
+
+def kernel_tables_only(url):
+    database = get_database(url)
+    with database.write() as conn:
+        create_event_store_tables(conn)
+        create_inbox_tables(conn)
+
+
+def stand_in(source, relay=True):
+    return type(f"StandIn{source.title()}", (EventSourceRpc, HealthChecks), {
+        "name": source, "config": Config(),
+        "store": EventSourcedStore(source, kernel_tables_only, relay=relay)})
+
+
+def make_sources_stack(make_stack, relay=True):
+    classes = {source: stand_in(source, relay) for source in ("contacts", "projects", "billing")}
+    stack = make_stack(classes=classes).start()
+    stores = {source: EventStore(stack.database(source)) for source in classes}
+    return stack, stores
+
+
+@pytest.fixture
+def sources(make_stack):
+    return make_sources_stack(make_stack)
+
+
+def converged(stack, stores):
+    """Wait until the gateway applied everything the sources stored."""
+    inbox = read_model_for(stack.database("gateway")).inbox()
+    heads = {source: store.head_position() for source, store in stores.items()}
+    wait_until(lambda: all(inbox.positions().get(s, 0) >= p for s, p in heads.items() if p),
+               timeout=30, message=f"gateway to reach {heads}")
+
+
+def overview(session, stack, client_id, as_of):
+    response = session.get(f"{stack.url}/api/v1/clients/{client_id}/overview",
+                           params={"as_of": as_of.isoformat()})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def check_history(stack, stores, ops, as_of_days=(0, 10, 25, 60)):
+    workspace = f"ws-{uuid.uuid4().hex[:8]}"
+    driver = Driver(stores, workspace)
+    driver.run(ops)
+    converged(stack, stores)
+    session = stack.session(workspace=workspace, role="viewer")
+    for offset in as_of_days:
+        as_of = date.fromordinal(BASE_DAY.toordinal() + offset)
+        for client in driver.state.clients:
+            served = comparable(overview(session, stack, driver.ids[client], as_of), driver.ids)
+            expected = reference_overview(driver.state, client, as_of)
+            assert served == expected, (client, as_of, ops)
+    return driver, session
+
+
+def test_the_overview_of_a_client_as_the_seeds_describe_it(sources):
+    stack, stores = sources
+    ops = [
+        Op("client", {"id": "alan"}), Op("client", {"id": "sps"}),
+        Op("project", {"id": "web", "client": "alan"}),           # assign while creating
+        Op("project", {"id": "app", "client": None}),
+        Op("assign", {"project": "app", "client": "alan"}),       # from the settings
+        Op("time", {"project": "web", "hours": "7.5"}),
+        Op("time", {"project": "app", "hours": "2"}),
+        Op("task", {"id": "t1", "project": "web", "due": 5}),
+        Op("task", {"id": "t2", "project": "web", "due": 10}),
+        Op("task", {"id": "t3", "project": "app", "due": 20}),
+        Op("task_update", {"id": "t3", "due": 20, "done": True}),
+        Op("invoice", {"id": "i1", "client": "alan", "project": "web", "currency": "EUR",
+                       "total": "1210.00"}),
+        Op("issue", {"id": "i1", "issue": 0, "terms": 9}),
+        Op("invoice", {"id": "i2", "client": "alan", "project": None, "currency": "JPY",
+                       "total": "15000"}),
+        Op("issue", {"id": "i2", "issue": 0, "terms": 30}),
+        Op("pay", {"id": "i2", "fraction": __import__("decimal").Decimal("0.5")}),
+        Op("invoice", {"id": "i3", "client": "alan", "project": "app", "currency": "EUR",
+                       "total": "100.00"}),
+        Op("order", {"id": "o1", "client": "alan", "currency": "EUR", "total": "500"}),
+        Op("finalize", {"id": "o1"}),
+        Op("quote", {"id": "q1", "client": "alan", "currency": "USD", "total": "900"}),
+        Op("assign", {"project": "app", "client": "sps"}),        # reassignment
+    ]
+    driver, session = check_history(stack, stores, ops)
+    body = overview(session, stack, driver.ids["alan"], date(2026, 11, 11))
+    assert body["projects"]["count"] == 1 and body["projects"]["total_hours"] == 7.5
+    assert body["projects"]["items"][0]["invoiced"] == {"EUR": "1210.00"}
+    assert body["tasks"] == {"open": 2, "overdue": 1, "due": 1, "upcoming": 0}
+    assert body["invoices"]["overdue"] == {"count": 1, "amount": {"EUR": "1210.00"}}
+    assert body["invoices"]["pending"] == {"count": 1, "amount": {"JPY": "7500"}}
+    assert body["invoices"]["authorized"]["amount"] == {"EUR": "1210.00", "JPY": "15000"}
+    assert body["invoices"]["draft"] == {"count": 1, "amount": {"EUR": "100.00"}}
+    assert body["purchase_orders"]["finalized"] == {"count": 1, "amount": {"EUR": "500"}}
+    assert body["quotes"]["open"] == {"count": 1, "amount": {"USD": "900"}}
+    # The reassigned project took its hours and tasks to the new client.
+    sps = overview(session, stack, driver.ids["sps"], date(2026, 11, 11))
+    assert sps["projects"]["total_hours"] == 2 and sps["tasks"]["open"] == 0
+    # Overdue moves with as_of alone, without any new event (due on the 10th).
+    before = overview(session, stack, driver.ids["alan"], date(2026, 11, 10))
+    assert before["invoices"]["overdue"]["count"] == 0
+    assert before["invoices"]["pending"]["count"] == 2
+    # The tasks drill-down lists exactly what the figures count.
+    for due, count in body["tasks"].items():
+        listed = session.get(f"{stack.url}/api/v1/tasks", params={
+            "client_id": driver.ids["alan"], "due": due, "as_of": "2026-11-11"}).json()["items"]
+        assert len(listed) == count, due
+    other = stack.session(workspace="elsewhere")
+    assert other.get(f"{stack.url}/api/v1/clients/{driver.ids['alan']}/overview").status_code \
+        == 404
+
+
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(ops=histories())
+def test_every_figure_matches_an_independent_computation(sources, ops):
+    stack, stores = sources
+    check_history(stack, stores, ops)
+
+
+@settings(max_examples=4, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(ops=histories(max_ops=30), seed=__import__("hypothesis").strategies.integers(0, 10**6))
+def test_duplicates_shuffled_delivery_and_a_restart_give_the_same_overview(
+        vhosts, tmp_path_factory, ops, seed):
+    # A whole stack per example, on its own vhost: nothing carries over between examples.
+    directory = tmp_path_factory.mktemp("shuffled")
+    classes = {source: stand_in(source, relay=False)
+               for source in ("contacts", "projects", "billing")}
+    stack = Stack(vhosts.create(), {service: f"sqlite:///{directory / f'{service}.db'}"
+                                    for service in ("contacts", "projects", "billing",
+                                                    "gateway")}, classes).start()
+    try:
+        check_shuffled_delivery(stack, ops, seed)
+    finally:
+        stack.close()
+
+
+def check_shuffled_delivery(stack, ops, seed):
+    stores = {source: EventStore(stack.database(source))
+              for source in ("contacts", "projects", "billing")}
+    workspace = f"ws-{uuid.uuid4().hex[:8]}"
+    driver = Driver(stores, workspace)
+    driver.run(ops)
+    bodies = {source: [json.dumps(e.to_dict()) for e in store.read_all(0, 10000)]
+              for source, store in stores.items()}
+    rng = random.Random(seed)
+    deliveries = [(source, body) for source, items in bodies.items() for body in items]
+    deliveries += rng.sample(deliveries, len(deliveries) // 3)  # duplicates
+    rng.shuffle(deliveries)
+    half = len(deliveries) // 2
+    with Connection(stack.amqp_uri) as conn:
+        channel = conn.channel()
+        for index, (source, body) in enumerate(deliveries):
+            if index == half:
+                stack.kill("gateway")  # restarted midway, messages wait in its queues
+            Producer(channel, Exchange(f"{source}.events", "topic", durable=True)).publish(
+                body, routing_key=json.loads(body)["type"], content_type="application/json")
+    stack.start("gateway")
+    converged(stack, stores)
+    session = stack.session(workspace=workspace)
+    for client in driver.state.clients:
+        for offset in (0, 15, 45):
+            as_of = date.fromordinal(BASE_DAY.toordinal() + offset)
+            assert comparable(overview(session, stack, driver.ids[client], as_of), driver.ids) \
+                == reference_overview(driver.state, client, as_of)
+
+
+def test_rebuild_equals_live_and_swaps_without_downtime(sources):
+    stack, stores = sources
+    ops = [Op("client", {"id": f"c{i}"}) for i in range(3)] + [
+        Op("project", {"id": "p0", "client": "c0"}), Op("time", {"project": "p0", "hours": "3"}),
+        Op("invoice", {"id": "i0", "client": "c1", "project": None, "currency": "EUR",
+                       "total": "10.00"}),
+        Op("issue", {"id": "i0", "issue": 1, "terms": 2}),
+        Op("merge", {"survivor": "c0", "duplicate": "c1"}),
+        Op("task", {"id": "t0", "project": "p0", "due": 3})]
+    driver, session = check_history(stack, stores, ops)
+    as_of = date(2026, 11, 20)
+    before = {c: overview(session, stack, driver.ids[c], as_of) for c in driver.state.clients}
+    database = stack.database("gateway")
+    model = read_model_for(database)
+    live_generation = model.active_generation()
+    messages = []
+    result = rebuild(database, stack.config("gateway"), progress=messages.append)
+    assert result["generation"] == live_generation + 1
+    assert model.active_generation() == live_generation + 1
+    after = {c: overview(session, stack, driver.ids[c], as_of) for c in driver.state.clients}
+    assert after == before
+    # The projector goes on in the new generation.
+    driver.emit("projects", "p0", "TimeLogged", {
+        "project_id": driver.ids["p0"], "entry_id": str(uuid.uuid4()), "client_id": None,
+        "date": "2026-11-02", "hours": "1.5", "description": "after the rebuild"})
+    converged(stack, stores)
+    assert overview(session, stack, driver.ids["c0"], as_of)["projects"]["total_hours"] == 4.5
