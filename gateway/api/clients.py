@@ -53,9 +53,15 @@ def read_capped(stream, limit, what):
 
 
 def refuse_large(request, limit, what):
+    """413 for a body announced larger than ``limit``; a chunked body (no length) is read
+    through a stream that stops past ``limit``."""
     length = request.content_length
     if length is not None and length > limit:
         raise PayloadTooLarge(f"{what} can be at most {limit // MiB} MiB")
+    request.max_content_length = limit
+    if length is None and "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+        # The server decodes chunked bodies and ends the input at the last chunk.
+        request.environ["wsgi.input_terminated"] = True
 
 
 def content_disposition(name):
@@ -189,7 +195,6 @@ class ClientsApi:
             raise UnsupportedMediaType("send the file as multipart/form-data, in the field "
                                        "'file'")
         refuse_large(request, MAX_FILE_BYTES + MULTIPART_SLACK, "a file")
-        request.max_content_length = MAX_FILE_BYTES + MULTIPART_SLACK
         upload = request.files.get("file")
         if upload is None:
             raise ValidationFailed("some fields are invalid",

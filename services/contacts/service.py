@@ -13,8 +13,9 @@ import json
 import logging
 import uuid
 
+import eventlet
 from nameko.dependency_providers import Config
-from nameko.rpc import rpc
+from nameko.rpc import RpcProxy, rpc
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -43,6 +44,9 @@ migrate = migrator(__file__)
 MAX_ATTEMPTS = 5  # a write without If-Match retries this often on a concurrent append
 TAX_FIELDS = ("tax_id", "country", "address")  # what a client's tax id key depends on
 MOVES = ["projects", "invoices", "purchase_orders", "quotes"]
+COUNT_SECONDS = 5.0  # how long a dry run waits for projects/billing to count what moves
+BILLING_LISTS = (("invoices", "list_invoices"), ("purchase_orders", "list_purchase_orders"),
+                 ("quotes", "list_quotes"))
 
 
 def validation_errors(exc):
@@ -90,6 +94,8 @@ class ContactsService(EventSourceRpc, HealthChecks):
     store = EventSourcedStore("contacts", migrate)
     consumer = EventConsumerProvider("contacts", "contacts", migrate, timeline.HANDLERS)
     storage = file_rules.FileStorageProvider()
+    projects_rpc = RpcProxy("projects")
+    billing_rpc = RpcProxy("billing")
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -359,7 +365,46 @@ class ContactsService(EventSourceRpc, HealthChecks):
                     "merge_id": merge_id, "merged_ids": merged_ids, "changes": diff,
                     "moves": moves, "dry_run": False, "position": stored[-1].position}
 
-        return self._write(command)
+        result = self._write(command)
+        if result["dry_run"]:
+            result["moves"]["counts"] = self._count_moves(ctx, result["merged_ids"])
+        return result
+
+    def _count_moves(self, ctx, client_ids):
+        """How many projects, invoices, orders and quotes the duplicates have now, asked of
+        the services that own them; a figure they cannot give in time is ``None``."""
+        counts = {}
+        call_ctx = ctx.to_dict()
+
+        def projects():
+            return sum(self.projects_rpc.client_totals(call_ctx, cid)["projects"]
+                       for cid in client_ids)
+
+        def documents(method):
+            total = 0
+            for cid in client_ids:
+                cursor = None
+                while True:
+                    filters = {"client_id": cid, "limit": 500}
+                    if cursor:
+                        filters["cursor"] = cursor
+                    page = getattr(self.billing_rpc, method)(call_ctx, filters)
+                    total += len(page["items"])
+                    cursor = page.get("next_cursor")
+                    if not cursor:
+                        break
+            return total
+
+        work = [("projects", projects)] + [(key, lambda m=method: documents(m))
+                                           for key, method in BILLING_LISTS]
+        for key, count in work:
+            try:
+                with eventlet.Timeout(COUNT_SECONDS):
+                    counts[key] = count()
+            except (Exception, eventlet.Timeout) as exc:
+                log.info("contacts: could not count %s for a merge dry run: %r", key, exc)
+                counts[key] = None
+        return counts
 
     @rpc
     def unmerge_clients(self, ctx, survivor_id, merge_id):
