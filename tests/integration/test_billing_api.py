@@ -386,3 +386,9 @@ def test_roles(api):
         assert viewer.post(url(stack, path), json=body).status_code == 403
     assert viewer.patch(url(stack, f"invoices/{invoice['id']}"), json={}).status_code == 403
     assert viewer.get(url(stack, f"invoices/{invoice['id']}")).json()["status"] == "draft"
+    document = viewer.get(f"{stack.url}/api/v1/openapi.json").json()
+    for path in ("/api/v1/invoices", "/api/v1/invoices/{invoice_id}/issue",
+                 "/api/v1/purchase-orders/{purchase_order_id}/finalize",
+                 "/api/v1/quotes/{quote_id}/{action}"):
+        assert path in document["paths"]
+    assert "Invoice" in document["components"]["schemas"]
