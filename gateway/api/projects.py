@@ -45,6 +45,7 @@ def page_args(request):
 
 
 class ProjectsApi:
+    # Method names are unique across the gateway's mixins (one class composes them all).
     # -- projects -------------------------------------------------------------------------
 
     @api("POST", "/api/v1/projects", role="member")
@@ -64,7 +65,7 @@ class ProjectsApi:
             self.command_context(request, principal), filters, **page_args(request)))
 
     @api("POST", "/api/v1/projects/assign-client", role="member")
-    def bulk_assign_client(self, request, principal):
+    def bulk_assign_project_client(self, request, principal):
         body = json_body(request)
         unknown = sorted(set(body) - {"client_id", "project_ids"})
         if unknown:
@@ -77,7 +78,7 @@ class ProjectsApi:
         return written(result, 200, "projects", position)
 
     @api("GET", "/api/v1/projects/totals")
-    def client_totals(self, request, principal):
+    def project_client_totals(self, request, principal):
         client_id = request.args.get("client_id")
         if not client_id:
             raise BadRequest("client_id is required", {"client_id": ["the client is required"]})
@@ -99,7 +100,7 @@ class ProjectsApi:
     # -- time entries ---------------------------------------------------------------------
 
     @api("POST", "/api/v1/projects/<string:project_id>/time-entries", role="member")
-    def log_time(self, request, principal, project_id):
+    def log_project_time(self, request, principal, project_id):
         result = self.projects_rpc.log_time(self.command_context(request, principal), project_id,
                                             json_body(request))
         entry = result["time_entry"]
@@ -107,19 +108,19 @@ class ProjectsApi:
             "Location": f"/api/v1/projects/{entry['project_id']}/time-entries/{entry['id']}"})
 
     @api("GET", "/api/v1/projects/<string:project_id>/time-entries")
-    def list_time_entries(self, request, principal, project_id):
+    def list_project_time_entries(self, request, principal, project_id):
         return resource(self.projects_rpc.list_time_entries(
             self.command_context(request, principal), project_id, **page_args(request)))
 
     @api("GET", "/api/v1/projects/<string:project_id>/time-entries/<string:entry_id>")
-    def get_time_entry(self, request, principal, project_id, entry_id):
+    def get_project_time_entry(self, request, principal, project_id, entry_id):
         return resource(self.projects_rpc.get_time_entry(
             self.command_context(request, principal), project_id, entry_id))
 
     # -- tasks ------------------------------------------------------------------------------
 
     @api("POST", "/api/v1/projects/<string:project_id>/tasks", role="member")
-    def add_task(self, request, principal, project_id):
+    def add_project_task(self, request, principal, project_id):
         result = self.projects_rpc.add_task(self.command_context(request, principal), project_id,
                                             json_body(request))
         task = result["task"]
@@ -127,19 +128,19 @@ class ProjectsApi:
             "Location": f"/api/v1/projects/{task['project_id']}/tasks/{task['id']}"})
 
     @api("GET", "/api/v1/projects/<string:project_id>/tasks")
-    def list_tasks(self, request, principal, project_id):
+    def list_project_tasks(self, request, principal, project_id):
         status = request.args.get("status") or None
         return resource(self.projects_rpc.list_tasks(
             self.command_context(request, principal), project_id, status, **page_args(request)))
 
     @api("GET", "/api/v1/projects/<string:project_id>/tasks/<string:task_id>")
-    def get_task(self, request, principal, project_id, task_id):
+    def get_project_task(self, request, principal, project_id, task_id):
         return resource(self.projects_rpc.get_task(self.command_context(request, principal),
                                                    project_id, task_id))
 
     @api("PATCH", "/api/v1/projects/<string:project_id>/tasks/<string:task_id>",
          role="member")
-    def update_task(self, request, principal, project_id, task_id):
+    def update_project_task(self, request, principal, project_id, task_id):
         result = self.projects_rpc.update_task(
             self.command_context(request, principal), project_id, task_id, json_body(request),
             if_match(request))

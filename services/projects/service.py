@@ -20,6 +20,7 @@ know, a command therefore
 Only then is the client refused (422). Waiting happens before the write
 transaction opens, so it never holds a lock.
 """
+import random
 import time
 import uuid
 
@@ -45,7 +46,7 @@ migrate = migrator(__file__)
 CONSISTENCY_WAIT_SECONDS = 5.0  # for the replica to reach a position the caller names
 UNKNOWN_CLIENT_WAIT_SECONDS = 2.0  # for a client the replica has not seen yet
 POLL_SECONDS = 0.02
-WRITE_ATTEMPTS = 3  # a command without an expected version is retried on a concurrent append
+WRITE_ATTEMPTS = 10  # a command without an expected version is retried on a concurrent append
 NOT_FOUND = "not found"
 
 
@@ -134,6 +135,7 @@ class ProjectsService(EventSourceRpc, HealthChecks):
                     raise PreconditionFailed("the project changed meanwhile") from None
                 if attempt == WRITE_ATTEMPTS:
                     raise
+                eventlet.sleep(random.uniform(0, 0.005 * attempt))  # let the winner finish
 
     def _await_client(self, client_id, consistency):
         """Give the client replica a chance to learn about ``client_id`` (see module doc)."""
@@ -311,7 +313,9 @@ class ProjectsService(EventSourceRpc, HealthChecks):
                     result["failed"].append({"id": raw, "error": exc.detail})
                     continue
                 result["assigned" if changed else "unchanged"].append(raw)
-            mine = [p for p in loaded.values() if p.workspace == ctx.workspace]
+            # Events in the order of the request (``loaded`` is in stream id order).
+            mine = list({pid: loaded[pid] for pid in canonical.values()
+                         if pid in loaded and loaded[pid].workspace == ctx.workspace}.values())
             stored = repository.save(conn, mine, ctx.actor, ctx.correlation_id)
             if stored:
                 result["position"] = stored[-1].position
