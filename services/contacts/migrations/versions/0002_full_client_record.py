@@ -128,6 +128,11 @@ def upgrade():
 
     _backfill(bind)
 
+    if postgres:
+        # The folded name sorts by code point whatever the database's locale: the same
+        # order on every server, and the cheapest comparisons for the sort index.
+        op.execute('ALTER TABLE clients ALTER COLUMN sort_name TYPE varchar(200) COLLATE "C"')
+
     op.create_index("ix_clients_workspace_sort_name", "clients", ["workspace", "sort_name", "id"])
     op.create_index("ix_clients_workspace_created_at", "clients",
                     ["workspace", "created_at", "id"])
