@@ -392,3 +392,69 @@ def test_roles(api):
                  "/api/v1/quotes/{quote_id}/{action}"):
         assert path in document["paths"]
     assert "Invoice" in document["components"]["schemas"]
+
+
+INVOICE_STATES = {  # how to bring a fresh draft there
+    "draft": [],
+    "authorized": [("issue", {})],
+    "partly paid": [("issue", {}), ("payments", {"amount": "1", "date": "2026-03-05"})],
+    "paid": [("issue", {}), ("payments", {"amount": "1210", "date": "2026-03-05"})],
+    "void": [("issue", {}), ("void", {})],
+}
+INVOICE_COMMANDS = {  # command -> the states that allow it
+    "edit": {"draft"},
+    "issue": {"draft"},
+    "payments": {"authorized", "partly paid"},
+    "void": {"draft", "authorized"},
+}
+QUOTE_STATES = {"draft": [], "sent": ["send"], "accepted": ["send", "accept"],
+                "rejected": ["send", "reject"]}
+QUOTE_COMMANDS = {"send": {"draft"}, "accept": {"sent"}, "reject": {"sent"}}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_database_api(make_stack, request):
+    stack = make_stack(request.param).start()
+    return stack, stack.session(role="member")
+
+
+def test_every_transition_over_http(any_database_api):
+    """Each command in each state: allowed ones answer 200, every other one 409 and
+    changes nothing (on SQLite and PostgreSQL)."""
+    stack, session = any_database_api
+    client_id = create_client(stack, session)
+    for state, steps in INVOICE_STATES.items():
+        for command, allowed_in in INVOICE_COMMANDS.items():
+            invoice_id = new_invoice(stack, session, client_id)["id"]
+            path = url(stack, f"invoices/{invoice_id}")
+            for step, body in steps:
+                assert session.post(f"{path}/{step}", json=body).status_code == 200
+            before = session.get(path).json()
+            if command == "edit":
+                answer = session.patch(path, json={"due_date": "2026-04-30"})
+            else:
+                body = {"amount": "1", "date": "2026-03-06"} if command == "payments" else {}
+                answer = session.post(f"{path}/{command}", json=body)
+            expected = 200 if state in allowed_in else 409
+            assert answer.status_code == expected, (state, command, answer.text)
+            if expected == 409:
+                assert answer.headers["Content-Type"] == PROBLEM
+                assert session.get(path).json() == before
+    for state, steps in QUOTE_STATES.items():
+        for command, allowed_in in QUOTE_COMMANDS.items():
+            quote = session.post(url(stack, "quotes"), json={
+                "client_id": client_id, "currency": "EUR", "total": "10",
+                "valid_until": "2026-06-30"}).json()
+            path = url(stack, f"quotes/{quote['id']}")
+            for step in steps:
+                assert session.post(f"{path}/{step}").status_code == 200
+            answer = session.post(f"{path}/{command}")
+            expected = 200 if state in allowed_in else 409
+            assert answer.status_code == expected, (state, command, answer.text)
+            assert session.get(path).json()["status"] == (
+                answer.json()["status"] if expected == 200 else state)
+    order = session.post(url(stack, "purchase-orders"), json={
+        "client_id": client_id, "currency": "EUR", "total": "10", "date": "2026-02-01"}).json()
+    path = url(stack, f"purchase-orders/{order['id']}")
+    assert session.post(f"{path}/finalize").status_code == 200
+    assert session.post(f"{path}/finalize").status_code == 409
