@@ -183,3 +183,13 @@ def run(report, quick=False):
     relay_rate, raw_rate = relay_backlog(backlog)
     report.add("relay publish backlog (confirms)", f"{backlog} events", relay_rate,
                "raw kombu publish w/ confirms", raw_rate, goal=">= 0.5x")
+
+
+if __name__ == "__main__":
+    import sys
+    import warnings
+
+    from .support import Report
+
+    warnings.filterwarnings("ignore")
+    run(Report(), quick="--quick" in sys.argv)

@@ -90,7 +90,7 @@ def wait_for_consistency(inbox, token, timeout=CONSISTENCY_WAIT_SECONDS):
     """
     wanted = parse_consistency_token(token)
     deadline = time.monotonic() + timeout
-    delay = 0.002
+    delay = 0.001
     while True:
         positions = inbox.positions()
         if all(positions.get(source, 0) >= position for source, position in wanted.items()):
@@ -98,7 +98,7 @@ def wait_for_consistency(inbox, token, timeout=CONSISTENCY_WAIT_SECONDS):
         if time.monotonic() >= deadline:
             return False
         time.sleep(delay)
-        delay = min(delay * 2, 0.05)
+        delay = min(delay * 1.5, 0.02)
 
 
 def written(payload, status, source, position, headers=None):

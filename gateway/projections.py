@@ -1,33 +1,91 @@
-"""Event handlers that keep the overview read model.
+"""Event handlers that keep the overview read model, applied a batch at a time.
 
-``handlers_for(tables)`` gives {source: {event_type: fn(conn, event)}} for one
-generation of tables. Each handler runs inside the inbox's transaction, so its
-writes and the event's "applied" mark commit together (exactly-once effect).
-Handlers upsert and never assume an order between sources: a project's row may
-arrive after its hours, an invoice before its client.
+``OverviewBatch`` is the unit of work the inbox runs for each batch of one
+source: it loads every row the batch touches in one query per table, lets the
+handlers change plain dictionaries, and writes the changed rows back with one
+multi-row upsert per table, all inside the inbox's transaction (so the rows
+and the events' "applied" marks commit together: exactly-once effect).
+
+Handlers never assume an order between sources: a project's row may arrive
+after its hours, an invoice before its client.
 """
 from decimal import Decimal
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 
 CLIENT_FIELDS = ("name", "kind", "tax_id", "email", "phone", "country", "category")
 PROJECT_FIELDS = ("name", "code", "status", "created_at")
-
-
-def _upsert(conn, table, key, values):
-    """Update the row with id ``key`` (only ``values``), or insert it."""
-    updated = conn.execute(update(table).where(table.c.id == key).values(**values)).rowcount
-    if not updated:
-        conn.execute(insert(table).values(id=key, **values))
+SOURCES = ("contacts", "projects", "billing")
+# The sources the gateway consumes (handlers come per batch from OverviewBatch).
+HANDLERS = {source: {} for source in SOURCES}
+# Which event data keys name rows of which table, for the batch's preload.
+KEYS = {"client_id": "clients", "project_id": "projects", "task_id": "tasks",
+        "invoice_id": "invoices", "purchase_order_id": "purchase_orders", "quote_id": "quotes"}
 
 
 def _add(a, b):
     return str(Decimal(a or "0") + Decimal(b or "0"))
 
 
-class OverviewProjection:
-    def __init__(self, tables):
+class RowCache:
+    """The rows of one table that a batch touches, keyed by id."""
+
+    def __init__(self, conn, table):
+        self.conn = conn
+        self.table = table
+        self.columns = [c.name for c in table.columns]
+        self.rows = {}
+        self.dirty = set()
+
+    def load(self, ids):
+        ids = [i for i in set(ids) if i and i not in self.rows]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            for row in self.conn.execute(select(self.table).where(self.table.c.id.in_(chunk))):
+                self.rows[row.id] = row._asdict()
+
+    def get(self, key):
+        if key not in self.rows:
+            self.load([key])
+        return self.rows.get(key)
+
+    def put(self, key, row):
+        row["id"] = key
+        self.rows[key] = row
+        self.dirty.add(key)
+
+    def flush(self):
+        if not self.dirty:
+            return
+        rows = [{c: self.rows[k].get(c) for c in self.columns} for k in self.dirty]
+        dialect = self.conn.dialect.name
+        module = postgresql if dialect == "postgresql" else sqlite
+        statement = module.insert(self.table)
+        statement = statement.on_conflict_do_update(
+            index_elements=["id"],
+            set_={c: statement.excluded[c] for c in self.columns if c != "id"})
+        self.conn.execute(statement, rows)
+        self.dirty.clear()
+
+
+class OverviewBatch:
+    def __init__(self, tables, conn, source, events):
         self.t = tables
+        self.caches = {name: RowCache(conn, getattr(tables, name)) for name in set(KEYS.values())}
+        wanted = {}
+        for event in events:
+            for key, table in KEYS.items():
+                value = event.data.get(key)
+                if isinstance(value, str):
+                    wanted.setdefault(table, []).append(value)
+        for table, ids in wanted.items():
+            self.caches[table].load(ids)
+        self.handlers = self._handlers()
+
+    def flush(self):
+        for cache in self.caches.values():
+            cache.flush()
 
     # -- contacts ------------------------------------------------------------------
 
@@ -35,170 +93,166 @@ class OverviewProjection:
         data = event.data
         row = {field: data.get(field) for field in CLIENT_FIELDS}
         row["kind"] = row["kind"] or "company"
-        _upsert(conn, self.t.clients, data["client_id"], dict(
+        self.caches["clients"].put(data["client_id"], dict(
             workspace=event.workspace, version=event.stream_version, archived=False,
             merged_into=None, **row))
+
+    def _client_change(self, event, **values):
+        clients = self.caches["clients"]
+        row = clients.get(event.data["client_id"])
+        if row is None:  # its ClientRegistered is parked: nothing to change yet
+            raise LookupError(f"unknown client {event.data['client_id']}")
+        row.update(version=event.stream_version, **values)
+        clients.put(row["id"], row)
 
     def client_updated(self, conn, event):
         changes = {field: value for field, value in (event.data.get("changes") or {}).items()
                    if field in CLIENT_FIELDS}
-        conn.execute(update(self.t.clients).where(self.t.clients.c.id == event.data["client_id"])
-                     .values(version=event.stream_version, **changes))
+        self._client_change(event, **changes)
 
     def client_archived(self, conn, event):
-        conn.execute(update(self.t.clients).where(self.t.clients.c.id == event.data["client_id"])
-                     .values(version=event.stream_version, archived=True,
-                             merged_into=event.data.get("merged_into")))
+        self._client_change(event, archived=True, merged_into=event.data.get("merged_into"))
 
     def client_restored(self, conn, event):
-        conn.execute(update(self.t.clients).where(self.t.clients.c.id == event.data["client_id"])
-                     .values(version=event.stream_version, archived=False, merged_into=None))
+        self._client_change(event, archived=False, merged_into=None)
 
     # -- projects ------------------------------------------------------------------
 
+    def _project(self, event, project_id):
+        return self.caches["projects"].get(project_id) or {
+            "workspace": event.workspace, "client_id": None, "name": "", "code": None,
+            "status": "active", "hours": "0", "created_at": None}
+
+    def _put_project(self, project_id, row):
+        self.caches["projects"].put(project_id, row)
+
     def project_created(self, conn, event):
         data = event.data
-        values = {field: data.get(field) for field in PROJECT_FIELDS}
-        values["status"] = values["status"] or "active"
-        values["client_id"] = data.get("client_id")
-        values["workspace"] = event.workspace
-        exists = conn.execute(select(self.t.projects.c.hours)
-                              .where(self.t.projects.c.id == data["project_id"])).first()
-        if exists is None:
-            values["hours"] = "0"
-        _upsert(conn, self.t.projects, data["project_id"], values)
+        row = self._project(event, data["project_id"])
+        row.update({field: data.get(field) for field in PROJECT_FIELDS})
+        row["status"] = row["status"] or "active"
+        row["client_id"] = data.get("client_id")
+        row["workspace"] = event.workspace
+        self._put_project(data["project_id"], row)
 
     def project_updated(self, conn, event):
         changes = {field: value for field, value in (event.data.get("changes") or {}).items()
                    if field in PROJECT_FIELDS}
-        if changes:
-            conn.execute(update(self.t.projects)
-                         .where(self.t.projects.c.id == event.data["project_id"])
-                         .values(**changes))
-
-    def _placeholder_project(self, conn, event, project_id):
-        """A row for a project whose ProjectCreated is not applied (it always is
-        first within the projects source; this only guards handler order)."""
-        if conn.execute(select(self.t.projects.c.id)
-                        .where(self.t.projects.c.id == project_id)).first() is None:
-            conn.execute(insert(self.t.projects).values(
-                id=project_id, workspace=event.workspace, name="", status="active", hours="0"))
+        row = self._project(event, event.data["project_id"])
+        row.update(changes)
+        self._put_project(event.data["project_id"], row)
 
     def client_assigned(self, conn, event):
-        self._placeholder_project(conn, event, event.data["project_id"])
-        conn.execute(update(self.t.projects)
-                     .where(self.t.projects.c.id == event.data["project_id"])
-                     .values(client_id=event.data["client_id"]))
+        row = self._project(event, event.data["project_id"])
+        row["client_id"] = event.data["client_id"]
+        self._put_project(event.data["project_id"], row)
 
     def client_unassigned(self, conn, event):
-        conn.execute(update(self.t.projects)
-                     .where(self.t.projects.c.id == event.data["project_id"])
-                     .values(client_id=None))
+        row = self._project(event, event.data["project_id"])
+        row["client_id"] = None
+        self._put_project(event.data["project_id"], row)
 
     def time_logged(self, conn, event):
-        project_id = event.data["project_id"]
-        self._placeholder_project(conn, event, project_id)
-        hours = conn.execute(select(self.t.projects.c.hours)
-                             .where(self.t.projects.c.id == project_id)).scalar_one()
-        conn.execute(update(self.t.projects).where(self.t.projects.c.id == project_id)
-                     .values(hours=_add(hours, str(event.data["hours"]))))
+        row = self._project(event, event.data["project_id"])
+        row["hours"] = _add(row["hours"], str(event.data["hours"]))
+        self._put_project(event.data["project_id"], row)
 
     def task_added(self, conn, event):
         data = event.data
-        _upsert(conn, self.t.tasks, data["task_id"], dict(
+        self.caches["tasks"].put(data["task_id"], dict(
             workspace=event.workspace, project_id=data["project_id"], title=data.get("title"),
             due_date=data.get("due_date"), status=data.get("status") or "open"))
 
     def task_updated(self, conn, event):
         data = event.data
-        values = {"workspace": event.workspace, "project_id": data["project_id"]}
+        tasks = self.caches["tasks"]
+        row = tasks.get(data["task_id"]) or {"title": None, "due_date": None, "status": "open"}
+        row.update(workspace=event.workspace, project_id=data["project_id"])
         for field in ("title", "due_date", "status"):
             if field in data:
-                values[field] = data[field]
-        _upsert(conn, self.t.tasks, data["task_id"], values)
+                row[field] = data[field]
+        tasks.put(data["task_id"], row)
 
     # -- billing -------------------------------------------------------------------
 
-    def _invoice(self, conn, event, **values):
+    def _invoice(self, event, **values):
         data = event.data
-        base = {"workspace": event.workspace}
+        invoices = self.caches["invoices"]
+        row = invoices.get(data["invoice_id"])
+        if row is None:
+            total = data.get("total") or "0"
+            row = {"status": "draft", "total": total, "paid": "0", "outstanding": total,
+                   "currency": data.get("currency") or "XXX", "number": None,
+                   "client_id": None, "project_id": None, "issue_date": None,
+                   "due_date": None}
+        row["workspace"] = event.workspace
         for field in ("client_id", "project_id", "currency", "due_date", "issue_date"):
             if field in data:
-                base[field] = data[field]
-        base.update(values)
-        exists = conn.execute(select(self.t.invoices.c.id)
-                              .where(self.t.invoices.c.id == data["invoice_id"])).first()
-        if exists is None:
-            base.setdefault("status", "draft")
-            base.setdefault("total", data.get("total") or "0")
-            base.setdefault("paid", "0")
-            base.setdefault("outstanding", base["total"])
-            base.setdefault("currency", data.get("currency") or "XXX")
-        _upsert(conn, self.t.invoices, data["invoice_id"], base)
+                row[field] = data[field]
+        row.update(values)
+        invoices.put(data["invoice_id"], row)
 
     def invoice_drafted(self, conn, event):
         total = event.data.get("total") or "0"
-        self._invoice(conn, event, status="draft", total=total, paid="0", outstanding=total)
+        self._invoice(event, status="draft", total=total, paid="0", outstanding=total)
 
     def invoice_draft_updated(self, conn, event):
         total = event.data.get("total") or "0"
-        self._invoice(conn, event, total=total, outstanding=total)
+        self._invoice(event, total=total, outstanding=total)
 
     def invoice_issued(self, conn, event):
         data = event.data
-        self._invoice(conn, event, status="authorized", number=data.get("number"),
+        self._invoice(event, status="authorized", number=data.get("number"),
                       total=data["total"], paid=data.get("paid") or "0",
                       outstanding=data.get("outstanding") or data["total"])
 
     def invoice_payment_recorded(self, conn, event):
-        data = event.data
-        self._invoice(conn, event, paid=data["paid"], outstanding=data["outstanding"])
+        self._invoice(event, paid=event.data["paid"], outstanding=event.data["outstanding"])
 
     def invoice_paid(self, conn, event):
         data = event.data
-        self._invoice(conn, event, status="paid", paid=data.get("paid") or data.get("total"),
+        self._invoice(event, status="paid", paid=data.get("paid") or data.get("total"),
                       outstanding="0")
 
     def invoice_voided(self, conn, event):
-        self._invoice(conn, event, status="void")
+        self._invoice(event, status="void")
 
     def invoice_client_changed(self, conn, event):
-        self._invoice(conn, event)
+        self._invoice(event)
 
-    def _document(self, conn, table, key_field, event, **values):
+    def _document(self, table, key_field, event, **values):
         data = event.data
-        base = {"workspace": event.workspace}
+        cache = self.caches[table]
+        row = cache.get(data[key_field])
+        if row is None:
+            row = {"currency": "XXX", "total": "0", "client_id": None, "project_id": None,
+                   "status": "placed" if table == "purchase_orders" else "draft"}
+        row["workspace"] = event.workspace
         for field in ("client_id", "project_id", "currency", "total", "date", "valid_until"):
-            if field in data and field in table.c:
-                base[field] = data[field]
-        base.update(values)
-        if conn.execute(select(table.c.id).where(table.c.id == data[key_field])).first() is None:
-            base.setdefault("currency", "XXX")
-            base.setdefault("total", "0")
-            base.setdefault("status", "placed" if "purchase" in table.name else "draft")
-        _upsert(conn, table, data[key_field], base)
+            if field in data and field in cache.columns:
+                row[field] = data[field]
+        row.update(values)
+        cache.put(data[key_field], row)
 
     def purchase_order_placed(self, conn, event):
-        self._document(conn, self.t.purchase_orders, "purchase_order_id", event, status="placed")
+        self._document("purchase_orders", "purchase_order_id", event, status="placed")
 
     def purchase_order_finalized(self, conn, event):
-        self._document(conn, self.t.purchase_orders, "purchase_order_id", event,
-                       status="finalized")
+        self._document("purchase_orders", "purchase_order_id", event, status="finalized")
 
     def purchase_order_client_changed(self, conn, event):
-        self._document(conn, self.t.purchase_orders, "purchase_order_id", event)
+        self._document("purchase_orders", "purchase_order_id", event)
 
     def quote_created(self, conn, event):
-        self._document(conn, self.t.quotes, "quote_id", event,
-                       status=event.data.get("status") or "draft")
+        self._document("quotes", "quote_id", event, status=event.data.get("status") or "draft")
 
     def quote_status_changed(self, conn, event):
-        self._document(conn, self.t.quotes, "quote_id", event, status=event.data["status"])
+        self._document("quotes", "quote_id", event, status=event.data["status"])
 
     def quote_client_changed(self, conn, event):
-        self._document(conn, self.t.quotes, "quote_id", event)
+        self._document("quotes", "quote_id", event)
 
-    def handlers(self):
+    def _handlers(self):
         return {
             "contacts": {
                 "ClientRegistered": self.client_registered,
@@ -233,10 +287,6 @@ class OverviewProjection:
         }
 
 
-def handlers_for(tables):
-    return OverviewProjection(tables).handlers()
-
-
-SOURCES = ("contacts", "projects", "billing")
-# The sources the gateway consumes, for EventConsumerProvider (handlers come per generation).
-HANDLERS = {source: {} for source in SOURCES}
+def unit_of_work_for(tables):
+    """The inbox's ``unit_of_work`` for one read-model generation."""
+    return lambda conn, source, events: OverviewBatch(tables, conn, source, events)

@@ -26,6 +26,8 @@ from sqlalchemy import (
 from services.common.envelope import format_time, utc_now
 from services.common.inbox import Inbox, InboxTables
 
+from .projections import HANDLERS
+
 STATE_CACHE_SECONDS = 0.5
 
 state_metadata = MetaData()
@@ -134,10 +136,10 @@ class OverviewTables:
 class ReadModel:
     """The gateway database's read model: which generation is live, its tables and inbox."""
 
-    def __init__(self, database, handlers_for):
-        """``handlers_for(tables)`` -> {source: {type: fn(conn, event)}}."""
+    def __init__(self, database, unit_of_work_for):
+        """``unit_of_work_for(tables)`` -> the inbox's unit of work for a generation."""
         self.database = database
-        self.handlers_for = handlers_for
+        self.unit_of_work_for = unit_of_work_for
         self._tables = {}
         self._inboxes = {}
         self._cached = (0.0, None)
@@ -179,7 +181,8 @@ class ReadModel:
             inbox = self._inboxes.get(tables.generation)
             if inbox is None:
                 inbox = self._inboxes[tables.generation] = Inbox(
-                    self.database, "gateway", self.handlers_for(tables), tables.inbox)
+                    self.database, "gateway", HANDLERS, tables.inbox,
+                    unit_of_work=self.unit_of_work_for(tables))
             return inbox
 
     # -- rebuild ---------------------------------------------------------------------
@@ -216,11 +219,11 @@ _read_models_lock = threading.Lock()
 
 def read_model_for(database):
     """The process-wide ``ReadModel`` of a gateway database (created if needed)."""
-    from .projections import handlers_for
+    from .projections import unit_of_work_for
 
     with _read_models_lock:
         model = _read_models.get(database.url)
         if model is None or model.database is not database:
-            model = _read_models[database.url] = ReadModel(database, handlers_for)
+            model = _read_models[database.url] = ReadModel(database, unit_of_work_for)
             model.ensure()
         return model

@@ -27,12 +27,14 @@ from .relay import CONNECTION_ERRORS, Backoff
 
 log = logging.getLogger(__name__)
 
+MAX_BATCH_DELAY = 0.005  # seconds a buffered message may wait for its batch to fill
+
 
 class EventConsumer:
     """Consumes the events of several sources into one database through an ``Inbox``."""
 
     def __init__(self, name, database, config, handlers, *, batch_size=None,
-                 catch_up_interval=5.0, inbox=None):
+                 catch_up_interval=5.0, inbox=None, catch_up_on_start=True):
         """``inbox``: an ``Inbox``, or a callable returning the one to use now
         (a read model being swapped for a rebuilt one changes inbox)."""
         self.name = name
@@ -43,6 +45,7 @@ class EventConsumer:
             inbox = Inbox(database, name, handlers)
         self._inbox = inbox if callable(inbox) else (lambda: inbox)
         self.sources = list(handlers)
+        self.catch_up_on_start = catch_up_on_start
         self.batch_size = int(batch_size or config.get("CONSUMER_BATCH_SIZE") or 500)
         self.catch_up_interval = catch_up_interval
         self.queue_type = config.get("EVENT_QUEUE_TYPE") or "classic"
@@ -127,7 +130,8 @@ class EventConsumer:
             connection.connect()
             channel = connection.channel()
             self.queue_for(source)(channel).declare()  # 1. the broker keeps new events
-            self.catch_up(source, rpc)                  # 2. the log fills the past
+            if self.catch_up_on_start:
+                self.catch_up(source, rpc)              # 2. the log fills the past
             buffer = []
             consumer = Consumer(channel, [self.queue_for(source)],
                                 on_message=buffer.append, accept=None,
@@ -137,15 +141,24 @@ class EventConsumer:
             backoff.reset()
             last_catch_up = time.monotonic()
             needs_catch_up = False
+            first_buffered = None
             while not self._stopping:
+                # Gather a batch, but never hold the first message more than
+                # MAX_BATCH_DELAY: a lone event is applied within milliseconds.
                 try:
-                    connection.drain_events(timeout=0.05 if buffer else 0.5)
-                    if len(buffer) < self.batch_size:
+                    connection.drain_events(timeout=0.001 if buffer else 0.5)
+                    if not buffer:
+                        continue
+                    if first_buffered is None:
+                        first_buffered = time.monotonic()
+                    if (len(buffer) < self.batch_size and
+                            time.monotonic() - first_buffered < MAX_BATCH_DELAY):
                         continue
                 except socket.timeout:
                     pass
                 if buffer:
                     batch, buffer[:] = list(buffer), []
+                    first_buffered = None
                     needs_catch_up |= self._process(source, batch)
                     batch[-1].ack(multiple=True)
                 now = time.monotonic()

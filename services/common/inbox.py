@@ -95,12 +95,18 @@ class ApplyResult:
 class Inbox:
     """Applies events from named sources to one database, exactly once each."""
 
-    def __init__(self, database, consumer, handlers, tables=None):
-        """``handlers``: {source: {event_type: fn(conn, event)}}."""
+    def __init__(self, database, consumer, handlers, tables=None, unit_of_work=None):
+        """``handlers``: {source: {event_type: fn(conn, event)}}.
+
+        ``unit_of_work(conn, source, events)``: optional; returns an object with
+        ``handlers`` (same shape) and ``flush()``, so a consumer can apply a
+        whole batch in memory and write it back in a few statements.
+        """
         self.database = database
         self.consumer = consumer
         self.handlers = handlers
         self.tables = tables or DEFAULT_TABLES
+        self.unit_of_work = unit_of_work
 
     # -- checkpoints ---------------------------------------------------------------
 
@@ -146,10 +152,9 @@ class Inbox:
     def _apply(self, conn, source, events, isolate):
         result = ApplyResult()
         checkpoint = self.position(source, conn)
-        handlers = self.handlers.get(source, {})
         known = EVENT_TYPES.get(source, frozenset())
         seen = self._seen_ids(conn, [e.event_id for e in events if e.position > checkpoint])
-        recorded = []
+        accepted, recorded = [], []
         for event in events:
             if event.position <= checkpoint or event.event_id in seen:
                 result.duplicates += 1
@@ -162,35 +167,52 @@ class Inbox:
                            event)
                 result.parked += 1
             else:
-                handler = handlers.get(event.type)
-                if handler is not None:
-                    if isolate:
-                        savepoint = conn.begin_nested()
-                        try:
-                            handler(conn, event)
-                            savepoint.commit()
-                        except Exception as exc:
-                            savepoint.rollback()
-                            log.warning("parking %s %s: %r", source, event.type, exc)
-                            self._park(conn, source, event.to_json(),
-                                       f"handler failed: {type(exc).__name__}: {exc}", event)
-                            result.parked += 1
-                    else:
-                        try:
-                            handler(conn, event)
-                        except Exception as exc:
-                            raise _HandlerFailed() from exc
+                accepted.append(event)
                 result.applied += 1
             seen.add(event.event_id)
             recorded.append({"event_id": event.event_id, "source": source,
                              "position": event.position})
             checkpoint = event.position
+        if accepted and not isolate:
+            try:
+                self._handle(conn, source, accepted)
+            except Exception as exc:
+                raise _HandlerFailed() from exc
+        elif accepted:
+            for event in accepted:
+                savepoint = conn.begin_nested()
+                try:
+                    self._handle(conn, source, [event])
+                    savepoint.commit()
+                except Exception as exc:
+                    savepoint.rollback()
+                    log.warning("parking %s %s: %r", source, event.type, exc)
+                    self._park(conn, source, event.to_json(),
+                               f"handler failed: {type(exc).__name__}: {exc}", event)
+                    result.parked += 1
         if recorded:
             conn.execute(insert(self.tables.events), recorded)
             self._save_position(conn, source, checkpoint)
             EVENTS_APPLIED.labels(self.consumer, source).inc(len(recorded))
         result.position = checkpoint
         return result
+
+    def _handle(self, conn, source, events):
+        """Run the handlers of ``events`` (in order); with a unit of work, as one batch."""
+        if self.unit_of_work is None:
+            handlers = self.handlers.get(source, {})
+            for event in events:
+                handler = handlers.get(event.type)
+                if handler is not None:
+                    handler(conn, event)
+            return
+        batch = self.unit_of_work(conn, source, events)
+        handlers = batch.handlers.get(source, {})
+        for event in events:
+            handler = handlers.get(event.type)
+            if handler is not None:
+                handler(conn, event)
+        batch.flush()
 
     def _seen_ids(self, conn, ids):
         seen = set()
@@ -263,12 +285,9 @@ class Inbox:
             return f"unknown event type {event.type!r}"
         if event.position > self.position(source, conn):
             return "not reached yet: it will be applied in order"
-        handler = self.handlers.get(source, {}).get(event.type)
-        if handler is None:
-            return None
         savepoint = conn.begin_nested()
         try:
-            handler(conn, event)
+            self._handle(conn, source, [event])
             savepoint.commit()
         except Exception as exc:
             savepoint.rollback()

@@ -1,0 +1,305 @@
+"""Overview read model benchmarks (PostgreSQL).
+
+1. projection of a queued backlog, beside raw kombu consume+ack of as many messages;
+2. ``overview rebuild`` from every source's log, beside the same raw kombu rate;
+3. overview reads (20 concurrent clients) over the rebuilt model (100,000 clients,
+   1,000,000 events), beside the gateway's ``/health`` in the same run;
+4. propagation: commit of a ClientAssigned / InvoiceIssued to the overview showing
+   it, p50/p99, while 500 events/s are committed.
+Run as its own process (it monkey-patches eventlet): ``python -m bench.overview``.
+"""
+import eventlet
+
+eventlet.monkey_patch()  # noqa: E402
+
+import json  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from contextlib import ExitStack  # noqa: E402
+
+from kombu import Connection, Consumer, Exchange, Producer, Queue  # noqa: E402
+from nameko.dependency_providers import Config  # noqa: E402
+from nameko.runners import ServiceRunner  # noqa: E402
+
+from gateway.readmodel import read_model_for  # noqa: E402
+from gateway.rebuild import rebuild  # noqa: E402
+from services.common.config import load_config  # noqa: E402
+from services.common.consumer import EventConsumer  # noqa: E402
+from services.common.db import get_database  # noqa: E402
+from services.common.envelope import NewEvent  # noqa: E402
+from services.common.eventstore import (EventStore, StreamAppend,  # noqa: E402
+                                        create_event_store_tables)
+from services.common.extensions import EventSourcedStore, EventSourceRpc  # noqa: E402
+from services.common.inbox import create_inbox_tables  # noqa: E402
+
+from .support import Report, Timer, database, rate, vhost  # noqa: E402
+
+SOURCES = ("contacts", "projects", "billing")
+
+
+def kernel_tables_only(url):
+    db = get_database(url)
+    with db.write() as conn:
+        create_event_store_tables(conn)
+        create_inbox_tables(conn)
+
+
+def stand_in(source):
+    return type(f"Bench{source.title()}", (EventSourceRpc,), {
+        "name": source, "config": Config(),
+        "store": EventSourcedStore(source, kernel_tables_only, relay=True)})
+
+
+def generate(stores, clients):
+    """~10 events per client across the three sources (1M events for 100k clients)."""
+    workspace = "bench"
+    client_ids = [str(uuid.uuid4()) for _ in range(clients)]
+    step = 2000
+    for start in range(0, clients, step):
+        chunk = client_ids[start:start + step]
+        stores["contacts"].append_batch([StreamAppend(c, 0, [NewEvent("ClientRegistered", {
+            "client_id": c, "workspace": workspace, "kind": "company",
+            "name": f"Cliente {c[:8]} São", "created_at": "2026-11-01T00:00:00.000000Z"})],
+            workspace) for c in chunk])
+        projects, billing = [], []
+        for c in chunk:
+            p, t, i = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+            projects.append(StreamAppend(p, 0, [
+                NewEvent("ProjectCreated", {"project_id": p, "name": "Web", "client_id": c,
+                                            "status": "active"}),
+                NewEvent("ClientAssigned", {"project_id": p, "client_id": c,
+                                            "previous_client_id": None, "via": "create"}),
+                NewEvent("TimeLogged", {"project_id": p, "entry_id": t, "client_id": c,
+                                        "date": "2026-11-02", "hours": "7.5",
+                                        "description": "x"}),
+                NewEvent("TimeLogged", {"project_id": p, "entry_id": i, "client_id": c,
+                                        "date": "2026-11-03", "hours": "2", "description": "y"}),
+                NewEvent("TaskAdded", {"project_id": p, "task_id": t, "title": "Revisar",
+                                       "due_date": "2026-11-20", "status": "open"})], workspace))
+            common = {"invoice_id": i, "client_id": c, "project_id": p, "currency": "EUR",
+                      "total": "1210.00"}
+            billing.append(StreamAppend(i, 0, [
+                NewEvent("InvoiceDrafted", {**common, "issue_date": None, "due_date": None}),
+                NewEvent("InvoiceIssued", {**common, "number": "2026-000001",
+                                           "issue_date": "2026-11-01",
+                                           "due_date": "2026-11-15"}),
+                NewEvent("InvoicePaymentRecorded", {**common, "amount": "210.00",
+                                                    "date": "2026-11-05", "paid": "210.00",
+                                                    "outstanding": "1000.00"}),
+            ], workspace))
+        stores["projects"].append_batch(projects)
+        stores["billing"].append_batch(billing)
+    return client_ids
+
+
+def raw_consume(amqp_uri, count, body):
+    """Raw kombu: publish ``count`` messages to a queue, then consume and ack them all."""
+    exchange = Exchange("raw.events", "topic", durable=True)
+    queue = Queue("raw-consume", exchange, routing_key="#", durable=True)
+    with Connection(amqp_uri) as conn:
+        channel = conn.channel()
+        queue(channel).declare()
+        producer = Producer(channel, exchange)
+        for _ in range(count):
+            producer.publish(body, routing_key="TimeLogged", content_type="application/json")
+        received = []
+        consumer = Consumer(channel, [queue], on_message=lambda m: (received.append(1),
+                                                                    m.ack()),
+                            accept=None, prefetch_count=1000)
+        consumer.consume()
+        with Timer() as timer:
+            while len(received) < count:
+                conn.drain_events(timeout=5)
+        return rate(count, timer.seconds)
+
+
+def projection_backlog(amqp_uri, config, gateway_db, store, count):
+    """The projector's queue path alone: ``count`` events already waiting in its queue."""
+    consumer = EventConsumer("gateway", gateway_db, config, {"projects": {}},
+                             inbox=lambda: read_model_for(gateway_db).inbox(),
+                             catch_up_on_start=False, catch_up_interval=3600)
+    queue = consumer.queue_for("projects")
+    events = store.read_all(0, count)
+    with Connection(amqp_uri) as conn:
+        channel = conn.channel()
+        queue(channel).declare()
+        producer = Producer(channel, Exchange("projects.events", "topic", durable=True))
+        for event in events:
+            producer.publish(event.to_json(), routing_key=event.type,
+                             content_type="application/json")
+    inbox = read_model_for(gateway_db).inbox()
+    thread = eventlet.spawn(consumer.run, "projects")
+    with Timer() as timer:
+        while inbox.position("projects") < events[-1].position:
+            eventlet.sleep(0.05)
+    consumer.stop()
+    thread.wait()
+    return rate(len(events), timer.seconds)
+
+
+def load(url, token, seconds, concurrency=20):
+    """Drive ``url`` from separate processes; returns (requests/s, p50 ms, p99 ms)."""
+    script = os.path.join(os.path.dirname(__file__), "httpload.py")
+    per_process = concurrency // 2
+    processes = [subprocess.Popen([sys.executable, script, url, token or "", str(seconds),
+                                   str(per_process)], stdout=subprocess.PIPE, text=True)
+                 for _ in range(2)]
+    latencies, count, errors = [], 0, 0
+    for process in processes:
+        out, _ = process.communicate()
+        result = json.loads(out)
+        latencies += result["latencies"]
+        count += result["count"]
+        errors += result["errors"]
+    latencies.sort()
+    if errors:
+        print(f"  ({errors} failed requests)", flush=True)
+    p50 = latencies[len(latencies) // 2] * 1000
+    p99 = latencies[int(len(latencies) * 0.99)] * 1000
+    return count / seconds, p50, p99
+
+
+def start_gateway(config_env):
+    env = dict(os.environ, **config_env)
+    process = subprocess.Popen([sys.executable, "-m", "clientfolio.cli", "serve", "gateway"],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import requests
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"http://127.0.0.1:{config_env['CLIENTFOLIO_HTTP_PORT']}/ready",
+                            timeout=2).status_code == 200:
+                return process
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("the gateway did not become ready")
+
+
+def propagation(gateway_url, token, stores, client_ids, rate_per_second, seconds):
+    """Commit events at ``rate_per_second``; probe how soon the overview shows them."""
+    import requests
+
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
+    latencies = []
+    interval = 1.0 / rate_per_second
+    deadline = time.monotonic() + seconds
+    sent = 0
+    next_at = time.monotonic()
+    probes = []
+
+    def probe(source, position, committed_at, client_id):
+        response = session.get(f"{gateway_url}/api/v1/clients/{client_id}/overview",
+                               headers={"Consistency-Token": f"{source}:{position}"}, timeout=10)
+        if response.status_code == 200:
+            latencies.append(time.monotonic() - committed_at)
+
+    while time.monotonic() < deadline:
+        client_id = client_ids[sent % len(client_ids)]
+        if sent % 2:
+            project = str(uuid.uuid4())
+            stored = stores["projects"].append(project, 0, [
+                NewEvent("ClientAssigned", {"project_id": project, "client_id": client_id,
+                                            "previous_client_id": None, "via": "bulk"})],
+                workspace="bench")
+            source = "projects"
+        else:
+            invoice = str(uuid.uuid4())
+            stored = stores["billing"].append(invoice, 0, [NewEvent("InvoiceIssued", {
+                "invoice_id": invoice, "number": "2026-000002", "client_id": client_id,
+                "project_id": None, "currency": "EUR", "total": "10.00",
+                "issue_date": "2026-11-01", "due_date": "2026-12-01"})], workspace="bench")
+            source = "billing"
+        committed_at = time.monotonic()
+        if sent % 10 == 0:  # one probe in ten events
+            probes.append(eventlet.spawn(probe, source, stored[-1].position, committed_at,
+                                         client_id))
+        sent += 1
+        next_at += interval
+        eventlet.sleep(max(0.0, next_at - time.monotonic()))
+    for thread in probes:
+        thread.wait()
+    achieved = sent / seconds
+    latencies.sort()
+    return achieved, latencies[len(latencies) // 2] * 1000, \
+        latencies[int(len(latencies) * 0.99)] * 1000
+
+
+def run(report, quick=False):
+    clients = 10000 if quick else 100000
+    backlog = 50000 if quick else 200000
+    with ExitStack() as stack:
+        amqp_uri = stack.enter_context(vhost())
+        urls = {s: stack.enter_context(database("postgres", s))[0] for s in SOURCES}
+        gateway_url_db = stack.enter_context(database("postgres", "gateway"))[0]
+        config = load_config(overrides={
+            "AMQP_URI": amqp_uri, "DATABASE_URLS": dict(urls, gateway=gateway_url_db),
+            "RELAY_POLL_INTERVAL": 0.05})
+        runner = ServiceRunner(config)
+        for source in SOURCES:
+            runner.add_service(stand_in(source))
+        runner.start()
+        stack.callback(runner.kill)
+        stores = {s: EventStore(get_database(urls[s])) for s in SOURCES}
+        with Timer() as generation:
+            client_ids = generate(stores, clients)
+        total = sum(s.head_position() for s in stores.values())
+        print(f"  generated {total:,} events for {clients:,} clients in "
+              f"{generation.seconds:.0f}s", flush=True)
+
+        from gateway.service import migrate as migrate_gateway
+
+        migrate_gateway(gateway_url_db)
+        gateway_db = get_database(gateway_url_db)
+        raw = raw_consume(amqp_uri, backlog, stores["projects"].read_all(0, 1)[0].to_json())
+        projected = projection_backlog(amqp_uri, config, gateway_db, stores["projects"], backlog)
+        report.add("projection of a queued backlog", f"{backlog:,} events", projected,
+                   "raw kombu consume+ack", raw, goal=">= 0.5x")
+
+        with Timer() as rebuilt:
+            result = rebuild(gateway_db, config, progress=lambda message: None)
+        events = sum(result["events"].values())
+        report.add("overview rebuild (from events_since)", f"{events:,} events",
+                   rate(events, rebuilt.seconds), "raw kombu consume+ack", raw, goal=">= 0.5x")
+
+        from gateway.auth import create_token
+
+        token = create_token(gateway_db, "bench", "viewer")[1]
+        port = 18000 + os.getpid() % 1000
+        gateway = start_gateway({
+            "AMQP_URI": amqp_uri, "GATEWAY_DATABASE_URL": gateway_url_db,
+            "CLIENTFOLIO_HTTP_PORT": str(port), "CLIENTFOLIO_LOG_LEVEL": "WARNING"})
+        stack.callback(lambda: (gateway.send_signal(signal.SIGTERM), gateway.wait(30)))
+        base = f"http://127.0.0.1:{port}"
+        seconds = 5 if quick else 15
+        health_rps, health_p50, health_p99 = load(f"{base}/health", None, seconds)
+        overview_url = f"{base}/api/v1/clients/{client_ids[len(client_ids) // 2]}/overview" \
+                       f"?as_of=2026-11-22"
+        rps, p50, p99 = load(overview_url, token, seconds)
+        report.add("overview reads, 20 concurrent", f"{clients:,} clients", rps,
+                   "gateway /health, 20 concurrent", health_rps, goal=">= 0.7x")
+        report.add("overview read latency p50", "ms", p50, "/health p50", health_p50,
+                   unit="ms", higher_is_better=False)
+        report.add("overview read latency p99", "ms", p99, "/health p99", health_p99,
+                   unit="ms", higher_is_better=False, goal="<= 20 ms")
+        achieved, p50, p99 = propagation(base, token, stores, client_ids, 500,
+                                         5 if quick else 20)
+        report.add("propagation commit->overview p50", f"{achieved:.0f} events/s", p50,
+                   "goal", 10.0, unit="ms", higher_is_better=False, goal="<= 10 ms")
+        report.add("propagation commit->overview p99", f"{achieved:.0f} events/s", p99,
+                   "goal", 50.0, unit="ms", higher_is_better=False, goal="<= 50 ms")
+
+
+if __name__ == "__main__":
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    run(Report(), quick="--quick" in sys.argv)
