@@ -12,7 +12,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from clientfolio.registry import service_class
 from gateway import auth
 from services.common.config import database_url, load_config
-from services.common.db import get_database
+from services.common.db import forget_database, get_database
 from tests.conftest import free_port
 from tests.helpers import wait_until
 
@@ -93,6 +93,9 @@ class Stack:
         if self._rpc is not None:
             self._proxy.stop()
         self.kill()
+        # Close the pooled connections now: a long run must not pile them up on the server.
+        for url in self.database_urls.values():
+            forget_database(url)
 
 
 @pytest.fixture
