@@ -57,8 +57,10 @@ def make_engine(url, **kwargs):
             url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
         _configure_sqlite(engine)
         return engine
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
+    # Small pools: PostgreSQL's default is 100 connections for every replica of
+    # every service together; a worker holds a connection only for one transaction.
+    kwargs.setdefault("pool_size", 5)
+    kwargs.setdefault("max_overflow", 10)
     # No pre-ping round trip per checkout: a connection found dead raises once
     # and SQLAlchemy then invalidates the whole pool (optimistic disconnects).
     kwargs.setdefault("pool_recycle", 1800)
