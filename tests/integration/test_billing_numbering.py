@@ -3,6 +3,8 @@ issuers run at once: concurrent transactions on the counter row (SQLite and
 PostgreSQL), then many concurrent issue requests over HTTP and RPC served by
 two billing replicas on one database (an in-process pair on SQLite; on
 PostgreSQL a second replica in its own process, as a second container would be).
+Both replicas consume the one ``rpc-billing`` queue (checked), and more calls are
+in flight than one replica has workers, so both take a share of them.
 """
 import os
 import random
@@ -20,10 +22,10 @@ from clientfolio.registry import service_class
 from services.billing.db import invoices_table
 from services.billing.numbering import last_numbers, next_number
 from services.billing.service import migrate
-from services.common.db import Database
+from services.common.db import Database, forget_database
 from tests.conftest import free_port
 from tests.helpers import wait_until
-from tests.integration.test_billing_api import LINES, create_client
+from tests.integration.test_billing_api import LINES, create_client, release
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,7 +54,7 @@ def test_concurrent_transactions_take_consecutive_numbers(database_url):
         except Refused:
             pass
 
-    pool = eventlet.GreenPool(30)
+    pool = eventlet.GreenPool(16)
     for key, roll_back in plan:
         pool.spawn(issue, key, roll_back)
     pool.waitall()
@@ -62,22 +64,26 @@ def test_concurrent_transactions_take_consecutive_numbers(database_url):
         with database.read() as conn:
             assert last_numbers(conn, workspace)[year] == expected
     database.dispose()
+    forget_database(database_url)  # the migration's engine
 
 
-def second_billing_in_process(stack):
-    """Another billing container on the same database and broker (its own HTTP port)."""
+def billing_in_process(stack, name, port, max_workers=None):
+    """A billing container on the stack's database and broker (its own HTTP port)."""
     config = stack.config("billing")
-    config["WEB_SERVER_ADDRESS"] = f"127.0.0.1:{free_port()}"
+    config["WEB_SERVER_ADDRESS"] = f"127.0.0.1:{port}"
+    if max_workers:
+        config["max_workers"] = max_workers
     runner = ServiceRunner(config)
     runner.add_service(service_class("billing"))
     runner.start()
-    stack.runners["billing-2"] = runner  # stopped with the stack
+    stack.runners[name] = runner  # stopped with the stack
+    wait_until(lambda: _ready(port), timeout=30, message=f"{name} ready")
 
 
-def second_billing_process(stack, port):
+def billing_process(stack, port, max_workers):
     """Another billing replica in its own OS process, configured by environment."""
     env = dict(os.environ, AMQP_URI=stack.amqp_uri, CLIENTFOLIO_HTTP_PORT=str(port),
-               CLIENTFOLIO_LOG_LEVEL="WARNING",
+               CLIENTFOLIO_LOG_LEVEL="WARNING", CLIENTFOLIO_MAX_WORKERS=str(max_workers),
                **{f"{service.upper()}_DATABASE_URL": url
                   for service, url in stack.database_urls.items()})
     process = subprocess.Popen([sys.executable, "-m", "clientfolio.cli", "serve", "billing"],
@@ -115,11 +121,13 @@ def issue_many_at_once(stack, count, workspaces=("acme", "globex"), year=2026):
     for workspace, session in sessions.items():
         client_id = create_client(stack, session, f"{workspace} client")
         ctx = {"workspace": workspace}
-        replies = [stack.rpc.billing.create_invoice.call_async(ctx, {
-            "client_id": client_id, "currency": "EUR", "lines": LINES if i % 10 else []})
-            for i in range(count)]
-        for i, reply in enumerate(replies):
-            (drafts if i % 10 else empty)[workspace].append(reply.result()["invoice"]["id"])
+        for start in range(0, count, 10):
+            replies = [stack.rpc.billing.create_invoice.call_async(ctx, {
+                "client_id": client_id, "currency": "EUR", "lines": LINES if i % 10 else []})
+                for i in range(start, min(count, start + 10))]
+            for i, reply in enumerate(replies, start):
+                (drafts if i % 10 else empty)[workspace].append(
+                    reply.result()["invoice"]["id"])
 
     outcomes = []
 
@@ -184,7 +192,7 @@ def check_numbers(stack, numbers, year=2026):
 
 def test_two_replicas_on_sqlite_issue_gap_free_numbers(make_stack):
     stack = make_stack().start()
-    second_billing_in_process(stack)
+    billing_in_process(stack, "billing-2", free_port())
     wait_until(lambda: rpc_billing_consumers(stack) == 2, timeout=30, interval=0.2,
                message="two billing replicas consuming RPC")
     numbers = issue_many_at_once(stack, 60)
@@ -195,8 +203,11 @@ def test_two_replicas_on_sqlite_issue_gap_free_numbers(make_stack):
 
 @pytest.mark.postgres
 def test_two_billing_processes_on_postgresql_issue_gap_free_numbers(make_stack):
-    stack = make_stack("postgres").start()
-    process = second_billing_process(stack, free_port())
+    # Eight workers per replica: sixteen issuers at once, within the connection slots a
+    # shared PostgreSQL server leaves to one test.
+    stack = make_stack("postgres").start("contacts", "projects", "gateway")
+    billing_in_process(stack, "billing", stack.ports["billing"], max_workers=8)
+    process = billing_process(stack, free_port(), max_workers=8)
     try:
         wait_until(lambda: rpc_billing_consumers(stack) == 2, timeout=30, interval=0.2,
                    message="two billing replicas consuming RPC")
@@ -210,3 +221,4 @@ def test_two_billing_processes_on_postgresql_issue_gap_free_numbers(make_stack):
     finally:
         process.terminate()
         process.wait(timeout=60)
+        release(stack)

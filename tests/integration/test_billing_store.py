@@ -12,7 +12,7 @@ from services.billing.domain import Invoice, PurchaseOrder, Quote
 from services.billing.numbering import allocate_invoice_number, last_numbers, next_number
 from services.billing.queries import INVOICE, PURCHASE_ORDER, QUOTE
 from services.billing.service import migrate
-from services.common.db import Database
+from services.common.db import Database, forget_database
 from services.common.envelope import EventEnvelope, new_event_id
 from services.common.errors import BadRequest, Conflict, NotFound, ValidationFailed
 
@@ -26,6 +26,7 @@ def db(database_url):
     database = Database(database_url)
     yield database
     database.dispose()
+    forget_database(database_url)  # the migration's engine
 
 
 def event(event_type, data, workspace="acme"):
