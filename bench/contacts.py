@@ -118,7 +118,10 @@ class Generator:
             w1, w2, suffix = rng.choice(WORDS), rng.choice(WORDS), rng.choice(SUFFIXES)
             words = [w1, w2] + ([suffix] if suffix else [])
             kind = "company"
-            company = {"name": f"Grupo {w2}", "website": None, "email": None, "phone": None}
+            company = None
+            if rng.random() < 0.3:  # a trading name besides the legal one
+                company = {"name": f"{w2} {rng.choice(WORDS)}", "website": None,
+                           "email": None, "phone": None}
             email = (f"{rng.choice(LOCALS)}@{slug[w1]}{slug[w2]}{rng.randrange(100)}."
                      f"{rng.choice(TLDS)}")
             tax_id = rng.choice(TAX_LETTERS) + number
@@ -144,7 +147,7 @@ class Generator:
         }
         parts = [folded_name, tax_id.lower(), email]
         if company:
-            parts.append("grupo " + fold[company["name"][6:]])
+            parts.append(" ".join(fold[w] for w in company["name"].split()))
         return record, folded_name, " | ".join(parts)
 
     @staticmethod

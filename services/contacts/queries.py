@@ -6,6 +6,7 @@ of ``GET /api/v1/clients`` (also used by the benchmark against a million rows).
 """
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import re
@@ -323,67 +324,147 @@ def _contains(conn, column, term):
     which finds a page of matches quickly because short terms match many rows)."""
     if len(term) >= MIN_TRIGRAM:
         return column.like(f"%{_like_escape(term)}%", escape="\\")
+    return _substring(conn, column, term)
+
+
+def _substring(conn, column, term):
     if conn.dialect.name == "postgresql":
         return func.strpos(column, term) > 0
     return func.instr(column, term) > 0
 
 
+MAX_INDEXED = 16  # longest part of a term looked up in the trigram index
+_TOKEN = re.compile(r"\w+")
+
+
+# Parts of addresses that nearly every email or website has.
+WEB_WORDS = ("www", "http", "https", "com", "org", "net", "info", "mail", "email", "gmail",
+             "googlemail", "hotmail", "outlook", "live", "yahoo", "icloud", "example")
+
+
+@functools.lru_cache(maxsize=1)
+def _common_words():
+    """Words too frequent to narrow a search: legal forms ("lda", "sl", "unipessoal") and
+    the usual parts of email addresses."""
+    words = {token for form in validation.LEGAL_FORMS
+             for token in _TOKEN.findall(search_text(form).replace(".", ""))}
+    words.update(WEB_WORDS)
+    return frozenset(word for word in words if len(word) > 1)
+
+
+def indexed_window(term):
+    """The part of a long ``term`` to look up in the trigram index.
+
+    The index's cost grows with the number of trigrams looked up, and long terms (a
+    whole email address, a full name) carry frequent ones (``example.com``, ``ltda``)
+    that add work without narrowing the result. So at most ``MAX_INDEXED`` characters
+    are looked up: the longest word that is not a legal form or a usual part of an
+    address (the most distinctive part: a domain, a surname), widened with its
+    neighbours up to such a word; the whole term is then checked on those candidates.
+    """
+    if len(term) <= MAX_INDEXED:
+        return term
+    words = list(_TOKEN.finditer(term))
+    common = _common_words()
+    rare = [m for m in words if m.group() not in common]
+    if not rare:
+        return term[:MAX_INDEXED]
+    best = max(rare, key=lambda m: len(m.group()))
+    blocked = [(m.start(), m.end()) for m in words if m.group() in common]
+
+    def free(index):
+        return not any(start <= index < end for start, end in blocked)
+
+    start, end = best.start(), min(best.end(), best.start() + MAX_INDEXED)
+    while end - start < MAX_INDEXED and end < len(term) and free(end):
+        end += 1
+    while end - start < MAX_INDEXED and start > 0 and free(start - 1):
+        start -= 1
+    return term[start:end]
+
+
 _TAX_ID_SEPARATORS = re.compile(r"[\s.\-/\\,_']+")
 
 
-def search_condition(conn, q):
+def _looks_like_tax_id(compact):
+    return (MIN_TRIGRAM <= len(compact) <= 30 and compact.isalnum()
+            and sum(ch.isdigit() for ch in compact) >= 4)
+
+
+def search_condition(conn, q, column=None):
     """Case- and accent-insensitive match of ``q`` on the search document, or ``None``."""
+    column = clients.c.search if column is None else column
     term = search_text(q)
     if not term:
         return None
     terms = [term]
-    compact = _TAX_ID_SEPARATORS.sub("", term)  # "b-58.378.431" finds the tax id
-    if compact != term and len(compact) >= MIN_TRIGRAM:
-        terms.append(compact)
-    conditions = [_contains(conn, clients.c.search, t) for t in terms]
+    compact = _TAX_ID_SEPARATORS.sub("", term)
+    if compact != term and _looks_like_tax_id(compact):
+        terms.append(compact)  # "b-58.378.431" finds the tax id stored as "b58378431"
+    conditions = []
+    for t in terms:
+        window = indexed_window(t)
+        condition = _contains(conn, column, window)
+        if window != t:
+            # The whole term, written so that the trigram index does not take it (its
+            # frequent trigrams are what the window avoids) while the planner still
+            # sees a long pattern, hence a rare one.
+            whole = (column + "").like(f"%{_like_escape(t)}%", escape="\\")
+            condition = and_(condition, whole)
+        conditions.append(condition)
     return conditions[0] if len(conditions) == 1 else or_(*conditions)
 
 
 def list_clients(conn, workspace, params):
-    """``{"items": [...], "next_cursor": str | None}``, see ``parse_list_params``."""
+    """``{"items": [...], "next_cursor": str | None}``, see ``parse_list_params``.
+
+    Two steps: the page's ids in sort order (which PostgreSQL answers from the covering
+    sort index, or from the trigram index for a rare term), then their records by id.
+    """
     p = params if params.get("_parsed") else {**parse_list_params(params), "_parsed": True}
     descending = p["sort"].startswith("-")
-    column = clients.c.sort_name if p["sort"].lstrip("-") == "name" else clients.c.created_at
-    query = (select(clients.c.id, clients.c.record, column.label("sort_value"))
-             .where(clients.c.workspace == workspace))
+    c = clients.alias("c")
+    column = c.c.sort_name if p["sort"].lstrip("-") == "name" else c.c.created_at
+    page = (select(c.c.id, column.label("sort_value")).where(c.c.workspace == workspace))
     if p["archived"] == "false":
-        query = query.where(clients.c.archived == false())
+        page = page.where(c.c.archived == false())
     elif p["archived"] == "true":
-        query = query.where(clients.c.archived == true())
+        page = page.where(c.c.archived == true())
     if p["q"]:
-        condition = search_condition(conn, p["q"])
+        condition = search_condition(conn, p["q"], c.c.search)
         if condition is not None:
-            query = query.where(condition)
+            page = page.where(condition)
     if p["category"]:
-        query = query.where(clients.c.category_key == search_text(p["category"])[:100])
+        page = page.where(c.c.category_key == search_text(p["category"])[:100])
     if p["country"]:
-        query = query.where(clients.c.country == p["country"])
+        page = page.where(c.c.country == p["country"])
     if p["tag"]:
         tags = client_tags_table
-        query = query.where(exists(
-            select(tags.c.client_id).where(tags.c.client_id == clients.c.id)
+        page = page.where(exists(
+            select(tags.c.client_id).where(tags.c.client_id == c.c.id)
             .where(tags.c.workspace == workspace)
             .where(tags.c.tag == search_text(p["tag"])[:100])))
     if p["added_from"]:
-        query = query.where(clients.c.created_at >= p["added_from"].isoformat())
+        page = page.where(c.c.created_at >= p["added_from"].isoformat())
     if p["added_to"]:
-        query = query.where(clients.c.created_at
-                            < (p["added_to"] + timedelta(days=1)).isoformat())
+        page = page.where(c.c.created_at < (p["added_to"] + timedelta(days=1)).isoformat())
     if p["cursor"]:
         value, last_id = p["cursor"]
-        keyset = tuple_(column, clients.c.id)
-        query = query.where(keyset < tuple_(value, last_id) if descending
-                            else keyset > tuple_(value, last_id))
+        keyset = tuple_(column, c.c.id)
+        page = page.where(keyset < tuple_(value, last_id) if descending
+                          else keyset > tuple_(value, last_id))
     if descending:
-        query = query.order_by(column.desc(), clients.c.id.desc())
+        page = page.order_by(column.desc(), c.c.id.desc())
     else:
-        query = query.order_by(column, clients.c.id)
-    rows = conn.execute(query.limit(p["limit"] + 1)).all()
+        page = page.order_by(column, c.c.id)
+    page = page.limit(p["limit"] + 1).subquery("page")
+    query = (select(clients.c.id, clients.c.record, page.c.sort_value)
+             .join(page, page.c.id == clients.c.id))
+    if descending:
+        query = query.order_by(page.c.sort_value.desc(), page.c.id.desc())
+    else:
+        query = query.order_by(page.c.sort_value, page.c.id)
+    rows = conn.execute(query).all()
     more = len(rows) > p["limit"]
     rows = rows[:p["limit"]]
     next_cursor = encode_cursor(p["sort"], rows[-1].sort_value, rows[-1].id) if more else None

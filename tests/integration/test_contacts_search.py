@@ -82,6 +82,10 @@ def test_search_is_case_and_accent_insensitive_on_name_tax_id_email_and_company(
     assert search(http, q="58378") == ["São Paulo Seguros"]          # tax id
     assert search(http, q="b-58.378.431") == ["São Paulo Seguros"]   # as people type it
     assert search(http, q="contato@sps") == ["São Paulo Seguros"]    # email
+    # Long terms: the trigram index is asked for a part, the whole term is checked.
+    assert search(http, q="CONTATO@SPS.EXAMPLE.COM") == ["São Paulo Seguros"]
+    assert search(http, q="fundacio catalana de disseny") == ["Fundació Catalana de Disseny"]
+    assert search(http, q="fundacio catalana de disseny, s.l.") == []
     assert search(http, q="iberico") == ["São Paulo Seguros"]        # company name
     assert set(search(http, q="alan")) == {"Alan Insurance", "alan partners",
                                            "Fundació Catalana de Disseny"}  # cat-ALAN-a

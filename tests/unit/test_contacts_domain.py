@@ -431,6 +431,21 @@ def test_cursors_belong_to_their_sort():
         queries.parse_list_params({"sort": "-name", "cursor": cursor})
 
 
+@pytest.mark.parametrize("term, window", [
+    ("sao paulo", "sao paulo"),
+    ("hola@barcelonabordados23.example.com", "barcelonabordado"),
+    ("carmen.goncalo3@example.org", "carmen.goncalo3@"),
+    ("aeronautica cafeteria ltda.", "aeronautica cafe"),
+    ("talho insular unipessoal lda.", "talho insular "),
+    ("ana maria da silva e souza", "maria da silva e"),
+    ("x" * 40, "x" * 16),
+    ("info@example.com.example.org", "info@example.com"),
+])
+def test_long_terms_look_up_a_distinctive_window(term, window):
+    assert queries.indexed_window(term) == window
+    assert window in term and len(window) <= queries.MAX_INDEXED
+
+
 def test_search_document_is_folded():
     record = {"name": "São Paulo Seguros", "tax_id": "B58378431",
               "email": "Contato@SPS.example.com", "company": {"name": "Grupo Ibérico"}}
