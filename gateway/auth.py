@@ -5,6 +5,7 @@ to brute-force); the plain token is shown once, at creation, and never stored.
 """
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import insert, select, update
@@ -70,6 +71,12 @@ def list_tokens(database, workspace=None):
         return [row._asdict() for row in conn.execute(query.order_by(api_tokens_table.c.created_at))]
 
 
+# Verified tokens are remembered briefly so a read costs no extra round trip;
+# a revocation therefore takes effect within CACHE_SECONDS on every replica.
+CACHE_SECONDS = 5.0
+_verified = {}
+
+
 def authenticate(database, authorization):
     """The ``Principal`` of an ``Authorization: Bearer`` header, or ``Unauthorized``."""
     scheme, _, token = (authorization or "").partition(" ")
@@ -77,11 +84,19 @@ def authenticate(database, authorization):
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("send 'Authorization: Bearer <token>'; "
                            "create one with 'clientfolio token create'")
+    token_hash = hash_token(token)
+    cached = _verified.get((database.url, token_hash))
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
     with database.read() as conn:
         row = conn.execute(
-            select(api_tokens_table)
-            .where(api_tokens_table.c.token_hash == hash_token(token))
+            select(api_tokens_table).where(api_tokens_table.c.token_hash == token_hash)
         ).first()
     if row is None or row.revoked_at is not None:
+        _verified.pop((database.url, token_hash), None)
         raise Unauthorized("the token is unknown or revoked")
-    return Principal(row.id, row.workspace, row.role)
+    principal = Principal(row.id, row.workspace, row.role)
+    if len(_verified) > 10000:
+        _verified.clear()
+    _verified[(database.url, token_hash)] = (time.monotonic() + CACHE_SECONDS, principal)
+    return principal

@@ -7,7 +7,9 @@ invoice becomes overdue the day after its due date without any new event.
 from collections import defaultdict
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from types import SimpleNamespace as Row
+
+from sqlalchemy import String, cast, func, literal, null, select, union_all
 
 CLIENT_SUMMARY = ("id", "name", "kind", "tax_id", "email", "phone", "country", "category",
                   "archived")
@@ -61,27 +63,60 @@ def find_client(conn, t, workspace, client_id):
                         .where(t.clients.c.workspace == workspace)).first()
 
 
+def _text(column):
+    return cast(column, String)
+
+
+def _blank(count):
+    return [null().cast(String) for _ in range(count)]
+
+
+def _overview_rows(conn, t, workspace, client_id):
+    """Everything the overview needs in ONE statement (one round trip)."""
+    client = select(literal("client").label("kind"), t.clients.c.id, t.clients.c.name,
+                    t.clients.c.kind, t.clients.c.tax_id, t.clients.c.email, t.clients.c.phone,
+                    t.clients.c.country, t.clients.c.category, _text(t.clients.c.archived)) \
+        .where(t.clients.c.id == client_id).where(t.clients.c.workspace == workspace)
+    projects = select(literal("project"), t.projects.c.id, t.projects.c.name,
+                      t.projects.c.status, t.projects.c.hours, *_blank(5)) \
+        .where(t.projects.c.client_id == client_id).where(t.projects.c.workspace == workspace)
+    tasks = select(literal("task"), t.tasks.c.id, t.tasks.c.status, t.tasks.c.due_date,
+                   *_blank(6)) \
+        .join(t.projects, t.projects.c.id == t.tasks.c.project_id) \
+        .where(t.projects.c.client_id == client_id).where(t.tasks.c.workspace == workspace)
+    invoices = select(literal("invoice"), t.invoices.c.id, t.invoices.c.status,
+                      t.invoices.c.currency, t.invoices.c.total, t.invoices.c.outstanding,
+                      t.invoices.c.due_date, t.invoices.c.project_id, *_blank(2)) \
+        .where(t.invoices.c.client_id == client_id).where(t.invoices.c.workspace == workspace)
+    orders = select(literal("order"), t.purchase_orders.c.id, t.purchase_orders.c.status,
+                    t.purchase_orders.c.currency, t.purchase_orders.c.total, *_blank(5)) \
+        .where(t.purchase_orders.c.client_id == client_id) \
+        .where(t.purchase_orders.c.workspace == workspace)
+    quotes = select(literal("quote"), t.quotes.c.id, t.quotes.c.status, t.quotes.c.currency,
+                    t.quotes.c.total, *_blank(5)) \
+        .where(t.quotes.c.client_id == client_id).where(t.quotes.c.workspace == workspace)
+    rows = defaultdict(list)
+    for row in conn.execute(union_all(client, projects, tasks, invoices, orders, quotes)):
+        rows[row[0]].append(row[1:])
+    return rows
+
+
 def client_overview(conn, t, workspace, client_id, as_of):
     """The overview of one client as of a date, or None if it is not in ``workspace``."""
-    client = find_client(conn, t, workspace, client_id)
-    if client is None:
+    rows = _overview_rows(conn, t, workspace, client_id)
+    if not rows["client"]:
         return None
-    projects = conn.execute(
-        select(t.projects).where(t.projects.c.client_id == client_id)
-        .where(t.projects.c.workspace == workspace).order_by(t.projects.c.name, t.projects.c.id)
-    ).all()
-    tasks = conn.execute(
-        select(t.tasks.c.status, t.tasks.c.due_date)
-        .join(t.projects, t.projects.c.id == t.tasks.c.project_id)
-        .where(t.projects.c.client_id == client_id).where(t.tasks.c.workspace == workspace)
-    ).all()
-    invoices = conn.execute(select(t.invoices).where(t.invoices.c.client_id == client_id)
-                            .where(t.invoices.c.workspace == workspace)).all()
-    orders = conn.execute(select(t.purchase_orders)
-                          .where(t.purchase_orders.c.client_id == client_id)
-                          .where(t.purchase_orders.c.workspace == workspace)).all()
-    quotes = conn.execute(select(t.quotes).where(t.quotes.c.client_id == client_id)
-                          .where(t.quotes.c.workspace == workspace)).all()
+    (cid, name, kind, tax_id, email, phone, country, category, archived), = rows["client"]
+    client = {"id": cid, "name": name, "kind": kind, "tax_id": tax_id, "email": email,
+              "phone": phone, "country": country, "category": category,
+              "archived": archived in ("1", "true", "True")}
+    projects = sorted((Row(id=r[0], name=r[1], status=r[2], hours=r[3])
+                       for r in rows["project"]), key=lambda p: (p.name, p.id))
+    tasks = [Row(status=r[1], due_date=r[2]) for r in rows["task"]]
+    invoices = [Row(id=r[0], status=r[1], currency=r[2], total=r[3], outstanding=r[4],
+                    due_date=r[5], project_id=r[6]) for r in rows["invoice"]]
+    orders = [Row(status=r[1], currency=r[2], total=r[3]) for r in rows["order"]]
+    quotes = [Row(status=r[1], currency=r[2], total=r[3]) for r in rows["quote"]]
 
     invoiced = defaultdict(lambda: defaultdict(Decimal))
     figures = {name: Sum() for name in ("draft", "authorized", "paid", "pending", "overdue")}
@@ -121,7 +156,7 @@ def client_overview(conn, t, workspace, client_id, as_of):
     total_hours = sum((Decimal(p.hours) for p in projects), Decimal(0))
     invoice_figures = {name: s.to_dict() for name, s in figures.items()}
     return {
-        "client": {field: getattr(client, field) for field in CLIENT_SUMMARY},
+        "client": client,
         "as_of": as_of.isoformat(),
         "projects": {
             "count": len(projects),

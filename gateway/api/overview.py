@@ -12,7 +12,7 @@ class OverviewApi:
     @api("GET", "/api/v1/clients/<string:client_id>/overview")
     def client_overview(self, request, principal, client_id):
         as_of = date_param(request, "as_of", today_utc())
-        with self.db.read() as conn:
+        with self.db.query() as conn:
             body = overview.client_overview(conn, self.read_model.tables(), principal.workspace,
                                             client_id, as_of)
         if body is None:

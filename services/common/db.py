@@ -106,6 +106,17 @@ class Database:
             with conn.begin():
                 yield conn
 
+    @contextmanager
+    def query(self):
+        """A connection for a single read statement: on PostgreSQL in autocommit
+        mode (no BEGIN/COMMIT round trips); one statement is its own snapshot."""
+        if not self.is_postgres:
+            with self.read() as conn:
+                yield conn
+            return
+        with self.engine.connect() as conn:
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
+
     def on_commit(self, callback):
         """Call ``callback()`` after every committed write of this process."""
         self._commit_listeners.append(callback)
