@@ -17,6 +17,7 @@ import os  # noqa: E402
 import signal  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
+import tempfile  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
@@ -167,7 +168,8 @@ def load(url, token, seconds, concurrency=20):
 def start_gateway(config_env):
     env = dict(os.environ, **config_env)
     process = subprocess.Popen([sys.executable, "-m", "clientfolio.cli", "serve", "gateway"],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               env=env, stdout=subprocess.DEVNULL,
+                               stderr=open(os.path.join(tempfile.gettempdir(), "cf-bench-gateway.log"), "w"))
     import requests
 
     deadline = time.monotonic() + 60
