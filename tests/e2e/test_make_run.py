@@ -51,8 +51,22 @@ def test_clientfolio_run_serves_the_api_and_stops_cleanly(amqp_uri, tmp_path):
 
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {token}"
-        wait_until(lambda: session.get(f"{url}{demo.group(1)}").status_code == 200,
-                   message="the demo overview")
+        def demo_overview():
+            response = session.get(f"{url}{demo.group(1)}")
+            body = response.json() if response.status_code == 200 else {}
+            # Complete once the projector applied every seeded event of the three sources.
+            return body if body.get("quotes", {}).get("open", {}).get("count") == 1 else None
+
+        seeded = wait_until(demo_overview, timeout=30, message="the demo overview")
+        assert seeded["client"]["name"] == "Alan Insurance"
+        assert seeded["projects"]["count"] == 2 and seeded["projects"]["total_hours"] == 28.75
+        assert seeded["tasks"] == {"open": 4, "overdue": 1, "due": 1, "upcoming": 2}
+        invoices = seeded["invoices"]
+        assert [invoices[k]["count"] for k in ("draft", "authorized", "paid", "pending",
+                                               "overdue")] == [1, 3, 1, 1, 1]
+        assert invoices["overdue"]["amount"] == {"EUR": "1210.00"}
+        assert invoices["pending"]["amount"] == {"EUR": "2025.00"}
+        assert seeded["purchase_orders"]["finalized"] == {"count": 1, "amount": {"EUR": "4500.00"}}
         created = session.post(f"{url}/api/v1/clients", json={"name": "Müller GmbH"})
         assert created.status_code == 201, created.text
         overview = session.get(f"{url}/api/v1/clients/{created.json()['id']}/overview",
