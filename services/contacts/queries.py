@@ -90,7 +90,8 @@ def match_keys(record):
 # -- projection ----------------------------------------------------------------------------
 
 def project(conn, client, envelopes, is_new):
-    """Bring the query tables up to ``client``'s state after ``envelopes`` were appended."""
+    """Bring the query tables up to ``client``'s state after ``envelopes`` (events being
+    appended in this transaction: ``type``, ``data``, ``stream_version``, ``occurred_at``)."""
     last = envelopes[-1]
     # A client never changed since it was registered was last updated when it was created.
     updated_at = client.created_at if last.stream_version == 1 else last.occurred_at

@@ -12,6 +12,7 @@ import binascii
 import json
 import logging
 import uuid
+from dataclasses import dataclass
 
 import eventlet
 from nameko.dependency_providers import Config
@@ -82,6 +83,22 @@ def _bytes(data, field="data"):
             from None
 
 
+@dataclass(frozen=True)
+class PendingEvent:
+    """An event about to be appended, as the projection sees it."""
+
+    type: str
+    data: dict
+    stream_version: int
+    occurred_at: str
+
+
+def _pending(version, events):
+    now = format_time(utc_now())
+    return [PendingEvent(event.type, event.data, version + index, now)
+            for index, event in enumerate(events, start=1)]
+
+
 def _tax_conflict(holder):
     return Conflict("a client with this tax id already exists",
                     extra={"existing_id": holder})
@@ -141,14 +158,18 @@ class ContactsService(EventSourceRpc, HealthChecks):
                 "read it again", extra={"current_version": client.version})
 
     def _save(self, conn, ctx, client, is_new=False):
-        """Append the client's pending events and project them; returns the envelopes."""
+        """Project the client's pending events, then append them; returns the envelopes.
+
+        The query tables are written first: the append takes the store's position
+        counter (a row lock held until commit), so it comes last to keep that short.
+        """
         events = client.collect()
         if not events:
             return []
+        queries.project(conn, client, _pending(client.version, events), is_new)
         stored = self.store.events.append(
             client.id, client.version, events, workspace=ctx.workspace, actor=ctx.actor,
             correlation_id=ctx.correlation_id, conn=conn)
-        queries.project(conn, client, stored, is_new)
         client.version = stored[-1].stream_version
         client.position = stored[-1].position
         return stored
@@ -466,6 +487,9 @@ class ContactsService(EventSourceRpc, HealthChecks):
     def _append_together(self, conn, ctx, clients, merge):
         """Append the clients' and the merge's pending events in ONE batch, then project."""
         pending = {client.id: (client, client.version, client.collect()) for client in clients}
+        for client, version, events in pending.values():
+            if events:
+                queries.project(conn, client, _pending(version, events), is_new=False)
         merge_events = merge.collect()
         appends = [StreamAppend(cid, version, events, ctx.workspace, ctx.actor,
                                 ctx.correlation_id)
@@ -479,7 +503,6 @@ class ContactsService(EventSourceRpc, HealthChecks):
         for cid, (client, _, _) in pending.items():
             envelopes = by_stream.get(cid)
             if envelopes:
-                queries.project(conn, client, envelopes, is_new=False)
                 client.version = envelopes[-1].stream_version
                 client.position = envelopes[-1].position
         timeline.store_merge_events(conn, by_stream.get(merge.id, []))
