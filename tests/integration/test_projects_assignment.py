@@ -364,9 +364,22 @@ def test_a_merge_moves_the_duplicates_projects_and_an_unmerge_moves_them_back(st
 # -- PostgreSQL ---------------------------------------------------------------------------------
 
 
-@pytest.mark.postgres
-def test_assignment_bulk_and_merge_on_postgresql(make_stack):
+@pytest.fixture
+def postgres_stack(make_stack):
+    """A stack on PostgreSQL whose connections are closed as soon as the test ends
+    (the server's connection slots are shared by the whole test session)."""
+    from services.common.db import forget_database
+
     stack = make_stack("postgres").start()
+    yield stack
+    stack.kill()
+    for database_url in stack.database_urls.values():
+        forget_database(database_url)
+
+
+@pytest.mark.postgres
+def test_assignment_bulk_and_merge_on_postgresql(postgres_stack):
+    stack = postgres_stack
     session = stack.session()
     survivor, token = create_client(stack, session, "Fundació Catalana de Disseny")
     duplicate, token = create_client(stack, session, "Fundacio Catalana Disseny")
