@@ -33,7 +33,7 @@ from . import duplicates as duplicate_list
 from . import files as file_rules
 from . import queries
 from . import timeline
-from .db import client_merges_table
+from .db import client_merges_table, clients_table
 from .domain import Client, Merge, merge_stream_id, plan_merge, unmerge_reverts
 from .schemas import flatten_errors, validate_client  # noqa: F401  (flatten_errors: API)
 from .validation import duplicate_keys
@@ -139,11 +139,24 @@ class ContactsService(EventSourceRpc, HealthChecks):
                     raise
                 log.info("contacts: integrity error on write, retrying", exc_info=True)
 
-    def _load(self, conn, ctx, client_id):
+    @staticmethod
+    def _lock(conn, client_ids):
+        """Writers of the same clients take turns (PostgreSQL; SQLite's write lock already
+        serialises every writer): each then loads the state the previous one committed,
+        instead of failing on the stream version and retrying. Rows are locked in id
+        order, so two merges naming the same clients cannot deadlock."""
+        ids = sorted({cid for cid in (_uuid(i) for i in client_ids) if cid})
+        if ids and conn.dialect.name == "postgresql":
+            conn.execute(select(clients_table.c.id).where(clients_table.c.id.in_(ids))
+                         .order_by(clients_table.c.id).with_for_update())
+
+    def _load(self, conn, ctx, client_id, lock=True):
         """The client aggregate (``NotFound`` unless it is in the caller's workspace)."""
         stream_id = _uuid(client_id)
         if stream_id is None:
             raise NotFound("no such client")
+        if lock:
+            self._lock(conn, [stream_id])
         events = self.store.events.read_stream(stream_id, conn=conn)
         client = Client.rehydrate(stream_id, events)
         client.ensure_in(ctx.workspace)
@@ -347,8 +360,9 @@ class ContactsService(EventSourceRpc, HealthChecks):
             raise ValidationFailed("some fields are invalid", errors)
 
         def command(conn):
-            survivor = self._load(conn, ctx, survivor_id)
-            dups = [self._load(conn, ctx, i) for i in duplicate_ids]
+            self._lock(conn, [survivor_id, *duplicate_ids])
+            survivor = self._load(conn, ctx, survivor_id, lock=False)
+            dups = [self._load(conn, ctx, i, lock=False) for i in duplicate_ids]
             choices = {name: (_uuid(value) or value) for name, value in (fields or {}).items()}
             changes = plan_merge(survivor, dups, choices)
             before = survivor.state()
@@ -438,8 +452,13 @@ class ContactsService(EventSourceRpc, HealthChecks):
         merge_key = _uuid(merge_id)
 
         def command(conn):
-            survivor = self._load(conn, ctx, survivor_id)
             merges = client_merges_table
+            row = conn.execute(select(merges).where(merges.c.id == merge_key)
+                               .where(merges.c.workspace == ctx.workspace)).first() \
+                if merge_key else None
+            if row is not None:
+                self._lock(conn, [row.survivor_id, *json.loads(row.merged_ids)])
+            survivor = self._load(conn, ctx, survivor_id, lock=False)
             row = conn.execute(select(merges).where(merges.c.id == merge_key)
                                .where(merges.c.workspace == ctx.workspace)).first() \
                 if merge_key else None
@@ -452,7 +471,7 @@ class ContactsService(EventSourceRpc, HealthChecks):
             before = survivor.state()
             reverts = unmerge_reverts(survivor, json.loads(row.changes), json.loads(row.previous))
             survivor.update(reverts)
-            dups = [self._load(conn, ctx, i) for i in json.loads(row.merged_ids)]
+            dups = [self._load(conn, ctx, i, lock=False) for i in json.loads(row.merged_ids)]
             for dup in dups:
                 dup.restore(merge_id=merge_key)
             self._check_unmerged_tax_ids(conn, ctx, survivor, dups)

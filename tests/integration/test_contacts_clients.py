@@ -322,3 +322,39 @@ def test_rpc_methods_for_other_services(stack, workspace):
         rpc.update_client(ctx, client["id"], {"notes": "x"}, 1)
     with pytest.raises(NotFound):
         rpc.get_client({"workspace": "elsewhere"}, client["id"])
+
+
+@pytest.mark.postgres
+def test_concurrency_rules_hold_on_postgresql(make_stack):
+    """On PostgreSQL writers really run in parallel: the stream version and the per-tax-id
+    lock, not a database-wide write lock, decide."""
+    stack = make_stack("postgres").start()
+    http = Client(stack, stack.session(f"ws-{uuid.uuid4().hex[:10]}"))
+    client = http.post("/api/v1/clients", json={"name": "Contested"}).json()
+    path = f"/api/v1/clients/{client['id']}"
+    for round_ in range(3):
+        version = http.get(path).json()["version"]
+
+        def patch(i, version=version):
+            return http.patch(path, json={"notes": f"writer {round_}-{i}"},
+                              headers={"If-Match": f'"{version}"'})
+
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(patch, range(2)))
+        assert sorted(a.status_code for a in answers) == [200, 412], [a.text for a in answers]
+
+    def untagged(i):
+        return http.patch(path, json={"tags": [f"t{i}"]})
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(untagged, range(8)))
+    assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
+
+    def create(i):
+        return http.post("/api/v1/clients", json={"name": f"Race {i}", "tax_id": "PT501964843"})
+
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(create, range(6)))
+    assert sorted(a.status_code for a in answers) == [201] + [409] * 5
+    winner = next(a.json()["id"] for a in answers if a.status_code == 201)
+    assert all(a.json()["existing_id"] == winner for a in answers if a.status_code == 409)
