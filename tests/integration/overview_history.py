@@ -21,6 +21,11 @@ BASE_DAY = date(2026, 11, 1)
 CURRENCIES = {"EUR": Decimal("0.01"), "USD": Decimal("0.01"), "JPY": Decimal("1")}
 
 
+def amount(whole, currency):
+    """A whole amount written with the currency's minor unit, as billing answers it."""
+    return str(Decimal(whole).quantize(CURRENCIES[currency]))
+
+
 def day(offset):
     return (BASE_DAY + timedelta(days=offset)).isoformat()
 
@@ -95,9 +100,10 @@ def histories(draw, max_ops=40):
         elif choice == "order":
             key = f"o{len(orders)}"
             orders[key] = "placed"
+            currency = draw(st.sampled_from(sorted(CURRENCIES)))
             ops.append(Op("order", {"id": key, "client": draw(st.sampled_from(live)),
-                                    "currency": draw(st.sampled_from(sorted(CURRENCIES))),
-                                    "total": str(draw(st.integers(1, 9999)))}))
+                                    "currency": currency,
+                                    "total": amount(draw(st.integers(1, 9999)), currency)}))
         elif choice == "finalize" and "placed" in orders.values():
             key = draw(st.sampled_from(sorted(k for k, s in orders.items() if s == "placed")))
             orders[key] = "finalized"
@@ -105,9 +111,10 @@ def histories(draw, max_ops=40):
         elif choice == "quote":
             key = f"q{len(quotes)}"
             quotes[key] = "draft"
+            currency = draw(st.sampled_from(sorted(CURRENCIES)))
             ops.append(Op("quote", {"id": key, "client": draw(st.sampled_from(live)),
-                                    "currency": draw(st.sampled_from(sorted(CURRENCIES))),
-                                    "total": str(draw(st.integers(1, 9999)))}))
+                                    "currency": currency,
+                                    "total": amount(draw(st.integers(1, 9999)), currency)}))
         elif choice == "quote_status" and quotes:
             key = draw(st.sampled_from(sorted(quotes)))
             status = draw(st.sampled_from(["sent", "accepted", "rejected"]))
