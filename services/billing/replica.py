@@ -114,7 +114,6 @@ def _repoint(conn, event, kind, document_id, client_id, reason, merge_id, only_f
         except ConcurrencyError:
             if attempt == REPOINT_ATTEMPTS - 1:
                 raise
-    return None
 
 
 # -- projects --------------------------------------------------------------------------------

@@ -120,7 +120,8 @@ def test_invoice_lifecycle_draft_edit_issue_pay(api):
         {"description": "Hosting", "quantity": "1", "unit_price": "0.125", "tax_rate": "21"}]},
         headers={"If-Match": '"1"'})
     assert edited.status_code == 200, edited.text
-    assert edited.json()["total"] == "1210.16"  # 0.13 net + 0.03 tax and edited.headers["ETag"] == '"2"'
+    # 0.125 rounds to a net of 0.13, whose 21 % tax rounds to 0.03
+    assert edited.json()["total"] == "1210.16" and edited.headers["ETag"] == '"2"'
     stale = session.patch(path, json={"due_date": "2026-04-30"}, headers={"If-Match": '"1"'})
     assert stale.status_code == 412 and stale.headers["Content-Type"] == PROBLEM
     unchanged = session.patch(path, json={"due_date": "2026-03-31"})
