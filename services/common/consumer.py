@@ -27,7 +27,10 @@ from .relay import CONNECTION_ERRORS, Backoff
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH_DELAY = 0.005  # seconds a buffered message may wait for its batch to fill
+# A batch is applied as soon as no further message is waiting (so a lone event
+# is applied at once), when it is full, or when its first message has waited
+# MAX_BATCH_DELAY while a backlog streams in.
+MAX_BATCH_DELAY = 0.05
 
 
 class EventConsumer:
@@ -143,8 +146,6 @@ class EventConsumer:
             needs_catch_up = False
             first_buffered = None
             while not self._stopping:
-                # Gather a batch, but never hold the first message more than
-                # MAX_BATCH_DELAY: a lone event is applied within milliseconds.
                 try:
                     connection.drain_events(timeout=0.001 if buffer else 0.5)
                     if not buffer:
@@ -155,7 +156,7 @@ class EventConsumer:
                             time.monotonic() - first_buffered < MAX_BATCH_DELAY):
                         continue
                 except socket.timeout:
-                    pass
+                    pass  # nothing more waiting: apply what we have now
                 if buffer:
                     batch, buffer[:] = list(buffer), []
                     first_buffered = None
