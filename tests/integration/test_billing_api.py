@@ -74,16 +74,6 @@ def new_invoice(stack, session, client_id, **fields):
     return answer.json()
 
 
-def release(stack):
-    """Stop the stack and close its database connections now, not at the end of the
-    session (a PostgreSQL server's connection slots are shared by every test)."""
-    from services.common.db import forget_database
-
-    stack.kill()
-    for url in stack.database_urls.values():
-        forget_database(url)
-
-
 def billing_event_types(stack, stream_id=None):
     events = stack.rpc.billing.events_since(0, 5000)
     return [e["type"] for e in events if stream_id is None or e["stream_id"] == stream_id]
@@ -426,8 +416,7 @@ QUOTE_COMMANDS = {"send": {"draft"}, "accept": {"sent"}, "reject": {"sent"}}
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def any_database_api(make_stack, request):
     stack = make_stack(request.param).start()
-    yield stack, stack.session(role="member")
-    release(stack)
+    return stack, stack.session(role="member")
 
 
 def test_every_transition_over_http(any_database_api):

@@ -25,7 +25,7 @@ from services.billing.service import migrate
 from services.common.db import Database, forget_database
 from tests.conftest import free_port
 from tests.helpers import wait_until
-from tests.integration.test_billing_api import LINES, create_client, release
+from tests.integration.test_billing_api import LINES, create_client
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -221,4 +221,3 @@ def test_two_billing_processes_on_postgresql_issue_gap_free_numbers(make_stack):
     finally:
         process.terminate()
         process.wait(timeout=60)
-        release(stack)
