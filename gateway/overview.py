@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from types import SimpleNamespace as Row
 
-from sqlalchemy import String, cast, func, literal, null, select, union_all
+from sqlalchemy import String, bindparam, cast, func, literal, null, select, union_all
 
 CLIENT_SUMMARY = ("id", "name", "kind", "tax_id", "email", "phone", "country", "category",
                   "archived")
@@ -71,8 +71,28 @@ def _blank(count):
     return [null().cast(String) for _ in range(count)]
 
 
+_compiled = {}
+
+
 def _overview_rows(conn, t, workspace, client_id):
-    """Everything the overview needs in ONE statement (one round trip)."""
+    """Everything the overview needs in ONE statement (one round trip), compiled
+    once per table generation and dialect: the hot read skips SQLAlchemy's
+    per-execution statement caching work."""
+    key = (t.generation, id(t), conn.dialect.name)
+    compiled = _compiled.get(key)
+    if compiled is None:
+        compiled = _compiled[key] = _overview_statement(t).compile(dialect=conn.dialect)
+    params = compiled.construct_params({"client_id": client_id, "workspace": workspace})
+    if compiled.positiontup:
+        params = tuple(params[name] for name in compiled.positiontup)
+    rows = defaultdict(list)
+    for row in conn.exec_driver_sql(compiled.string, params):
+        rows[row[0]].append(row[1:])
+    return rows
+
+
+def _overview_statement(t):
+    client_id, workspace = bindparam("client_id"), bindparam("workspace")
     client = select(literal("client").label("kind"), t.clients.c.id, t.clients.c.name,
                     t.clients.c.kind, t.clients.c.tax_id, t.clients.c.email, t.clients.c.phone,
                     t.clients.c.country, t.clients.c.category, _text(t.clients.c.archived)) \
@@ -95,10 +115,7 @@ def _overview_rows(conn, t, workspace, client_id):
     quotes = select(literal("quote"), t.quotes.c.id, t.quotes.c.status, t.quotes.c.currency,
                     t.quotes.c.total, *_blank(5)) \
         .where(t.quotes.c.client_id == client_id).where(t.quotes.c.workspace == workspace)
-    rows = defaultdict(list)
-    for row in conn.execute(union_all(client, projects, tasks, invoices, orders, quotes)):
-        rows[row[0]].append(row[1:])
-    return rows
+    return union_all(client, projects, tasks, invoices, orders, quotes)
 
 
 def client_overview(conn, t, workspace, client_id, as_of):
