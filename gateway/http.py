@@ -89,16 +89,21 @@ def wait_for_consistency(inbox, token, timeout=CONSISTENCY_WAIT_SECONDS):
     Returns True if the positions were reached.
     """
     wanted = parse_consistency_token(token)
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
     delay = 0.001
     while True:
         positions = inbox.positions()
         if all(positions.get(source, 0) >= position for source, position in wanted.items()):
             return True
-        if time.monotonic() >= deadline:
+        now = time.monotonic()
+        if now >= deadline:
             return False
+        # Poll every millisecond for the first 20 ms (the usual propagation
+        # time), then back off so a slow projector is not flooded with checks.
+        if now - started > 0.02:
+            delay = min(delay * 1.5, 0.02)
         time.sleep(delay)
-        delay = min(delay * 1.5, 0.02)
 
 
 def written(payload, status, source, position, headers=None):
