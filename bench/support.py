@@ -32,7 +32,9 @@ def vhost():
 @contextmanager
 def postgres_database(label):
     name = f"cf_bench_{RUN}_{label}_{uuid.uuid4().hex[:4]}"
-    admin = sqlalchemy.create_engine(POSTGRES, isolation_level="AUTOCOMMIT",
+    from services.common.db import driver_url
+
+    admin = sqlalchemy.create_engine(driver_url(POSTGRES), isolation_level="AUTOCOMMIT",
                                      poolclass=sqlalchemy.pool.NullPool)
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))

@@ -72,7 +72,9 @@ def amqp_uri(vhosts):
 
 class PostgresDatabases:
     def __init__(self):
-        self.admin = sqlalchemy.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT",
+        from services.common.db import driver_url
+
+        self.admin = sqlalchemy.create_engine(driver_url(POSTGRES_URL), isolation_level="AUTOCOMMIT",
                                               poolclass=sqlalchemy.pool.NullPool)
         self.created = []
 
