@@ -8,6 +8,8 @@ from importlib import resources
 import jsonschema
 import pytest
 import sqlalchemy
+
+from services.common.db import driver_url
 from sqlalchemy import text
 
 from tests.conftest import POSTGRES_URL
@@ -145,7 +147,7 @@ def init_script_databases():
     """Names for the init script to create on the test server; dropped after."""
     names = [f"cf_test_init_{uuid.uuid4().hex[:8]}_{s}" for s in ("a", "b")]
     yield names
-    admin = sqlalchemy.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT",
+    admin = sqlalchemy.create_engine(driver_url(POSTGRES_URL), isolation_level="AUTOCOMMIT",
                                      poolclass=sqlalchemy.pool.NullPool)
     with admin.connect() as conn:
         for name in names:
@@ -166,7 +168,7 @@ def test_postgres_init_script_creates_one_owned_database_per_service(init_script
     assert result.returncode == 0, result.stderr
     for name in init_script_databases:
         owner_url = url.set(username=name, password="it's secret", database=name)
-        engine = sqlalchemy.create_engine(owner_url, poolclass=sqlalchemy.pool.NullPool)
+        engine = sqlalchemy.create_engine(driver_url(owner_url), poolclass=sqlalchemy.pool.NullPool)
         with engine.begin() as conn:  # the service's own role can create its tables
             conn.execute(text("CREATE TABLE probe (id integer)"))
             assert conn.execute(text("SELECT current_user")).scalar() == name

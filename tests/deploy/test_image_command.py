@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy
+
+from services.common.db import driver_url
 from sqlalchemy import text
 
 from tests.conftest import POSTGRES_URL, free_port
@@ -205,7 +207,7 @@ def compose_databases():
                        check=True, capture_output=True, timeout=60)
         yield names
     finally:
-        admin = sqlalchemy.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT",
+        admin = sqlalchemy.create_engine(driver_url(POSTGRES_URL), isolation_level="AUTOCOMMIT",
                                          poolclass=sqlalchemy.pool.NullPool)
         with admin.connect() as conn:
             for name in names.values():
