@@ -360,8 +360,9 @@ def indexed_window(term):
     whole email address, a full name) carry frequent ones (``example.com``, ``ltda``)
     that add work without narrowing the result. So at most ``MAX_INDEXED`` characters
     are looked up: the longest word that is not a legal form or a usual part of an
-    address (the most distinctive part: a domain, a surname), widened with its
-    neighbours up to such a word; the whole term is then checked on those candidates.
+    address (the most distinctive part: a surname; in an email, the domain's name
+    first), widened with its neighbours up to such a word; the whole term is then
+    checked on those candidates.
     """
     if len(term) <= MAX_INDEXED:
         return term
@@ -370,7 +371,11 @@ def indexed_window(term):
     rare = [m for m in words if m.group() not in common]
     if not rare:
         return term[:MAX_INDEXED]
-    best = max(rare, key=lambda m: len(m.group()))
+    at = term.find("@")
+    domain = [m for m in rare if at >= 0 and m.start() > at and len(m.group()) >= 4]
+    # In an address, the domain names the company; the mailbox is often generic
+    # ("contabilidade@", "geral@"), unless the domain is (gmail.com).
+    best = max(domain or rare, key=lambda m: len(m.group()))
     blocked = [(m.start(), m.end()) for m in words if m.group() in common]
 
     def free(index):

@@ -435,6 +435,7 @@ def test_cursors_belong_to_their_sort():
     ("sao paulo", "sao paulo"),
     ("hola@barcelonabordados23.example.com", "barcelonabordado"),
     ("carmen.goncalo3@example.org", "carmen.goncalo3@"),
+    ("contabilidade@solbodega52.example.es", "ade@solbodega52."),
     ("aeronautica cafeteria ltda.", "aeronautica cafe"),
     ("talho insular unipessoal lda.", "talho insular "),
     ("ana maria da silva e souza", "maria da silva e"),
