@@ -210,6 +210,7 @@ class _ClientFields(_StrictSchema):
     updated_at = ReadOnly()
     archived = ReadOnly()
     merged_into = ReadOnly()
+    photo = ReadOnly()  # set with PUT .../photo
 
     def __init__(self, *args, current=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -423,6 +424,7 @@ class ClientSchema(Schema):
     updated_at = fields.String()
     archived = fields.Boolean()
     merged_into = fields.String(allow_none=True)
+    photo = fields.Dict(allow_none=True)  # {"content_type", "size"}
 
 
 def flatten_errors(messages):

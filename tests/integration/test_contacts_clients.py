@@ -95,11 +95,11 @@ def test_every_invalid_field_is_reported_at_once(http):
         "name": "", "kind": "robot", "email": "nope", "country": "Atlantis",
         "language": "klingon", "tags": ["ok", 42 * "x" + "y" * 20],
         "address": {"city": "Porto", "planet": "Earth"}, "company": {"website": "ftp://x"},
-        "id": "mine", "colour": "red"})
+        "id": "mine", "photo": {"size": 1}, "colour": "red"})
     assert answer.status_code == 422 and answer.headers["Content-Type"] == PROBLEM
     errors = answer.json()["errors"]
     assert set(errors) == {"name", "kind", "email", "country", "language", "tags.1",
-                           "address.planet", "company.website", "id", "colour"}
+                           "address.planet", "company.website", "id", "photo", "colour"}
     assert all(isinstance(messages, list) and messages for messages in errors.values())
     tax = http.post("/api/v1/clients", json={"name": "X", "country": "ES", "tax_id": "123"})
     assert tax.status_code == 422 and "Spanish" in tax.json()["errors"]["tax_id"][0]
