@@ -33,6 +33,7 @@ from . import duplicates as duplicate_list
 from . import files as file_rules
 from . import queries
 from . import timeline
+from .imports import ClientImportsRpc, ImportRunner
 from .db import client_merges_table, clients_table
 from .domain import Client, Merge, merge_stream_id, plan_merge, unmerge_reverts
 from .schemas import flatten_errors, validate_client  # noqa: F401  (flatten_errors: API)
@@ -104,7 +105,7 @@ def _tax_conflict(holder):
                     extra={"existing_id": holder})
 
 
-class ContactsService(EventSourceRpc, HealthChecks):
+class ContactsService(ClientImportsRpc, EventSourceRpc, HealthChecks):
     name = "contacts"
 
     config = Config()
@@ -113,6 +114,7 @@ class ContactsService(EventSourceRpc, HealthChecks):
     storage = file_rules.FileStorageProvider()
     projects_rpc = RpcProxy("projects")
     billing_rpc = RpcProxy("billing")
+    import_runner = ImportRunner()
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -241,7 +243,11 @@ class ContactsService(EventSourceRpc, HealthChecks):
         wanted = {kind: key for kind, key in duplicate_keys({
             "tax_id": tax_id, "email": email, "phone": phone, "name": name,
             "country": country}).items() if key}
-        limit = max(1, min(int(limit or 20), 500))
+        try:
+            limit = max(1, min(int(limit or 20), 500))
+        except (TypeError, ValueError):
+            raise BadRequest("limit must be a whole number", {"limit": ["not a number"]}) \
+                from None
         with self.store.db.read() as conn:
             found = queries.find_by_keys(conn, ctx.workspace, wanted)[:limit]
             records = queries.get_clients(conn, ctx.workspace, [cid for cid, _ in found])
