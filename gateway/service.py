@@ -15,6 +15,7 @@ from services.common.migrations import migrator
 
 from .api.billing import BillingApi
 from .api.clients import ClientsApi
+from .api.imports import ClientImportsApi
 from .api.overview import OverviewApi
 from .api.projects import ProjectsApi
 from .api.system import SystemApi
@@ -43,7 +44,8 @@ def live_inbox(database):
     return lambda: model.inbox()
 
 
-class GatewayService(SystemApi, ClientsApi, OverviewApi, ProjectsApi, BillingApi):
+class GatewayService(SystemApi, ClientImportsApi, ClientsApi, OverviewApi, ProjectsApi,
+                     BillingApi):
     name = "gateway"
 
     config = Config()

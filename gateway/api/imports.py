@@ -1,0 +1,124 @@
+"""Bulk import and export of clients (see docs/imports.md).
+
+Imports are jobs run by the contacts service: the upload is checked here for its size
+(413) before any RPC, then handed over; the contacts service checks its type (415) and
+header (422) at once and queues the job. Exports page through the contacts list in
+keyset pages and stream the file: memory does not grow with the number of clients.
+
+The static routes (``/api/v1/clients/imports``, ``/api/v1/clients/export``) win over
+``/api/v1/clients/<client_id>`` in werkzeug's router.
+"""
+import base64
+import time
+
+from werkzeug.wrappers import Response
+
+from services.common.errors import BadRequest, UnsupportedMediaType, ValidationFailed
+from services.common.web import json_response
+from services.contacts import exports
+from services.contacts.imports import DEFAULT_MAX_BYTES
+
+from ..http import api, today_utc
+from .clients import MULTIPART_SLACK, MiB, content_disposition, read_capped, refuse_large
+
+WAIT_SECONDS = 600.0
+IMPORT_FIELDS = ("mode", "dry_run", "mapping")
+
+
+def _truthy(value):
+    return str(value or "").strip().lower() in ("1", "true", "yes")
+
+
+class ClientImportsApi:
+    def import_limit(self):
+        return int(self.config.get("IMPORT_MAX_BYTES") or DEFAULT_MAX_BYTES)
+
+    @api("POST", "/api/v1/clients/imports", role="member")
+    def start_client_import(self, request, principal):
+        if request.mimetype != "multipart/form-data":
+            raise UnsupportedMediaType("send the spreadsheet as multipart/form-data, in the "
+                                       "field 'file'")
+        limit = self.import_limit()
+        refuse_large(request, limit + MULTIPART_SLACK, "an import file")
+        upload = request.files.get("file")
+        if upload is None:
+            raise ValidationFailed("some fields are invalid",
+                                   {"file": ["attach the spreadsheet in the multipart field "
+                                             "'file'"]})
+        content = read_capped(upload.stream, limit, "an import file")
+        unknown = {key: ["this field is not recognised"] for key in request.form
+                   if key not in IMPORT_FIELDS}
+        if unknown:
+            raise ValidationFailed("some fields are invalid", unknown)
+        ctx = self.command_context(request, principal)
+        job = self.contacts_rpc.start_import(
+            ctx, upload.filename or "import", base64.b64encode(content).decode(),
+            request.form.get("mode") or "create", request.form.get("dry_run") or "false",
+            request.form.get("mapping") or None)
+        location = {"Location": f"/api/v1/clients/imports/{job['id']}"}
+        if _truthy(request.args.get("wait")):
+            deadline = time.monotonic() + WAIT_SECONDS
+            delay = 0.01
+            while job["status"] in ("queued", "running") and time.monotonic() < deadline:
+                time.sleep(delay)
+                delay = min(delay * 1.5, 0.25)
+                job = self.contacts_rpc.get_import(ctx, job["id"])
+            return json_response(job, 200, location)
+        return json_response({"id": job["id"], "status": job["status"]}, 202, location)
+
+    @api("GET", "/api/v1/clients/imports/<string:job_id>")
+    def get_client_import(self, request, principal, job_id):
+        return json_response(self.contacts_rpc.get_import(
+            self.command_context(request, principal), job_id))
+
+    @api("GET", "/api/v1/clients/imports/<string:job_id>/rows")
+    def client_import_rows(self, request, principal, job_id):
+        return json_response(self.contacts_rpc.import_rows(
+            self.command_context(request, principal), job_id, request.args.get("cursor"),
+            request.args.get("limit") or 500))
+
+    @api("GET", "/api/v1/clients/imports/<string:job_id>/errors.csv")
+    def client_import_errors(self, request, principal, job_id):
+        body = self.contacts_rpc.import_errors_csv(self.command_context(request, principal),
+                                                   job_id)
+        return Response(body.encode("utf-8"), status=200, headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": content_disposition(f"import-{job_id}-errors.csv"),
+            "Cache-Control": "private, no-cache"})
+
+    @api("POST", "/api/v1/clients/imports/<string:job_id>/revert", role="member")
+    def revert_client_import(self, request, principal, job_id):
+        result = self.contacts_rpc.revert_import(self.command_context(request, principal),
+                                                 job_id)
+        headers = {}
+        if result.get("position"):
+            headers["Consistency-Token"] = f"contacts:{int(result['position'])}"
+        return json_response(result, 200, headers)
+
+    @api("GET", "/api/v1/clients/export")
+    def export_clients(self, request, principal):
+        format = (request.args.get("format") or "csv").lower()
+        if format not in exports.FORMATS:
+            raise BadRequest("'format' must be csv or xlsx", {"format": ["csv or xlsx"]})
+        ctx = self.command_context(request, principal)
+        params = exports.list_params(request.args)
+        rpc = self.contacts_rpc
+        # The first page is read now, so that a bad filter answers 400 before streaming.
+        first = rpc.list_clients(ctx, {**params, "limit": str(exports.PAGE_SIZE),
+                                       "sort": "created_at"})
+
+        def list_page(page_params):
+            if "cursor" not in page_params:
+                return first
+            return rpc.list_clients(ctx, page_params)
+
+        records = exports.pages(list_page, params)
+        return Response(exports.stream(records, format), status=200, headers={
+            "Content-Type": exports.FORMATS[format],
+            "Content-Disposition": content_disposition(
+                exports.file_name(format, today_utc())),
+            "Cache-Control": "private, no-cache", "X-Content-Type-Options": "nosniff"},
+            direct_passthrough=True)
+
+
+__all__ = ["ClientImportsApi", "MiB"]

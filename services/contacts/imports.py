@@ -1,0 +1,832 @@
+"""Bulk import of clients from a spreadsheet, as resumable jobs.
+
+A job is created by ``start_import`` (the file is checked at once: 413 too large, 415
+not CSV/XLSX, 422 empty or without a recognisable header) and run by the
+:class:`ImportRunner` of whichever contacts replica claims it first.
+
+How a job runs
+--------------
+- Rows are read in file order and handled in batches (``IMPORT_BATCH_SIZE``, default
+  500). Each row is validated with ``validate_client``; in ``upsert`` mode it is matched
+  to an existing client by normalised tax id (``tax_id_key``), then by email.
+- A batch is ONE transaction: the new clients' ``ClientRegistered`` and the changed
+  clients' ``ClientUpdated`` (made by the service's own ``Client`` aggregate), their
+  query-table rows (built with the service's projection helpers), each row's verdict,
+  and the job's counters and checkpoint (the spreadsheet row number of the batch's
+  last row). So a job killed midway resumes after its checkpoint and never writes a
+  row twice.
+- A runner claims a job with a conditional UPDATE of ``owner``/``lease_until``; every
+  batch renews the lease in its own transaction and only commits while the runner
+  still owns the job. A lease that runs out (the process died) lets another runner,
+  or the same service once restarted, take the job over from its checkpoint.
+- Between batches the runner yields to the other green threads.
+
+``revert_import`` undoes a finished job as events: the clients it created are
+archived, and the fields it changed get their previous values back (``ClientUpdated``)
+unless they were changed again since.
+"""
+import base64
+import binascii
+import csv
+import io
+import json
+import logging
+import time
+import uuid
+
+import eventlet
+from eventlet.event import Event
+from nameko.extensions import DependencyProvider
+from nameko.rpc import rpc
+from sqlalchemy import (Boolean, Column, Float, Integer, LargeBinary, MetaData, String,
+                        Table, Text, bindparam, delete, false, insert, or_, select, text,
+                        update)
+from sqlalchemy.exc import IntegrityError
+
+from services.common.config import database_url
+from services.common.context import CommandContext
+from services.common.db import get_database
+from services.common.envelope import format_time, utc_now
+from services.common.errors import (BadRequest, ConcurrencyError, Conflict, NotFound,
+                                    PayloadTooLarge, ValidationFailed)
+from services.common.eventstore import EventStore, StreamAppend, events_table
+
+from . import queries, spreadsheets
+from .db import client_match_keys_table, client_tags_table, clients_table
+from .domain import Client, unmerge_reverts
+from .schemas import validate_client
+from .validation import client_country, email_key, search_text, tax_id_key
+
+log = logging.getLogger(__name__)
+
+MiB = 1024 * 1024
+DEFAULT_MAX_BYTES = 50 * MiB
+DEFAULT_BATCH_SIZE = 500
+DEFAULT_LEASE_SECONDS = 30.0
+POLL_SECONDS = 1.0
+BATCH_PAUSE = 0.0  # seconds slept between batches (besides yielding)
+MAX_ATTEMPTS = 5
+MAX_ERRORS_SHOWN = 1000
+MODES = ("create", "upsert")
+ACTIVE = ("queued", "running")
+TAX_FIELDS = ("tax_id", "country", "address")
+EXISTS = "a client with this tax id already exists"
+
+metadata = MetaData()
+
+jobs_table = Table(
+    "import_jobs", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("workspace", String(100), nullable=False),
+    Column("actor", String(200)),
+    Column("correlation_id", String(100)),
+    Column("status", String(10), nullable=False),
+    Column("mode", String(10), nullable=False),
+    Column("dry_run", Boolean, nullable=False),
+    Column("mapping", Text),
+    Column("file_name", String(255)),
+    Column("format", String(10), nullable=False),
+    Column("columns", Text),
+    Column("total", Integer),
+    Column("processed", Integer, nullable=False),
+    Column("checkpoint", Integer, nullable=False),
+    Column("created", Integer, nullable=False),
+    Column("updated", Integer, nullable=False),
+    Column("unchanged", Integer, nullable=False),
+    Column("failed", Integer, nullable=False),
+    Column("owner", String(64)),
+    Column("lease_until", Float),
+    Column("error", Text),
+    Column("created_at", String(32), nullable=False),
+    Column("started_at", String(32)),
+    Column("finished_at", String(32)),
+    Column("reverted_at", String(32)),
+)
+
+files_table = Table(
+    "import_job_files", metadata,
+    Column("job_id", String(36), primary_key=True),
+    Column("content", LargeBinary, nullable=False),
+)
+
+rows_table = Table(
+    "import_job_rows", metadata,
+    Column("job_id", String(36), primary_key=True),
+    Column("row", Integer, primary_key=True, autoincrement=False),
+    Column("outcome", String(10), nullable=False),
+    Column("client_id", String(36)),
+    Column("errors", Text),
+    Column("changes", Text),
+    Column("previous", Text),
+)
+
+jobs = jobs_table
+
+
+class LostLease(Exception):
+    """Another runner took the job over: this one stops without committing."""
+
+
+def _dumps(value):
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _uuid(value):
+    try:
+        return str(uuid.UUID(str(value)))
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+def _decode(data):
+    if isinstance(data, (bytes, bytearray)):
+        return bytes(data)
+    if not isinstance(data, str):
+        raise BadRequest("the file content must be base64 text", {"file": ["not base64"]})
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest("the file content must be base64 text", {"file": ["not base64"]}) \
+            from None
+
+
+def _bool(value, name):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "false", "0",
+                                                             "no", ""):
+        return value.strip().lower() in ("true", "1", "yes")
+    if value is None:
+        return False
+    raise ValidationFailed("some fields are invalid", {name: ["must be true or false"]})
+
+
+def parse_mapping(mapping):
+    if mapping is None or mapping == "":
+        return None
+    if isinstance(mapping, str):
+        try:
+            mapping = json.loads(mapping)
+        except ValueError:
+            raise ValidationFailed("some fields are invalid", {
+                "mapping": ["must be a JSON object: column header -> field path"]}) from None
+    return spreadsheets.check_mapping(mapping)
+
+
+def max_bytes(config):
+    return int(config.get("IMPORT_MAX_BYTES") or DEFAULT_MAX_BYTES)
+
+
+def row_errors(errors):
+    """``{"field": [messages]}`` -> ``[{"field", "message"}]``."""
+    return [{"field": field, "message": message}
+            for field, messages in errors.items()
+            for message in (messages if isinstance(messages, list) else [messages])]
+
+
+def tax_key(fields):
+    key = tax_id_key(fields.get("tax_id"), client_country(fields))
+    return key[:300] if key else None
+
+
+# -- the job record ----------------------------------------------------------------------
+
+def job_record(conn, row, with_errors=True):
+    columns = json.loads(row.columns or "{}")
+    record = {
+        "id": row.id, "status": row.status, "mode": row.mode, "dry_run": row.dry_run,
+        "file_name": row.file_name, "format": row.format,
+        "total": row.total, "processed": row.processed, "created": row.created,
+        "updated": row.updated, "unchanged": row.unchanged, "failed": row.failed,
+        "unknown_columns": columns.get("unknown", []),
+        "ignored_columns": columns.get("ignored", []),
+        "created_at": row.created_at, "started_at": row.started_at,
+        "finished_at": row.finished_at, "reverted_at": row.reverted_at,
+    }
+    if row.error:
+        record["error"] = row.error
+    if with_errors:
+        errors = []
+        for item in conn.execute(
+                select(rows_table.c.row, rows_table.c.errors)
+                .where(rows_table.c.job_id == row.id).where(rows_table.c.outcome == "error")
+                .order_by(rows_table.c.row).limit(MAX_ERRORS_SHOWN)):
+            for error in json.loads(item.errors or "[]"):
+                errors.append({"row": item.row, **error})
+        record["errors"] = errors
+        record["errors_truncated"] = row.failed > MAX_ERRORS_SHOWN
+    return record
+
+
+def _find_job(conn, workspace, job_id):
+    key = _uuid(job_id)
+    row = conn.execute(select(jobs).where(jobs.c.id == key)
+                       .where(jobs.c.workspace == workspace)).first() if key else None
+    if row is None:
+        raise NotFound("no such import")
+    return row
+
+
+# -- projection of a batch -------------------------------------------------------------
+
+def project_batch(conn, items, occurred_at):
+    """The query tables after a batch: ``items`` = [(client, version_before, events,
+    is_new)]. The same rows ``queries.project`` writes, in a few bulk statements."""
+    new_rows, changed_rows, tag_rows, key_rows, existing = [], [], [], [], []
+    for client, version, events, is_new in items:
+        last = version + len(events)
+        updated_at = client.created_at if last == 1 else occurred_at
+        record = queries.client_record(client, last, updated_at)
+        row = queries.row_values(record, client.workspace)
+        if is_new:
+            new_rows.append(row)
+        else:
+            existing.append(client.id)
+            changed_rows.append({**{k: v for k, v in row.items() if k != "id"},
+                                 "_id": client.id})
+        folded = {search_text(tag)[:100] for tag in record["tags"]}
+        folded.discard("")
+        tag_rows.extend({"client_id": client.id, "tag": tag, "workspace": client.workspace}
+                        for tag in sorted(folded))
+        if not record["archived"]:
+            key_rows.extend({"client_id": client.id, "kind": kind,
+                             "workspace": client.workspace, "key": key}
+                            for kind, key in queries.match_keys(record).items())
+    if new_rows:
+        conn.execute(insert(clients_table), new_rows)
+    if changed_rows:
+        names = [name for name in changed_rows[0] if name != "_id"]
+        conn.execute(update(clients_table).where(clients_table.c.id == bindparam("_id"))
+                     .values({name: bindparam(name) for name in names}), changed_rows)
+    for start in range(0, len(existing), 500):
+        chunk = existing[start:start + 500]
+        conn.execute(delete(client_tags_table).where(client_tags_table.c.client_id.in_(chunk)))
+        conn.execute(delete(client_match_keys_table)
+                     .where(client_match_keys_table.c.client_id.in_(chunk)))
+    if tag_rows:
+        conn.execute(insert(client_tags_table), tag_rows)
+    if key_rows:
+        conn.execute(insert(client_match_keys_table), key_rows)
+
+
+def load_clients(conn, client_ids):
+    """``{id: Client}`` rebuilt from their streams, in a few queries."""
+    streams = {}
+    ids = sorted(set(client_ids))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        for row in conn.execute(select(events_table.c.stream_id, events_table.c.type,
+                                       events_table.c.stream_version, events_table.c.data)
+                                .where(events_table.c.stream_id.in_(chunk))
+                                .order_by(events_table.c.stream_id,
+                                          events_table.c.stream_version)):
+            streams.setdefault(row.stream_id, []).append(row)
+    found = {}
+    for client_id, rows in streams.items():
+        client = Client(client_id)
+        for row in rows:
+            client._apply(row.type, json.loads(row.data))
+            client.version = row.stream_version
+        found[client_id] = client
+    return found
+
+
+def lock_tax_keys(conn, workspace, keys):
+    """PostgreSQL: the advisory locks ``queries.tax_id_holder`` takes, for many keys at
+    once (sorted, so two writers cannot deadlock)."""
+    if not keys or conn.dialect.name != "postgresql":
+        return
+    import hashlib
+
+    numbers = sorted({int.from_bytes(hashlib.sha256(
+        f"contacts:tax_id:{workspace}:{key}".encode()).digest()[:8], "big", signed=True)
+        for key in keys})
+    conn.execute(text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) "
+                      "AS k ORDER BY k"), {"keys": numbers})
+
+
+def key_holders(conn, workspace, kind, keys):
+    """``{key: client_id}`` of non-archived clients holding each key (lowest id wins)."""
+    table = client_match_keys_table
+    found = {}
+    keys = sorted(set(keys))
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        for row in conn.execute(select(table.c.key, table.c.client_id)
+                                .where(table.c.workspace == workspace)
+                                .where(table.c.kind == kind).where(table.c.key.in_(chunk))
+                                .order_by(table.c.client_id)):
+            found.setdefault(row.key, row.client_id)
+    return found
+
+
+def id_holders(conn, workspace, client_ids):
+    """Those of ``client_ids`` that are non-archived clients of ``workspace``."""
+    ids = sorted(set(client_ids))
+    found = set()
+    for start in range(0, len(ids), 500):
+        found.update(conn.execute(select(clients_table.c.id)
+                                  .where(clients_table.c.workspace == workspace)
+                                  .where(clients_table.c.archived == false())
+                                  .where(clients_table.c.id.in_(ids[start:start + 500])))
+                     .scalars())
+    return found
+
+
+def append_clients(store, conn, ctx, touched, occurred_at):
+    """Project then append the pending events of ``touched`` ({id: (client, version,
+    is_new)}) in one batch."""
+    items, appends = [], []
+    for client, version, is_new in touched.values():
+        events = client.collect()
+        if not events:
+            continue
+        items.append((client, version, events, is_new))
+        appends.append(StreamAppend(client.id, version, events, ctx.workspace, ctx.actor,
+                                    ctx.correlation_id))
+    if not items:
+        return []
+    project_batch(conn, items, occurred_at)
+    return store.append_batch(appends, conn=conn)
+
+
+# -- running a job -----------------------------------------------------------------------
+
+class JobRun:
+    """One runner's pass over one job (from its checkpoint to the end)."""
+
+    def __init__(self, database, store, job_id, owner, batch_size, lease_seconds, pause=0.0):
+        self.pause = pause
+        self.db = database
+        self.store = store
+        self.job_id = job_id
+        self.owner = owner
+        self.batch_size = batch_size
+        self.lease_seconds = lease_seconds
+
+    def _owned(self, conn, **values):
+        """Update the job only while this runner owns it (else ``LostLease``)."""
+        result = conn.execute(update(jobs).where(jobs.c.id == self.job_id)
+                              .where(jobs.c.owner == self.owner)
+                              .values(lease_until=time.time() + self.lease_seconds, **values))
+        if result.rowcount != 1:
+            raise LostLease(self.job_id)
+
+    def run(self):
+        with self.db.read() as conn:
+            job = conn.execute(select(jobs).where(jobs.c.id == self.job_id)).first()
+            content = conn.execute(select(files_table.c.content)
+                                   .where(files_table.c.job_id == self.job_id)).scalar()
+        self.ctx = CommandContext(job.workspace, job.actor, job.correlation_id)
+        self.mode = job.mode
+        self.dry_run = job.dry_run
+        table = spreadsheets.open_table(bytes(content))
+        columns = spreadsheets.match_headers(table.header,
+                                             json.loads(job.mapping) if job.mapping else None)
+        if job.total is None:
+            total = sum(1 for _ in table.rows())
+            with self.db.write() as conn:
+                self._owned(conn, total=total)
+        checkpoint = job.checkpoint
+        self.seen = {}
+        if checkpoint > 1:
+            self._replay_seen(table, columns, checkpoint)
+        batch = []
+        for number, cells in table.rows():
+            if number <= checkpoint:
+                continue
+            batch.append((number, spreadsheets.row_to_client(columns, cells)))
+            if len(batch) >= self.batch_size:
+                self._commit(batch)
+                batch = []
+                eventlet.sleep(self.pause)
+        if batch:
+            self._commit(batch)
+        with self.db.write() as conn:
+            self._owned(conn, status="done", finished_at=format_time(utc_now()), owner=None)
+
+    def _replay_seen(self, table, columns, checkpoint):
+        """The tax ids of the rows already imported (in-file duplicates stay errors)."""
+        with self.db.read() as conn:
+            failed = set(conn.execute(select(rows_table.c.row)
+                                      .where(rows_table.c.job_id == self.job_id)
+                                      .where(rows_table.c.outcome == "error")).scalars())
+        for number, cells in table.rows():
+            if number > checkpoint:
+                break
+            if number in failed:
+                continue
+            key = tax_key(spreadsheets.row_to_client(columns, cells))
+            if key:
+                self.seen.setdefault(key, number)
+
+    def _commit(self, batch):
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                seen = self._write_batch(batch)
+                self.seen.update(seen)
+                return
+            except (ConcurrencyError, IntegrityError):
+                if attempt + 1 == MAX_ATTEMPTS:
+                    raise
+                log.info("contacts: import %s: batch conflicted, retrying", self.job_id)
+                eventlet.sleep(0.05 * (attempt + 1))
+
+    def _write_batch(self, batch):
+        ctx = self.ctx
+        verdicts = {}  # row -> (outcome, client_id, errors, changes, previous)
+        candidates = []
+        seen, ids = {}, {}
+        for number, data in batch:
+            row_id = _uuid(data.pop("id", None)) if self.mode == "upsert" else None
+            data.pop("id", None)
+            try:
+                fields = validate_client(data)
+            except ValidationFailed as exc:
+                verdicts[number] = ("error", None, row_errors(exc.errors), None, None)
+                continue
+            tkey = tax_key(fields)
+            earlier = self.seen.get(tkey) or seen.get(tkey) if tkey else None
+            if earlier:
+                verdicts[number] = ("error", None, [{
+                    "field": "tax_id",
+                    "message": f"this tax id is already in row {earlier} of the file"}],
+                    None, None)
+                continue
+            if tkey:
+                seen[tkey] = number
+            candidates.append((number, data, fields, tkey, email_key(fields.get("email"))))
+            if row_id:
+                ids[number] = row_id
+        occurred_at = format_time(utc_now())
+        with self.db.write() as conn:
+            tkeys = [c[3] for c in candidates if c[3]]
+            lock_tax_keys(conn, ctx.workspace, tkeys)
+            tax_holders = key_holders(conn, ctx.workspace, "tax_id", tkeys)
+            email_holders = {}
+            if self.mode == "upsert":
+                email_holders = key_holders(conn, ctx.workspace, "email",
+                                            [c[4] for c in candidates if c[4]])
+            matched, by_email = {}, set()
+            known = id_holders(conn, ctx.workspace, ids.values())
+            for number, data, fields, tkey, ekey in candidates:
+                if ids.get(number) in known:
+                    matched[number] = ids[number]
+                elif tkey and tkey in tax_holders:
+                    if self.mode == "create":
+                        verdicts[number] = ("error", tax_holders[tkey],
+                                            [{"field": "tax_id", "message": EXISTS}], None, None)
+                        continue
+                    matched[number] = tax_holders[tkey]
+                elif ekey and ekey in email_holders:
+                    matched[number] = email_holders[ekey]
+                    by_email.add(number)
+            clients = load_clients(conn, matched.values())
+            if matched and conn.dialect.name == "postgresql":
+                conn.execute(select(clients_table.c.id)
+                             .where(clients_table.c.id.in_(sorted(set(matched.values()))))
+                             .order_by(clients_table.c.id).with_for_update())
+            touched = {}
+            for number, data, fields, tkey, ekey in candidates:
+                if number in verdicts:
+                    continue
+                client = clients.get(matched.get(number))
+                if client is not None and tkey and number in by_email \
+                        and tax_key(client.state()) not in (None, tkey):
+                    client = None  # matched by email, but it has another tax id: a new one
+                if client is None or client.archived or client.workspace != ctx.workspace:
+                    client = Client(str(uuid.uuid4()))
+                    client.register(ctx.workspace, fields, occurred_at)
+                    touched[client.id] = (client, 0, True)
+                    verdicts[number] = ("created", client.id, None, None, None)
+                    continue
+                verdicts[number] = self._update(conn, client, data, tkey, tax_holders)
+                if client.id not in touched:
+                    touched[client.id] = (client, client.version, False)
+            if not self.dry_run:
+                append_clients(self.store, conn, ctx, touched, occurred_at)
+            counts = {"created": 0, "updated": 0, "unchanged": 0, "error": 0}
+            rows = []
+            for number, (outcome, client_id, errors, changes, previous) in sorted(
+                    verdicts.items()):
+                counts[outcome] += 1
+                rows.append({"job_id": self.job_id, "row": number, "outcome": outcome,
+                             "client_id": client_id,
+                             "errors": _dumps(errors) if errors else None,
+                             "changes": _dumps(changes) if changes is not None else None,
+                             "previous": _dumps(previous) if previous is not None else None})
+            if rows:
+                conn.execute(insert(rows_table), rows)
+            self._owned(conn, checkpoint=batch[-1][0],
+                        processed=jobs.c.processed + len(batch),
+                        created=jobs.c.created + counts["created"],
+                        updated=jobs.c.updated + counts["updated"],
+                        unchanged=jobs.c.unchanged + counts["unchanged"],
+                        failed=jobs.c.failed + counts["error"])
+        return seen
+
+    def _update(self, conn, client, data, tkey, tax_holders):
+        """Apply one row to an existing client: its verdict."""
+        try:
+            values = validate_client(data, partial=True, current=client.state())
+        except ValidationFailed as exc:
+            return ("error", client.id, row_errors(exc.errors), None, None)
+        before = client.state()
+        after = {**before, **values}
+        if any(name in values for name in TAX_FIELDS) and tax_key(after) != tax_key(before):
+            key = tax_key(after)
+            holder = tax_holders.get(key) if key else None
+            if holder is None and key:
+                holder = queries.tax_id_holder(conn, self.ctx.workspace, after,
+                                               exclude=[client.id])
+            if holder and holder != client.id:
+                return ("error", holder, [{"field": "tax_id", "message": EXISTS}], None, None)
+        if not client.update(values):
+            return ("unchanged", client.id, None, None, None)
+        data = client.pending[-1].data
+        return ("updated", client.id, None, data["changes"], data["previous"])
+
+
+class ImportRunner(DependencyProvider):
+    """Runs import jobs in the background: claims queued jobs (and running ones whose
+    lease ran out) one at a time, and resumes them from their checkpoint."""
+
+    def setup(self):
+        config = self.container.config
+        self.database = get_database(database_url(config, "contacts"))
+        self.events = EventStore(self.database)
+        self.batch_size = int(config.get("IMPORT_BATCH_SIZE") or DEFAULT_BATCH_SIZE)
+        self.lease_seconds = float(config.get("IMPORT_LEASE_SECONDS") or DEFAULT_LEASE_SECONDS)
+        self.pause = float(config.get("IMPORT_BATCH_PAUSE") or BATCH_PAUSE)
+        self.owner = f"{uuid.uuid4()}"
+        self._wake = Event()
+        self._running = False
+        self._thread = None
+        self.current = None
+
+    def start(self):
+        self._running = True
+        self._thread = self.container.spawn_managed_thread(self._loop,
+                                                           identifier="contacts.imports")
+
+    def stop(self):
+        self._running = False
+        self.wake()
+        if self._thread is not None:
+            self._thread.wait()
+
+    def kill(self):
+        self._running = False
+        if self._thread is not None:
+            self._thread.kill()
+
+    def wake(self):
+        if not self._wake.ready():
+            self._wake.send(True)
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+    def _loop(self):
+        while self._running:
+            try:
+                job_id = self.claim()
+            except Exception:
+                log.exception("contacts: could not look for import jobs")
+                job_id = None
+            if job_id is None:
+                with eventlet.Timeout(POLL_SECONDS, False):
+                    self._wake.wait()
+                self._wake = Event()
+                continue
+            self.run(job_id)
+
+    def claim(self):
+        """The id of a job this runner now owns, or ``None``."""
+        now = time.time()
+        free = or_(jobs.c.owner.is_(None), jobs.c.lease_until < now)
+        with self.database.read() as conn:
+            candidates = conn.execute(select(jobs.c.id).where(jobs.c.status.in_(ACTIVE))
+                                      .where(free).order_by(jobs.c.created_at)
+                                      .limit(10)).scalars().all()
+        for job_id in candidates:
+            with self.database.write() as conn:
+                claimed = conn.execute(
+                    update(jobs).where(jobs.c.id == job_id).where(jobs.c.status.in_(ACTIVE))
+                    .where(free).values(owner=self.owner, status="running",
+                                        lease_until=time.time() + self.lease_seconds,
+                                        started_at=format_time(utc_now()))).rowcount
+            if claimed == 1:
+                return job_id
+        return None
+
+    def run(self, job_id):
+        self.current = job_id
+        try:
+            JobRun(self.database, self.events, job_id, self.owner, self.batch_size,
+                   self.lease_seconds, self.pause).run()
+        except LostLease:
+            log.warning("contacts: import %s was taken over by another runner", job_id)
+        except Exception as exc:
+            log.exception("contacts: import %s failed", job_id)
+            with self.database.write() as conn:
+                conn.execute(update(jobs).where(jobs.c.id == job_id)
+                             .where(jobs.c.owner == self.owner)
+                             .values(status="failed", owner=None,
+                                     error=f"the import stopped: {exc}"[:2000],
+                                     finished_at=format_time(utc_now())))
+        finally:
+            self.current = None
+
+
+# -- errors.csv and revert -------------------------------------------------------------
+
+def errors_csv(conn, job):
+    """The failed rows as they were in the file, plus an ``error`` column (UTF-8, BOM)."""
+    errors = {row.row: json.loads(row.errors or "[]") for row in conn.execute(
+        select(rows_table.c.row, rows_table.c.errors).where(rows_table.c.job_id == job.id)
+        .where(rows_table.c.outcome == "error"))}
+    content = conn.execute(select(files_table.c.content)
+                           .where(files_table.c.job_id == job.id)).scalar()
+    table = spreadsheets.open_table(bytes(content))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([*table.header, "error"])
+    width = len(table.header)
+    for number, cells in table.rows():
+        if number not in errors:
+            continue
+        cells = ["" if c is None else str(c) for c in cells]
+        cells = (cells + [""] * width)[:max(width, len(cells))]
+        message = "; ".join(f"{e['field']}: {e['message']}" for e in errors[number])
+        writer.writerow([*cells, f"row {number}: {message}"])
+    return "\ufeff" + out.getvalue()
+
+
+def revert(database, store, ctx, job_id):
+    """Undo a finished job as events; returns what was undone."""
+    with database.read() as conn:
+        job = _find_job(conn, ctx.workspace, job_id)
+        if job.dry_run:
+            raise Conflict("a dry run changed nothing: there is nothing to revert")
+        if job.status != "done":
+            raise Conflict("only a finished import can be reverted")
+        if job.reverted_at:
+            raise Conflict("this import was already reverted")
+        rows = conn.execute(select(rows_table.c.row, rows_table.c.outcome,
+                                   rows_table.c.client_id, rows_table.c.changes,
+                                   rows_table.c.previous)
+                            .where(rows_table.c.job_id == job.id)
+                            .where(rows_table.c.outcome.in_(("created", "updated")))
+                            .order_by(rows_table.c.row.desc())).all()
+    result = {"id": job.id, "archived": 0, "restored": 0, "skipped": [], "position": None}
+    for start in range(0, len(rows), DEFAULT_BATCH_SIZE):
+        chunk = rows[start:start + DEFAULT_BATCH_SIZE]
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                outcome = _revert_chunk(database, store, ctx, chunk)
+                break
+            except ConcurrencyError:
+                if attempt + 1 == MAX_ATTEMPTS:
+                    raise
+        result["archived"] += outcome["archived"]
+        result["restored"] += outcome["restored"]
+        result["skipped"].extend(outcome["skipped"])
+        result["position"] = outcome["position"] or result["position"]
+        eventlet.sleep(0)
+    with database.write() as conn:
+        conn.execute(update(jobs).where(jobs.c.id == job.id)
+                     .values(reverted_at=format_time(utc_now())))
+    return result
+
+
+def _revert_chunk(database, store, ctx, chunk):
+    outcome = {"archived": 0, "restored": 0, "skipped": [], "position": None}
+    occurred_at = format_time(utc_now())
+    with database.write() as conn:
+        clients = load_clients(conn, [row.client_id for row in chunk])
+        touched = {}
+        for row in chunk:
+            client = clients.get(row.client_id)
+            if client is None:
+                continue
+            version = touched[client.id][1] if client.id in touched else client.version
+            try:
+                if row.outcome == "created":
+                    if client.archived:
+                        outcome["skipped"].append({"row": row.row, "client_id": client.id,
+                                                   "reason": "already archived"})
+                        continue
+                    client.archive()
+                    outcome["archived"] += 1
+                else:
+                    if client.archived:
+                        outcome["skipped"].append({"row": row.row, "client_id": client.id,
+                                                   "reason": "archived since"})
+                        continue
+                    reverts = unmerge_reverts(client, json.loads(row.changes or "{}"),
+                                              json.loads(row.previous or "{}"))
+                    if any(name in reverts for name in TAX_FIELDS):
+                        after = {**client.state(), **reverts}
+                        if queries.tax_id_holder(conn, ctx.workspace, after,
+                                                 exclude=[client.id]):
+                            outcome["skipped"].append({
+                                "row": row.row, "client_id": client.id,
+                                "reason": "another client has its previous tax id now"})
+                            continue
+                    if client.update(reverts):
+                        outcome["restored"] += 1
+            except Conflict as exc:
+                outcome["skipped"].append({"row": row.row, "client_id": client.id,
+                                           "reason": exc.detail})
+                continue
+            touched[client.id] = (client, version, False)
+        stored = append_clients(store, conn, ctx, touched, occurred_at)
+        if stored:
+            outcome["position"] = stored[-1].position
+    return outcome
+
+
+# -- RPC ---------------------------------------------------------------------------------
+
+class ClientImportsRpc:
+    """Mixin of ``ContactsService``: import jobs over RPC (see docs/imports.md)."""
+
+    @rpc
+    def start_import(self, ctx, file_name, data, mode="create", dry_run=False, mapping=None):
+        """Check the file (413/415/422 at once) and queue a job: the job record."""
+        ctx = CommandContext.load(ctx)
+        content = _decode(data)
+        limit = max_bytes(self.config)
+        if len(content) > limit:
+            raise PayloadTooLarge(f"the file can be at most {limit // MiB} MiB")
+        errors = {}
+        if mode not in MODES:
+            errors["mode"] = ["must be create or upsert"]
+        try:
+            dry_run = _bool(dry_run, "dry_run")
+        except ValidationFailed as exc:
+            errors.update(exc.errors)
+        if errors:
+            raise ValidationFailed("some fields are invalid", errors)
+        mapping = parse_mapping(mapping)
+        table = spreadsheets.open_table(content)
+        columns = spreadsheets.match_headers(table.header, mapping)
+        job_id = str(uuid.uuid4())
+        name = str(file_name or "import")[:255]
+        with self.store.db.write() as conn:
+            conn.execute(insert(jobs).values(
+                id=job_id, workspace=ctx.workspace, actor=ctx.actor,
+                correlation_id=ctx.correlation_id, status="queued", mode=mode,
+                dry_run=dry_run, mapping=_dumps(mapping) if mapping else None,
+                file_name=name, format=table.format,
+                columns=_dumps({"unknown": columns.unknown, "ignored": columns.ignored}),
+                total=None, processed=0, checkpoint=1, created=0, updated=0, unchanged=0,
+                failed=0, created_at=format_time(utc_now())))
+            conn.execute(insert(files_table).values(job_id=job_id, content=content))
+            record = job_record(conn, conn.execute(select(jobs).where(jobs.c.id == job_id))
+                                .first())
+        self.import_runner.wake()
+        return record
+
+    @rpc
+    def get_import(self, ctx, job_id):
+        """The job: status, counters, errors (at most 1000, by row)."""
+        ctx = CommandContext.load(ctx)
+        with self.store.db.read() as conn:
+            return job_record(conn, _find_job(conn, ctx.workspace, job_id))
+
+    @rpc
+    def import_rows(self, ctx, job_id, after_row=None, limit=500):
+        """Each row's verdict, in row order: ``{"items": [{"row", "outcome",
+        "client_id", "errors", "changes"}], "next_cursor"}`` (dry runs included)."""
+        ctx = CommandContext.load(ctx)
+        try:
+            after = int(after_row or 0)
+            limit = max(1, min(int(limit or 500), 500))
+        except (TypeError, ValueError):
+            raise BadRequest("'cursor' and 'limit' must be whole numbers") from None
+        with self.store.db.read() as conn:
+            job = _find_job(conn, ctx.workspace, job_id)
+            rows = conn.execute(select(rows_table).where(rows_table.c.job_id == job.id)
+                                .where(rows_table.c.row > after).order_by(rows_table.c.row)
+                                .limit(limit + 1)).all()
+        items = [{"row": r.row, "outcome": r.outcome, "client_id": r.client_id,
+                  "errors": json.loads(r.errors) if r.errors else [],
+                  "changes": json.loads(r.changes) if r.changes else None}
+                 for r in rows[:limit]]
+        more = len(rows) > limit
+        return {"items": items, "next_cursor": str(items[-1]["row"]) if more else None}
+
+    @rpc
+    def import_errors_csv(self, ctx, job_id):
+        """The failed rows as CSV text with an added ``error`` column."""
+        ctx = CommandContext.load(ctx)
+        with self.store.db.read() as conn:
+            return errors_csv(conn, _find_job(conn, ctx.workspace, job_id))
+
+    @rpc
+    def revert_import(self, ctx, job_id):
+        """Archive what the job created, restore what it changed (as events)."""
+        ctx = CommandContext.load(ctx)
+        return revert(self.store.db, self.store.events, ctx, job_id)

@@ -1,0 +1,456 @@
+"""Spreadsheets of clients: reading CSV/XLSX files, the header dictionary, writing rows.
+
+Pure functions (no database, no RPC), shared by the import jobs (``imports``), the
+export (``exports``) and the command line.
+
+- :func:`open_table` decides a file's type by its content (XLSX is a ZIP holding
+  ``[Content_Types].xml``; anything else must decode as text: UTF-8 with or without
+  BOM, else Windows-1252), detects the CSV delimiter (comma, semicolon or tab) and
+  returns a :class:`Table`: its header and an iterator of ``(row_number, cells)``
+  numbered as a spreadsheet shows them (header = row 1; a quoted cell holding line
+  breaks is still one row).
+- :func:`match_headers` maps column headers to client field paths, in English,
+  Spanish, Portuguese and Catalan, ignoring case, accents and punctuation; an
+  explicit mapping wins.
+- :func:`row_to_client` turns one row into the dict ``validate_client`` loads.
+- :func:`neutralise` / :func:`restore` guard against formula injection (OWASP "CSV
+  injection"): a cell starting with ``=``, ``+``, ``-``, ``@``, tab or CR gets a
+  leading ``'`` on export, and loses it again on import.
+"""
+import csv
+import io
+import re
+import unicodedata
+import zipfile
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from services.common.errors import UnsupportedMediaType, ValidationFailed
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+# The columns the export writes, in order (English headers the importer reads back).
+EXPORT_COLUMNS = (
+    ("Name", "name"), ("Kind", "kind"), ("Tax ID", "tax_id"), ("Email", "email"),
+    ("Phone", "phone"), ("Country", "country"), ("Language", "language"),
+    ("Gender", "gender"), ("Category", "category"), ("Tags", "tags"),
+    ("Address street", "address.street"), ("Address city", "address.city"),
+    ("Address postal code", "address.postal_code"), ("Address region", "address.region"),
+    ("Address country", "address.country"), ("Company name", "company.name"),
+    ("Company website", "company.website"), ("Company email", "company.email"),
+    ("Company phone", "company.phone"), ("Notes", "notes"), ("Date added", "created_at"),
+    ("ID", "id"),
+)
+
+# Paths a column may be mapped to. ``created_at`` is recognised but never imported
+# (the date a client was added is the date it is registered); ``id`` (the export's
+# client id) lets an upsert find the exported client again, whatever else changed.
+FIELD_PATHS = tuple(path for _, path in EXPORT_COLUMNS)
+IGNORED_PATHS = frozenset({"created_at"})
+
+# field path -> headers people write (en, es, pt, ca); compared folded (see header_key).
+HEADER_LABELS = {
+    "name": [
+        "name", "client", "customer", "client name", "customer name", "legal name",
+        "full name", "display name",
+        "nombre", "cliente", "nombre del cliente", "nombre legal", "razon social",
+        "nombre completo", "nombre o razon social", "nombre fiscal",
+        "nome", "nome legal", "nome do cliente", "razao social", "nome completo",
+        "denominacao social",
+        "nom", "client", "nom del client", "nom legal", "rao social", "nom complet",
+    ],
+    "kind": [
+        "kind", "type", "client type", "customer type",
+        "tipo", "tipo de cliente", "tipo de persona", "tipus", "tipus de client",
+    ],
+    "tax_id": [
+        "tax id", "tax number", "tax identification number", "vat", "vat number", "vat id",
+        "tin", "tax code",
+        "nif", "cif", "nie", "nif cif", "cif nif", "nif nie", "numero de identificacion fiscal",
+        "identificacion fiscal", "numero fiscal", "dni", "nif iva", "rfc", "cuit", "rut",
+        "numero de identificacao fiscal", "numero de contribuinte", "contribuinte", "nipc",
+        "cnpj", "cpf", "cpf cnpj",
+        "numero d identificacio fiscal", "numero de identificacio fiscal",
+        "identificacio fiscal",
+    ],
+    "email": [
+        "email", "e mail", "email address", "mail",
+        "correo", "correo electronico", "email del cliente",
+        "correio eletronico", "correio electronico", "endereco de email",
+        "endereco de e mail",
+        "correu", "correu electronic", "adreca electronica",
+    ],
+    "phone": [
+        "phone", "telephone", "phone number", "mobile", "mobile phone", "cell", "cell phone",
+        "telefono", "telefono movil", "movil", "celular", "telefono fijo",
+        "telefone", "telemovel", "telefone movel", "numero de telefone",
+        "telefon", "telefon mobil", "mobil",
+    ],
+    "country": ["country", "pais", "pais del cliente", "pais do cliente", "nationality"],
+    "language": ["language", "idioma", "lengua", "lingua", "llengua", "idioma preferido"],
+    "gender": ["gender", "sex", "genero", "sexo", "genere", "sexe"],
+    "category": [
+        "category", "client category", "customer category", "group", "segment",
+        "categoria", "categoria de cliente", "categoria do cliente", "grupo",
+        "categoria de client",
+    ],
+    "tags": ["tags", "labels", "etiquetas", "etiquetes", "marcadores"],
+    "address.street": [
+        "address", "street", "address street", "address line", "street address",
+        "billing address", "direccion", "calle", "domicilio", "direccion postal",
+        "endereco", "morada", "rua", "adreca", "carrer", "domicili",
+    ],
+    "address.city": [
+        "city", "town", "address city", "ciudad", "localidad", "poblacion", "municipio",
+        "cidade", "concelho", "ciutat", "poblacio", "localitat", "municipi",
+    ],
+    "address.postal_code": [
+        "postal code", "postcode", "zip", "zip code", "address postal code",
+        "codigo postal", "cp", "cod postal", "codi postal",
+    ],
+    "address.region": [
+        "region", "state", "province", "county", "address region",
+        "provincia", "comunidad autonoma", "estado", "distrito", "regiao", "regio",
+    ],
+    "address.country": [
+        "address country", "pais de la direccion", "pais del domicilio",
+        "pais do endereco", "pais da morada", "pais de l adreca",
+    ],
+    "company.name": [
+        "company name", "company", "organization", "organisation", "business name",
+        "empresa", "nombre de la empresa", "nombre comercial", "nome da empresa",
+        "nome comercial", "nom de l empresa", "nom comercial",
+    ],
+    "company.website": [
+        "website", "company website", "web", "site", "url", "homepage", "web site",
+        "sitio web", "pagina web", "sitio", "site da empresa", "lloc web",
+    ],
+    "company.email": [
+        "company email", "correo de la empresa", "email de la empresa", "email da empresa",
+        "correu de l empresa",
+    ],
+    "company.phone": [
+        "company phone", "telefono de la empresa", "telefone da empresa",
+        "telefon de l empresa",
+    ],
+    "notes": [
+        "notes", "note", "comments", "remarks", "notas", "observaciones", "comentarios",
+        "observacoes", "notes internes", "observacions", "comentaris",
+    ],
+    "id": ["id", "client id", "customer id", "clientfolio id"],
+    "created_at": [
+        "date added", "added", "created", "created at", "creation date",
+        "fecha anadida", "fecha de alta", "fecha de creacion", "alta",
+        "data adicionada", "data de criacao", "data de registo", "data de cadastro",
+        "data afegida", "data d alta", "data de creacio",
+    ],
+}
+
+
+def header_key(text):
+    """A header folded for comparison: no case, accents, spaces or punctuation."""
+    text = unicodedata.normalize("NFKD", str(text or "")).casefold()
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return re.sub(r"[\W_]+", "", text)
+
+
+HEADERS = {}
+for _path, _labels in HEADER_LABELS.items():
+    for _label in _labels:
+        HEADERS.setdefault(header_key(_label), _path)
+for _header, _path in EXPORT_COLUMNS:
+    HEADERS[header_key(_header)] = _path
+
+NO_HEADER = ("We could not find a header row with column names such as Name, Email or "
+             "Tax ID in the first row of the file.")
+
+
+# -- formula injection -----------------------------------------------------------------
+
+def neutralise(value):
+    """A cell a spreadsheet would run as a formula gets a leading ``'``."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def restore(value):
+    """Undo :func:`neutralise`: ``'`` followed by a formula start loses the quote."""
+    if isinstance(value, str) and len(value) > 1 and value[0] == "'" \
+            and value[1] in FORMULA_STARTS:
+        return value[1:]
+    return value
+
+
+# -- reading -----------------------------------------------------------------------------
+
+@dataclass
+class Table:
+    """A parsed file: ``format`` (``csv``/``xlsx``), ``header`` (list of str), and
+    ``rows()``: an iterator of ``(row_number, [cells])`` over the non-blank data rows."""
+
+    format: str
+    header: list
+    rows: object = field(repr=False)
+    delimiter: str | None = None
+    encoding: str | None = None
+
+
+def is_xlsx(content):
+    if content[:4] != b"PK\x03\x04":
+        return False
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            return "[Content_Types].xml" in archive.namelist()
+    except zipfile.BadZipFile:
+        return False
+
+
+def decode_text(content):
+    """``(text, encoding)``: UTF-8 (BOM removed) else Windows-1252; 415 for binary data."""
+    if b"\x00" in content[:65536]:
+        raise UnsupportedMediaType(_UNSUPPORTED)
+    try:
+        return content.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = content.decode("cp1252")
+    except UnicodeDecodeError:
+        raise UnsupportedMediaType(_UNSUPPORTED) from None
+    return text, "windows-1252"
+
+
+_UNSUPPORTED = ("This file is not a spreadsheet we can read: send a CSV file (comma, semicolon "
+                "or tab separated) or an Excel workbook (.xlsx).")
+
+
+def detect_delimiter(text):
+    """The delimiter of a CSV text: the one of ``,``, ``;``, tab most found in its first
+    line outside quotes (comma when none is)."""
+    counts = {",": 0, ";": 0, "\t": 0}
+    quoted = False
+    for ch in text[:65536]:
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch in "\r\n":
+            break
+        elif not quoted and ch in counts:
+            counts[ch] += 1
+    best = max(counts, key=lambda d: (counts[d], d == ","))
+    return best if counts[best] else ","
+
+
+def _blank(cells):
+    return all(cell is None or (isinstance(cell, str) and not cell.strip()) for cell in cells)
+
+
+def _cell(value):
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat() if value.time() != datetime.min.time() \
+            else value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return value if isinstance(value, str) else str(value)
+
+
+def open_table(content):
+    """The :class:`Table` of a file's bytes; 415 for anything but CSV/XLSX, 422 for an
+    empty file."""
+    if not content or not content.strip(b" \t\r\n\xef\xbb\xbf"):
+        raise ValidationFailed("The file is empty: it needs a header row and at least one "
+                               "row of clients.", {"file": ["the file is empty"]})
+    if is_xlsx(content):
+        return _xlsx_table(content)
+    if content[:4] in (b"PK\x03\x04", b"PK\x05\x06") or content[:8] == \
+            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        raise UnsupportedMediaType(_UNSUPPORTED)
+    text, encoding = decode_text(content)
+    delimiter = detect_delimiter(text)
+
+    def records():
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        for index, cells in enumerate(reader, start=1):
+            yield index, cells
+
+    iterator = records()
+    header = None
+    for _, cells in iterator:
+        header = [c.strip() for c in cells]
+        break
+    if header is None or _blank(header):
+        raise ValidationFailed(NO_HEADER, {"file": [NO_HEADER]})
+
+    def rows():
+        for number, cells in records():
+            if number == 1 or _blank(cells):
+                continue
+            yield number, cells
+
+    return Table("csv", header, rows, delimiter, encoding)
+
+
+def _xlsx_table(content):
+    from openpyxl import load_workbook
+
+    def sheet_rows():
+        try:
+            workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+        except Exception:
+            raise UnsupportedMediaType(_UNSUPPORTED) from None
+        try:
+            sheet = workbook.worksheets[0]
+            for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+                yield number, [_cell(v) for v in values]
+        finally:
+            workbook.close()
+
+    header = None
+    for _, cells in sheet_rows():
+        header = [(c or "").strip() if isinstance(c, str) else (c or "") for c in cells]
+        header = [str(c) for c in header]
+        while header and not header[-1]:
+            header.pop()
+        break
+    if not header:
+        raise ValidationFailed(NO_HEADER, {"file": [NO_HEADER]})
+
+    def rows():
+        for number, cells in sheet_rows():
+            if number == 1 or _blank(cells):
+                continue
+            yield number, cells
+
+    return Table("xlsx", header, rows)
+
+
+# -- headers -----------------------------------------------------------------------------
+
+@dataclass
+class Columns:
+    """Which column holds which field: ``fields`` [(index, path)], ``unknown`` headers
+    (not imported), ``ignored`` headers (recognised, never imported)."""
+
+    fields: list
+    unknown: list
+    ignored: list
+
+
+def check_mapping(mapping):
+    """An explicit mapping {header: field path}; 422 naming each bad entry."""
+    if mapping is None:
+        return {}
+    if not isinstance(mapping, dict):
+        raise ValidationFailed("some fields are invalid", {
+            "mapping": ["must be a JSON object: column header -> field path"]})
+    errors = {}
+    for header, path in mapping.items():
+        if path is not None and path not in FIELD_PATHS:
+            errors[f"mapping.{header}"] = [
+                f"'{path}' is not a client field; use one of {', '.join(FIELD_PATHS)}"]
+    if errors:
+        raise ValidationFailed("some fields are invalid", errors)
+    return dict(mapping)
+
+
+def match_headers(header, mapping=None):
+    """The :class:`Columns` of a header row; 422 when no column is recognised or the
+    name has no column."""
+    explicit = {header_key(k): v for k, v in check_mapping(mapping).items()}
+    fields, unknown, ignored, taken = [], [], [], set()
+    for index, title in enumerate(header):
+        key = header_key(title)
+        if not key:
+            continue
+        path = explicit[key] if key in explicit else HEADERS.get(key)
+        if path is None or path in taken:
+            unknown.append(title)
+            continue
+        taken.add(path)
+        if path in IGNORED_PATHS:
+            ignored.append(title)
+        else:
+            fields.append((index, path))
+    if not fields:
+        raise ValidationFailed(NO_HEADER, {"file": [NO_HEADER]})
+    if "name" not in taken:
+        message = ("We could not find the column with the client's name: add a column "
+                   "called Name (or Nombre, Nome, Nom) or map one to \"name\".")
+        raise ValidationFailed(message, {"file": [message]})
+    return Columns(fields, unknown, ignored)
+
+
+def row_to_client(columns, cells):
+    """The client dict of one row (``validate_client``'s input): blank cells are
+    ``None``, formula quotes are removed, ``address.x`` paths become nested dicts."""
+    data = {}
+    for index, path in columns.fields:
+        value = cells[index] if index < len(cells) else None
+        value = restore(_cell(value))
+        if isinstance(value, str) and not value.strip():
+            value = None
+        if "." in path:
+            outer, inner = path.split(".", 1)
+            data.setdefault(outer, {})[inner] = value
+        else:
+            data[path] = value
+    return data
+
+
+# -- writing -----------------------------------------------------------------------------
+
+def client_row(record):
+    """The export cells of one client record, in ``EXPORT_COLUMNS`` order."""
+    cells = []
+    for _, path in EXPORT_COLUMNS:
+        if "." in path:
+            outer, inner = path.split(".", 1)
+            value = (record.get(outer) or {}).get(inner)
+        else:
+            value = record.get(path)
+        if path == "tags":
+            value = "; ".join(value or [])
+        elif path == "created_at" and value:
+            value = str(value)[:10]
+        cells.append(neutralise(value) if value not in (None, "") else "")
+    return cells
+
+
+def export_header():
+    return [title for title, _ in EXPORT_COLUMNS]
+
+
+class _Line:
+    """A file-like that keeps what ``csv.writer`` writes (one row at a time)."""
+
+    def __init__(self):
+        self.parts = []
+
+    def write(self, text):
+        self.parts.append(text)
+
+    def take(self):
+        text = "".join(self.parts)
+        self.parts = []
+        return text
+
+
+def csv_lines(rows, header=None, bom=True):
+    """Encoded CSV chunks (UTF-8, BOM first): the header then each row of ``rows``."""
+    line = _Line()
+    writer = csv.writer(line, lineterminator="\r\n")
+    writer.writerow(header or export_header())
+    yield (("\ufeff" if bom else "") + line.take()).encode("utf-8")
+    buffered = []
+    for cells in rows:
+        writer.writerow(cells)
+        buffered.append(line.take())
+        if len(buffered) >= 200:
+            yield "".join(buffered).encode("utf-8")
+            buffered = []
+    if buffered:
+        yield "".join(buffered).encode("utf-8")

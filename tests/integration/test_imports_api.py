@@ -1,0 +1,268 @@
+"""Bulk import and export of clients over HTTP: jobs, verdicts, errors.csv, revert,
+limits, round trips and tenant isolation."""
+import csv
+import io
+import json
+
+import pytest
+from openpyxl import Workbook, load_workbook
+
+from tests.helpers import wait_until
+from tests.integration.conftest import SERVICES, Stack
+
+BOM = "\ufeff"
+
+
+class ImportStack(Stack):
+    """The test stack with small import limits (1 MiB files, batches of 7 rows)."""
+
+    def config(self, service):
+        return {**super().config(service), "IMPORT_MAX_BYTES": 1024 * 1024,
+                "IMPORT_BATCH_SIZE": 7}
+
+
+@pytest.fixture(scope="module")
+def stack(vhosts, tmp_path_factory):
+    directory = tmp_path_factory.mktemp("imports")
+    stack = ImportStack(vhosts.create(),
+                        {s: f"sqlite:///{directory / f'{s}.db'}" for s in SERVICES})
+    stack.start()
+    yield stack
+    stack.close()
+
+
+_counter = iter(range(10**6))
+
+
+@pytest.fixture
+def workspace():
+    return f"imp{next(_counter)}"
+
+
+def csv_bytes(rows, delimiter=",", encoding="utf-8"):
+    out = io.StringIO()
+    csv.writer(out, delimiter=delimiter, lineterminator="\r\n").writerows(rows)
+    return out.getvalue().encode(encoding)
+
+
+def upload(session, stack, content, name="clients.csv", wait=True, **fields):
+    data = {k: (json.dumps(v) if isinstance(v, dict) else str(v).lower() if isinstance(v, bool)
+                else v) for k, v in fields.items()}
+    return session.post(f"{stack.url}/api/v1/clients/imports" + ("?wait=true" if wait else ""),
+                        files={"file": (name, content)}, data=data, timeout=60)
+
+
+def all_clients(session, stack, **params):
+    items, cursor = [], None
+    while True:
+        query = {"limit": 500, "archived": "all", **params}
+        if cursor:
+            query["cursor"] = cursor
+        page = session.get(f"{stack.url}/api/v1/clients", params=query, timeout=10).json()
+        items += page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return items
+
+
+ES_HEADERS = ["Nombre del cliente", "NIF", "Correo electrónico", "Teléfono móvil", "País",
+              "Categoría de cliente", "Adreça", "Notas"]
+
+
+def test_spanish_semicolon_windows_1252_with_bad_rows(stack, workspace):
+    session = stack.session(workspace)
+    content = csv_bytes([
+        ES_HEADERS + ["Columna rara"],
+        ["Construcciones Peña S.L.", "B58378431", "info@pena.es", "612 345 678", "España",
+         "Mayorista", "Calle Mayor 1", "línea 1\nlínea 2", "x"],
+        ["", "B12345674", "a@b.es", "", "ES", "", "", "", ""],          # missing name
+        ["Mal NIF", "B58378432", "c@d.es", "", "ES", "", "", "", ""],   # bad tax id
+        ["Mal correo", "", "no-es-un-correo", "", "ES", "", "", "", ""],  # bad email
+        ["Duplicado", "ESB58378431", "", "", "ES", "", "", "", ""],     # same tax id as row 2
+        ["Ferretería Núñez", "", "", "", "ES", "", "", "", ""],
+    ], delimiter=";", encoding="cp1252")
+    job = upload(session, stack, content, mode="create").json()
+    assert job["status"] == "done", job
+    assert (job["total"], job["processed"], job["created"], job["failed"]) == (6, 6, 2, 4)
+    assert job["unknown_columns"] == ["Columna rara"]
+    by_row = {}
+    for error in job["errors"]:
+        by_row.setdefault(error["row"], []).append(error["field"])
+    assert by_row == {3: ["name"], 4: ["tax_id"], 5: ["email"], 6: ["tax_id"]}
+    assert "row 2" in [e for e in job["errors"] if e["row"] == 6][0]["message"]
+    clients = {c["name"]: c for c in all_clients(session, stack)}
+    assert set(clients) == {"Construcciones Peña S.L.", "Ferretería Núñez"}
+    pena = clients["Construcciones Peña S.L."]
+    assert pena["phone"] == "+34612345678" and pena["notes"] == "línea 1\nlínea 2"
+    assert pena["address"]["street"] == "Calle Mayor 1" and pena["category"] == "Mayorista"
+
+    errors = session.get(f"{stack.url}/api/v1/clients/imports/{job['id']}/errors.csv")
+    assert errors.status_code == 200 and errors.headers["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(errors.content.decode("utf-8-sig"))))
+    assert rows[0] == ES_HEADERS + ["Columna rara", "error"]
+    assert [r[0] for r in rows[1:]] == ["", "Mal NIF", "Mal correo", "Duplicado"]
+    assert "tax id" in rows[2][-1] and rows[1][-1].startswith("row 3: name")
+
+    # create mode again: existing tax id is an error, never a duplicate
+    again = upload(session, stack, content, mode="create").json()
+    assert again["created"] == 1  # only the client without tax id... is created again
+    assert any(e["row"] == 2 and e["message"] == "a client with this tax id already exists"
+               for e in again["errors"])
+
+
+@pytest.mark.parametrize("encoding,delimiter,headers", [
+    ("utf-8", ",", ["Name", "Tax ID", "Email", "Phone", "Country", "Tags"]),
+    ("utf-8-sig", "\t", ["Nome legal", "Número de identificação fiscal", "E-mail",
+                         "Telemóvel", "País", "Etiquetas"]),
+    ("cp1252", ";", ["Nom", "NIF", "Correu electrònic", "Telèfon mòbil", "País",
+                     "Etiquetes"]),
+])
+def test_encodings_delimiters_languages_upsert_twice(stack, workspace, encoding, delimiter,
+                                                     headers):
+    session = stack.session(workspace)
+    rows = [headers,
+            ["Lisboa Seguros, Lda.", "PT501964843", "geral@lisboa.pt", "+351 912 345 678",
+             "PT", "seguros; vip"],
+            ["Ana Núñez", "", "ana@example.com", "", "ES", ""]]
+    content = csv_bytes(rows, delimiter, encoding)
+    first = upload(session, stack, content, mode="upsert").json()
+    assert (first["created"], first["failed"]) == (2, 0), first
+    head = stack.rpc.contacts.events_since(0, 5000)
+    second = upload(session, stack, content, mode="upsert").json()
+    assert (second["unchanged"], second["created"], second["updated"]) == (2, 0, 0), second
+    assert len(stack.rpc.contacts.events_since(0, 5000)) == len(head)
+    clients = {c["name"]: c for c in all_clients(session, stack)}
+    assert clients["Lisboa Seguros, Lda."]["tags"] == ["seguros", "vip"]
+    # upsert by tax id changes a field; by email matches the client without tax id
+    rows[1][2] = "novo@lisboa.pt"
+    rows[2][4] = "PT"
+    third = upload(session, stack, csv_bytes(rows, delimiter, encoding), mode="upsert").json()
+    assert (third["updated"], third["created"]) == (2, 0), third
+    assert len(all_clients(session, stack)) == 2
+
+
+def test_mapping_dry_run_and_rows(stack, workspace):
+    session = stack.session(workspace)
+    content = csv_bytes([["Razón social", "Ciudad", "Cosa"], ["Acme", "Girona", "z"]])
+    dry = upload(session, stack, content, mode="upsert", dry_run=True,
+                 mapping={"Razón social": "name", "Ciudad": "address.city"}).json()
+    assert dry["dry_run"] is True and dry["created"] == 1 and dry["unknown_columns"] == ["Cosa"]
+    assert all_clients(session, stack) == []
+    rows = session.get(f"{stack.url}/api/v1/clients/imports/{dry['id']}/rows").json()
+    assert rows["items"][0]["row"] == 2 and rows["items"][0]["outcome"] == "created"
+    bad = upload(session, stack, content, mapping={"Razón social": "nope"})
+    assert bad.status_code == 422 and "mapping.Razón social" in bad.json()["errors"]
+
+
+def test_async_job_progress_and_revert(stack, workspace):
+    session = stack.session(workspace)
+    existing = session.post(f"{stack.url}/api/v1/clients", json={
+        "name": "Old Name", "tax_id": "B58378431", "country": "ES", "email": "old@x.es"}).json()
+    rows = [["Name", "Tax ID", "Country", "Email"],
+            ["New Name", "B58378431", "ES", "old@x.es"]]
+    rows += [[f"Client {i}", "", "ES", f"c{i}@x.es"] for i in range(40)]
+    response = upload(session, stack, csv_bytes(rows), wait=False, mode="upsert")
+    assert response.status_code == 202 and set(response.json()) == {"id", "status"}
+    job_id = response.json()["id"]
+    assert response.headers["Location"] == f"/api/v1/clients/imports/{job_id}"
+    job = wait_until(lambda: (lambda j: j if j["status"] == "done" else None)(
+        session.get(f"{stack.url}/api/v1/clients/imports/{job_id}").json()), timeout=30)
+    assert (job["total"], job["processed"], job["created"], job["updated"]) == (41, 41, 40, 1)
+    assert session.get(f"{stack.url}/api/v1/clients/{existing['id']}").json()["name"] \
+        == "New Name"
+    # another workspace cannot see or revert it
+    other = stack.session(workspace + "b")
+    assert other.get(f"{stack.url}/api/v1/clients/imports/{job_id}").status_code == 404
+    assert other.post(f"{stack.url}/api/v1/clients/imports/{job_id}/revert").status_code == 404
+    assert other.get(f"{stack.url}/api/v1/clients/imports/{job_id}/errors.csv").status_code \
+        == 404
+    reverted = session.post(f"{stack.url}/api/v1/clients/imports/{job_id}/revert")
+    assert reverted.status_code == 200, reverted.text
+    assert (reverted.json()["archived"], reverted.json()["restored"]) == (40, 1)
+    token = reverted.headers["Consistency-Token"]
+    old = session.get(f"{stack.url}/api/v1/clients/{existing['id']}",
+                      headers={"Consistency-Token": token}).json()
+    assert old["name"] == "Old Name" and not old["archived"]
+    assert [c["name"] for c in all_clients(session, stack, archived="false")] == ["Old Name"]
+    history = session.get(f"{stack.url}/api/v1/clients/{existing['id']}/history").json()
+    assert [i["type"] for i in history["items"]] == ["ClientRegistered", "ClientUpdated",
+                                                     "ClientUpdated"]
+    assert session.post(f"{stack.url}/api/v1/clients/imports/{job_id}/revert").status_code \
+        == 409
+
+
+def test_limits(stack, workspace):
+    session = stack.session(workspace)
+    big = b"Name\r\n" + b"x" * (1024 * 1024 + 10)
+    assert upload(session, stack, big).status_code == 413
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
+    assert upload(session, stack, png, name="photo.csv").status_code == 415
+    zipped = b"PK\x05\x06" + b"\x00" * 18
+    assert upload(session, stack, zipped, name="a.xlsx").status_code == 415
+    empty = upload(session, stack, b"")
+    assert empty.status_code == 422 and "empty" in empty.json()["detail"]
+    no_header = upload(session, stack, b"foo,bar\r\n1,2\r\n")
+    assert no_header.status_code == 422
+    assert no_header.json()["detail"].startswith("We could not find a header row")
+    not_multipart = session.post(f"{stack.url}/api/v1/clients/imports", data=b"Name\r\nx",
+                                 headers={"Content-Type": "text/csv"})
+    assert not_multipart.status_code == 415
+    viewer = stack.session(workspace, role="viewer")
+    assert upload(viewer, stack, b"Name\r\nx\r\n").status_code == 403
+    assert session.get(f"{stack.url}/api/v1/clients/imports/nope").status_code == 404
+
+
+def _xlsx(rows):
+    workbook = Workbook()
+    sheet = workbook.active
+    for row in rows:
+        sheet.append(row)
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+def test_xlsx_import_and_round_trips(stack, workspace):
+    session = stack.session(workspace)
+    content = _xlsx([
+        ["Nombre", "NIF", "Correo electrónico", "Teléfono", "País", "Etiquetas", "Notas",
+         "Sitio web", "Código postal", "Fecha añadida"],
+        ["'=1+2 Consulting", "B58378431", "a@b.es", "+34612345678", "ES", "a; b",
+         "-5 de descuento\ny más", "example.com", 8001, "2020-01-01"],
+        ["@Persona", None, None, None, "PT", None, None, None, None, None],
+    ])
+    job = upload(session, stack, content, name="c.xlsx", mode="create").json()
+    assert (job["created"], job["failed"]) == (2, 0), job["errors"]
+    assert job["ignored_columns"] == ["Fecha añadida"]
+
+    for format in ("csv", "xlsx"):
+        exported = session.get(f"{stack.url}/api/v1/clients/export", params={"format": format})
+        assert exported.status_code == 200
+        assert exported.headers["Content-Disposition"].startswith("attachment; filename=")
+        if format == "csv":
+            assert exported.content.startswith(BOM.encode())
+            text = exported.content.decode("utf-8-sig")
+            assert "'=1+2 Consulting" in text and "'+34612345678" in text and "'@Persona" in text
+        else:
+            sheet = load_workbook(io.BytesIO(exported.content), read_only=True).active
+            values = [list(r) for r in sheet.iter_rows(values_only=True)]
+            assert values[0][:3] == ["Name", "Kind", "Tax ID"]
+        again = upload(session, stack, exported.content, name=f"export.{format}",
+                       mode="upsert").json()
+        assert (again["unchanged"], again["created"], again["updated"], again["failed"]) \
+            == (2, 0, 0, 0), (format, again)
+    names = sorted(c["name"] for c in all_clients(session, stack))
+    assert names == ["=1+2 Consulting", "@Persona"]
+
+
+def test_export_filters_and_bad_format(stack, workspace):
+    session = stack.session(workspace)
+    for name, category in (("Uno", "A"), ("Dos", "B")):
+        session.post(f"{stack.url}/api/v1/clients", json={"name": name, "category": category})
+    out = session.get(f"{stack.url}/api/v1/clients/export", params={"category": "b"})
+    rows = list(csv.reader(io.StringIO(out.content.decode("utf-8-sig"))))
+    assert [r[0] for r in rows[1:]] == ["Dos"]
+    assert session.get(f"{stack.url}/api/v1/clients/export",
+                       params={"format": "pdf"}).status_code == 400
+    assert session.get(f"{stack.url}/api/v1/clients/export",
+                       params={"added_from": "nope"}).status_code == 400
