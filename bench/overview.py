@@ -15,7 +15,6 @@ eventlet.monkey_patch()  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import signal  # noqa: E402
-import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import sys  # noqa: E402

@@ -1,6 +1,7 @@
 """The gateway's HTTP conventions: auth, JSON bodies, ETags, Consistency-Token."""
 import functools
 import json
+import re
 import time
 from datetime import date, datetime, timezone
 
@@ -64,6 +65,21 @@ def date_param(request, name, default=None):
 
 def today_utc():
     return datetime.now(timezone.utc).date()
+
+
+_ENTITY_TAG = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
+
+
+def if_match(request):
+    """The version an ``If-Match: "<version>"`` header names (None when absent or ``*``)."""
+    value = request.headers.get("If-Match")
+    if value is None or value.strip() in ("", "*"):
+        return None
+    match = _ENTITY_TAG.match(value)
+    if not match:
+        raise BadRequest('If-Match must be a version as given in ETag, e.g. "3"',
+                         {"If-Match": ['expected a version such as "3"']})
+    return int(match.group(1))
 
 
 def consistency_token(source, position):

@@ -5,32 +5,16 @@ document with ``Location``, ``ETag`` and a ``Consistency-Token``
 (``billing:<position>``): 201 when they create it, 200 otherwise. Every write
 on an existing document honours ``If-Match`` (412 when it has moved on).
 """
-import re
-
-from services.common.errors import BadRequest
 from services.common.web import json_response
 
-from ..http import api, date_param, json_body, resource, today_utc, written
+from ..http import api, date_param, if_match, json_body, resource, today_utc, written
 
-_ENTITY_TAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
 LIST_PARAMETERS = ("client_id", "project_id", "status", "limit", "cursor")
 
 
 def optional_body(request):
     """The JSON object of a request whose body may be left out (``{}`` then)."""
     return json_body(request) if request.get_data(cache=True).strip() else {}
-
-
-def if_match(request):
-    """The version an ``If-Match: "<version>"`` header names (None without one, or ``*``)."""
-    value = request.headers.get("If-Match")
-    if value is None or value.strip() in ("", "*"):
-        return None
-    match = _ENTITY_TAG.match(value)
-    if not match:
-        raise BadRequest('If-Match must name a version, e.g. "3"',
-                         {"If-Match": ['expected "<version>"']})
-    return int(match.group(1))
 
 
 def consistency(request):

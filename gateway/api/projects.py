@@ -10,25 +10,11 @@ A request's ``Consistency-Token`` is forwarded as a hint: the projects service
 waits until its client replica has applied the contacts position it names, so a
 client created a moment ago can be assigned at once.
 """
-import re
 
 from services.common.errors import BadRequest, ValidationFailed
 
-from ..http import api, json_body, resource, written
+from ..http import api, if_match, json_body, resource, written
 
-_VERSION = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
-
-
-def if_match(request):
-    """The version an ``If-Match`` header names (``"3"``), ``None`` when absent or ``*``."""
-    value = request.headers.get("If-Match")
-    if value is None or value.strip() in ("", "*"):
-        return None
-    match = _VERSION.match(value)
-    if not match:
-        raise BadRequest('If-Match must be a version such as "3"',
-                         {"If-Match": ['expected a version such as "3"']})
-    return int(match.group(1))
 
 
 def page_args(request):
