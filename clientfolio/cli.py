@@ -7,6 +7,7 @@
     clientfolio token list [--workspace NAME] | token revoke TOKEN_ID
     clientfolio dead-letters list|retry [--consumer NAME] [--id N ...]
     clientfolio overview rebuild [--keep-old]
+    clientfolio clients export|import FILE --workspace W [--mode upsert] [--dry-run]
 """
 import argparse
 import json
@@ -176,6 +177,10 @@ def build_parser():
     letters.add_argument("--id", type=int, action="append", help="only this dead letter")
     letters.add_argument("--all", action="store_true", help="list resolved ones too")
     letters.set_defaults(func=cmd_dead_letters)
+
+    from .clients_cli import register as register_clients
+
+    register_clients(commands)
     return parser
 
 

@@ -266,3 +266,23 @@ def test_export_filters_and_bad_format(stack, workspace):
                        params={"format": "pdf"}).status_code == 400
     assert session.get(f"{stack.url}/api/v1/clients/export",
                        params={"added_from": "nope"}).status_code == 400
+
+
+def test_command_line_export_and_import(stack, workspace, tmp_path):
+    import argparse
+
+    from clientfolio import clients_cli
+
+    session = stack.session(workspace)
+    session.post(f"{stack.url}/api/v1/clients", json={"name": "Shell", "phone": "+34612345678"})
+    config = {"AMQP_URI": stack.amqp_uri}
+    target = tmp_path / "out.csv"
+    args = argparse.Namespace(file=str(target), workspace=workspace, format=None,
+                              mode="upsert", dry_run=False, mapping=None, errors=None,
+                              **{name: None for name in clients_cli.exports.FILTERS})
+    log = io.StringIO()
+    assert clients_cli.cmd_export(args, config, out=log) == 0
+    assert "exported 1 clients" in log.getvalue()
+    assert "'+34612345678" in target.read_text(encoding="utf-8-sig")
+    assert clients_cli.cmd_import(args, config, out=log) == 0
+    assert "0 created, 0 updated, 1 unchanged, 0 failed" in log.getvalue()

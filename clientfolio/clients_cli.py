@@ -1,0 +1,120 @@
+"""``clientfolio clients export|import``: bulk export and import from a shell.
+
+    clientfolio clients export FILE --workspace W [--format csv|xlsx] [--q ...]
+    clientfolio clients import FILE --workspace W [--mode create|upsert] [--dry-run]
+                                    [--mapping JSON] [--errors FILE]
+
+Both talk to the contacts service over RPC (the config's ``AMQP_URI``), exactly as the
+HTTP API does, and print progress lines on stderr. An import is a job of the contacts
+service: interrupting this command does not stop it (it is resumed if the service
+restarts); the command only follows it.
+"""
+import base64
+import json
+import sys
+import time
+
+from services.contacts import exports
+
+POLL_SECONDS = 0.5
+
+
+def _bar(done, total, width=30):
+    if not total:
+        return f"[{'?' * width}] {done}"
+    filled = int(width * done / total)
+    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} ({100 * done // total}%)"
+
+
+def _proxy(config):
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    return ClusterRpcProxy({"AMQP_URI": config["AMQP_URI"]}, timeout=600)
+
+
+def _context(args):
+    return {"workspace": args.workspace, "actor": "cli", "correlation_id": None}
+
+
+def cmd_export(args, config, out=sys.stderr):
+    format = args.format or ("xlsx" if args.file.lower().endswith(".xlsx") else "csv")
+    params = exports.list_params({name: getattr(args, name, None)
+                                  for name in exports.FILTERS})
+    count = 0
+    with _proxy(config) as rpc, open(args.file, "wb") as target:
+        def list_page(page_params):
+            return rpc.contacts.list_clients(_context(args), page_params)
+
+        def counted(records):
+            nonlocal count
+            for record in records:
+                count += 1
+                if count % 1000 == 0:
+                    print(f"exported {count} clients", file=out, flush=True)
+                yield record
+
+        for chunk in exports.stream(counted(exports.pages(list_page, params)), format):
+            target.write(chunk)
+    print(f"exported {count} clients to {args.file}", file=out, flush=True)
+    return 0
+
+
+def cmd_import(args, config, out=sys.stderr):
+    with open(args.file, "rb") as source:
+        content = source.read()
+    with _proxy(config) as rpc:
+        ctx = _context(args)
+        job = rpc.contacts.start_import(ctx, args.file.rsplit("/", 1)[-1],
+                                        base64.b64encode(content).decode(), args.mode,
+                                        args.dry_run, args.mapping)
+        print(f"import {job['id']} queued", file=out, flush=True)
+        last = None
+        while job["status"] in ("queued", "running"):
+            time.sleep(POLL_SECONDS)
+            job = rpc.contacts.get_import(ctx, job["id"])
+            line = _bar(job["processed"], job["total"])
+            if line != last:
+                print(f"\r{line}", end="", file=out, flush=True)
+                last = line
+        print(file=out)
+        print(f"{job['status']}: {job['created']} created, {job['updated']} updated, "
+              f"{job['unchanged']} unchanged, {job['failed']} failed"
+              + (" (dry run: nothing was changed)" if job["dry_run"] else ""),
+              file=out, flush=True)
+        for error in job.get("errors", [])[:20]:
+            print(f"  row {error['row']}: {error['field']}: {error['message']}", file=out)
+        if job["failed"] and args.errors:
+            with open(args.errors, "w", encoding="utf-8", newline="") as target:
+                target.write(rpc.contacts.import_errors_csv(ctx, job["id"]))
+            print(f"failed rows written to {args.errors}", file=out)
+    print(json.dumps({k: job[k] for k in ("id", "status", "created", "updated", "unchanged",
+                                          "failed")}))
+    return 0 if job["status"] == "done" else 1
+
+
+def _run(args):
+    from .cli import _prepare
+
+    config = _prepare(args)
+    return (cmd_export if args.action == "export" else cmd_import)(args, config)
+
+
+def register(subparsers):
+    """Add ``clients export|import`` to the ``clientfolio`` command line."""
+    clients = subparsers.add_parser("clients", help="bulk export and import of clients")
+    clients.add_argument("action", choices=("export", "import"))
+    clients.add_argument("file", help="the CSV or XLSX file to write (export) or read (import)")
+    clients.add_argument("--workspace", required=True)
+    clients.add_argument("--format", choices=tuple(exports.FORMATS),
+                         help="export format (default: from the file name, else csv)")
+    clients.add_argument("--mode", choices=("create", "upsert"), default="create",
+                         help="import: create new clients only, or update matching ones")
+    clients.add_argument("--dry-run", action="store_true",
+                         help="import: report what would happen, change nothing")
+    clients.add_argument("--mapping", help='import: JSON {"column header": "field path"}')
+    clients.add_argument("--errors", help="import: write the failed rows to this CSV file")
+    for name in exports.FILTERS:
+        clients.add_argument(f"--{name.replace('_', '-')}", dest=name,
+                             help=f"export: the list filter '{name}'")
+    clients.set_defaults(func=_run)
+    return clients
