@@ -164,3 +164,12 @@ def run(report, quick=False):
         drafts, issues = issue_run(kind, count)
         report.add(f"issue invoices over HTTP ({kind})", f"{count}, {CONCURRENCY} at a time",
                    issues, "create drafts over HTTP, same run", drafts, goal=">= 0.5x")
+
+
+if __name__ == "__main__":
+    import warnings
+
+    from .support import Report
+
+    warnings.filterwarnings("ignore")
+    run(Report(), quick="--quick" in sys.argv)
