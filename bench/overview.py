@@ -50,9 +50,25 @@ def kernel_tables_only(url):
 
 
 def stand_in(source):
+    # No relay while the data set is generated: the phases below publish what they measure.
     return type(f"Bench{source.title()}", (EventSourceRpc,), {
         "name": source, "config": Config(),
-        "store": EventSourcedStore(source, kernel_tables_only, relay=True)})
+        "store": EventSourcedStore(source, kernel_tables_only, relay=False)})
+
+
+def start_relays(stores, amqp_uri):
+    """Relays for projects and billing that publish from now on (the generated
+    history is already in the rebuilt read model), woken by each commit."""
+    from services.common.relay import OutboxRelay
+
+    relays = []
+    for source in ("projects", "billing"):
+        store = stores[source]
+        store.save_relay_checkpoint("outbox", store.head_position())
+        relay = OutboxRelay(source, store.database, amqp_uri, poll_interval=0.05)
+        store.database.on_commit(relay.wake)
+        relays.append((relay, eventlet.spawn(relay.run)))
+    return relays
 
 
 def generate(stores, clients):
@@ -291,8 +307,12 @@ def run(report, quick=False):
                    unit="ms", higher_is_better=False)
         report.add("overview read latency p99", "ms", p99, "/health p99", health_p99,
                    unit="ms", higher_is_better=False, goal="<= 20 ms")
+        relays = start_relays(stores, amqp_uri)
         achieved, p50, p99 = propagation(base, token, stores, client_ids, 500,
                                          5 if quick else 20)
+        for relay, thread in relays:
+            relay.stop()
+            thread.wait()
         report.add("propagation commit->overview p50", f"{achieved:.0f} events/s", p50,
                    "goal", 10.0, unit="ms", higher_is_better=False, goal="<= 10 ms")
         report.add("propagation commit->overview p99", f"{achieved:.0f} events/s", p99,
