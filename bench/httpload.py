@@ -1,7 +1,10 @@
 """A small closed-loop HTTP load generator: THREADS keep one request in flight each.
 
-    python bench/httpload.py URL TOKEN SECONDS THREADS   -> JSON on stdout
+    python bench/httpload.py URL TOKEN SECONDS THREADS [IDS_FILE]   -> JSON on stdout
+
+With IDS_FILE, each request replaces ``{id}`` in URL by a random line of the file.
 """
+import random
 import json
 import sys
 import threading
@@ -12,6 +15,7 @@ import requests
 
 def main():
     url, token, seconds, threads = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+    ids = open(sys.argv[5]).read().split() if len(sys.argv) > 5 else None
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     deadline = time.monotonic() + seconds
     latencies, errors = [], [0]
@@ -23,7 +27,8 @@ def main():
         while time.monotonic() < deadline:
             started = time.monotonic()
             try:
-                ok = session.get(url, headers=headers, timeout=10).status_code == 200
+                target = url.replace("{id}", random.choice(ids)) if ids else url
+                ok = session.get(target, headers=headers, timeout=10).status_code == 200
             except requests.RequestException:
                 ok = False
             if ok:
