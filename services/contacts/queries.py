@@ -359,10 +359,11 @@ def indexed_window(term):
     The index's cost grows with the number of trigrams looked up, and long terms (a
     whole email address, a full name) carry frequent ones (``example.com``, ``ltda``)
     that add work without narrowing the result. So at most ``MAX_INDEXED`` characters
-    are looked up: the longest word that is not a legal form or a usual part of an
-    address (the most distinctive part: a surname; in an email, the domain's name
-    first), widened with its neighbours up to such a word; the whole term is then
-    checked on those candidates.
+    are looked up: around the longest word that is not a legal form or a usual part of
+    an address (in an email, the domain's name first), widened towards its neighbour
+    when that one is distinctive too (two rare words together narrow the most), never
+    into a usual part of an address; the whole term is then checked on those
+    candidates.
     """
     if len(term) <= MAX_INDEXED:
         return term
@@ -376,16 +377,30 @@ def indexed_window(term):
     # In an address, the domain names the company; the mailbox is often generic
     # ("contabilidade@", "geral@"), unless the domain is (gmail.com).
     best = max(domain or rare, key=lambda m: len(m.group()))
-    blocked = [(m.start(), m.end()) for m in words if m.group() in common]
+    blocked = [(m.start(), m.end()) for m in words if m.group() in WEB_WORDS]
 
     def free(index):
         return not any(start <= index < end for start, end in blocked)
 
     start, end = best.start(), min(best.end(), best.start() + MAX_INDEXED)
-    while end - start < MAX_INDEXED and end < len(term) and free(end):
-        end += 1
-    while end - start < MAX_INDEXED and start > 0 and free(start - 1):
-        start -= 1
+
+    def widen_right():
+        nonlocal end
+        while end - start < MAX_INDEXED and end < len(term) and free(end):
+            end += 1
+
+    def widen_left():
+        nonlocal start
+        while end - start < MAX_INDEXED and start > 0 and free(start - 1):
+            start -= 1
+
+    position = words.index(best)
+    if position > 0 and words[position - 1].group() not in common:
+        widen_left()
+        widen_right()
+    else:
+        widen_right()
+        widen_left()
     return term[start:end]
 
 
