@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime, timezone
 
 from nameko.dependency_providers import Config
-from nameko.rpc import rpc
+from services.common.rpc import rpc
 
 from services.common.context import CommandContext
 from services.common.envelope import format_time, utc_now

@@ -5,7 +5,7 @@ import time
 import eventlet
 from kombu import Connection
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc
+from .rpc import rpc
 from sqlalchemy import text
 
 from .config import database_url

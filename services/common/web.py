@@ -97,6 +97,11 @@ class ProblemWebServer(WebServer):
 class JsonHttpHandler(HttpRequestHandler):
     server = ProblemWebServer()
 
+    def __init__(self, method, url, **kwargs):
+        # A 4xx answer is the API working as designed: logged as a warning, no traceback.
+        kwargs.setdefault("expected_exceptions", ClientfolioError)
+        super().__init__(method, url, **kwargs)
+
     def response_from_exception(self, exc):
         return problem_from_exception(exc)
 

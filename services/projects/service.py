@@ -26,7 +26,7 @@ import uuid
 
 import eventlet
 from nameko.dependency_providers import Config
-from nameko.rpc import rpc
+from services.common.rpc import rpc
 from sqlalchemy import select
 
 from services.common.context import CommandContext
