@@ -72,7 +72,7 @@ def start_relays(stores, amqp_uri):
 
 
 def generate(stores, clients):
-    """~10 events per client across the three sources (1M events for 100k clients)."""
+    """10 events per client across the three sources (1M events for 100k clients)."""
     workspace = "bench"
     client_ids = [str(uuid.uuid4()) for _ in range(clients)]
     step = 2000
@@ -108,6 +108,11 @@ def generate(stores, clients):
                                                     "date": "2026-11-05", "paid": "210.00",
                                                     "outstanding": "1000.00"}),
             ], workspace))
+            quote = str(uuid.uuid4())
+            billing.append(StreamAppend(quote, 0, [NewEvent("QuoteCreated", {
+                "quote_id": quote, "client_id": c, "project_id": p, "currency": "USD",
+                "total": "900.00", "valid_until": "2026-12-31", "status": "draft"})],
+                workspace))
         stores["projects"].append_batch(projects)
         stores["billing"].append_batch(billing)
     return client_ids
