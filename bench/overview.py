@@ -206,53 +206,52 @@ def start_gateway(config_env):
     raise RuntimeError("the gateway did not become ready")
 
 
-def propagation(gateway_url, token, stores, client_ids, rate_per_second, seconds):
-    """Commit events at ``rate_per_second``; probe how soon the overview shows them."""
-    import requests
-
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {token}"
-    latencies = []
-    interval = 1.0 / rate_per_second
+def propagation(gateway_url, token, stores, client_ids, rate_per_second, seconds, writers=4):
+    """Commit events at ``rate_per_second`` (ClientAssigned and InvoiceIssued, from a
+    few writers as a busy service would), and have a separate prober process ask the
+    overview for one event in ten as soon as it is committed."""
+    script = os.path.join(os.path.dirname(__file__), "prober.py")
+    prober = subprocess.Popen([sys.executable, script, gateway_url, token],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    sent = [0]
+    interval = writers / rate_per_second
     deadline = time.monotonic() + seconds
-    sent = 0
-    next_at = time.monotonic()
-    probes = []
 
-    def probe(source, position, committed_at, client_id):
-        response = session.get(f"{gateway_url}/api/v1/clients/{client_id}/overview",
-                               headers={"Consistency-Token": f"{source}:{position}"}, timeout=10)
-        if response.status_code == 200:
-            latencies.append(time.monotonic() - committed_at)
+    def writer(index):
+        next_at = time.monotonic()
+        count = 0
+        while time.monotonic() < deadline:
+            client_id = client_ids[(count * writers + index) % len(client_ids)]
+            if count % 2:
+                project = str(uuid.uuid4())
+                stored = stores["projects"].append(project, 0, [
+                    NewEvent("ClientAssigned", {"project_id": project, "client_id": client_id,
+                                                "previous_client_id": None, "via": "bulk"})],
+                    workspace="bench")
+                source = "projects"
+            else:
+                invoice = str(uuid.uuid4())
+                stored = stores["billing"].append(invoice, 0, [NewEvent("InvoiceIssued", {
+                    "invoice_id": invoice, "number": "2026-000002", "client_id": client_id,
+                    "project_id": None, "currency": "EUR", "total": "10.00",
+                    "issue_date": "2026-11-01", "due_date": "2026-12-01"})],
+                    workspace="bench")
+                source = "billing"
+            if count % 10 == index % 10:
+                prober.stdin.write(f"{source} {stored[-1].position} {time.monotonic()} "
+                                   f"{client_id}\n")
+                prober.stdin.flush()
+            count += 1
+            sent[0] += 1
+            next_at += interval
+            eventlet.sleep(max(0.0, next_at - time.monotonic()))
 
-    while time.monotonic() < deadline:
-        client_id = client_ids[sent % len(client_ids)]
-        if sent % 2:
-            project = str(uuid.uuid4())
-            stored = stores["projects"].append(project, 0, [
-                NewEvent("ClientAssigned", {"project_id": project, "client_id": client_id,
-                                            "previous_client_id": None, "via": "bulk"})],
-                workspace="bench")
-            source = "projects"
-        else:
-            invoice = str(uuid.uuid4())
-            stored = stores["billing"].append(invoice, 0, [NewEvent("InvoiceIssued", {
-                "invoice_id": invoice, "number": "2026-000002", "client_id": client_id,
-                "project_id": None, "currency": "EUR", "total": "10.00",
-                "issue_date": "2026-11-01", "due_date": "2026-12-01"})], workspace="bench")
-            source = "billing"
-        committed_at = time.monotonic()
-        if sent % 10 == 0:  # one probe in ten events
-            probes.append(eventlet.spawn(probe, source, stored[-1].position, committed_at,
-                                         client_id))
-        sent += 1
-        next_at += interval
-        eventlet.sleep(max(0.0, next_at - time.monotonic()))
-    for thread in probes:
+    threads = [eventlet.spawn(writer, index) for index in range(writers)]
+    for thread in threads:
         thread.wait()
-    achieved = sent / seconds
-    latencies.sort()
-    return achieved, latencies[len(latencies) // 2] * 1000, \
+    out, _ = prober.communicate()
+    latencies = sorted(json.loads(out))
+    return sent[0] / seconds, latencies[len(latencies) // 2] * 1000, \
         latencies[int(len(latencies) * 0.99)] * 1000
 
 

@@ -199,6 +199,16 @@ class ReadModel:
             conn.execute(update(read_model_state_table).values(building=generation))
         return generation
 
+    def analyze(self, generation):
+        """Refresh the planner's statistics of a freshly built generation (PostgreSQL)."""
+        if not self.database.is_postgres:
+            return
+        tables = self.tables(generation)
+        with self.database.engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            for table in tables.metadata.sorted_tables:
+                conn.exec_driver_sql(f'ANALYZE "{table.name}"')
+
     def swap(self, generation):
         """Make ``generation`` the live one; returns the previous generation."""
         with self.database.write() as conn:

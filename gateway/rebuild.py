@@ -42,6 +42,9 @@ def rebuild(database, config, keep_old=False, progress=print):
         # A second pass picks up what was appended while the first one ran.
         for source in SOURCES:
             counts[source] += replay(rpc, inbox, source)
+    # Bulk-filled tables have no planner statistics yet: without them the first
+    # overview queries would scan whole tables.
+    model.analyze(generation)
     previous = model.swap(generation)
     seconds = time.monotonic() - started
     total = sum(counts.values())
