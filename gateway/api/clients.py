@@ -14,7 +14,7 @@ from services.common.errors import (BadRequest, PayloadTooLarge, UnsupportedMedi
                                     ValidationFailed)
 from services.common.web import json_response
 
-from ..http import api, json_body, resource, written
+from ..http import api, if_match, json_body, resource, written
 
 MiB = 1024 * 1024
 MAX_PHOTO_BYTES = 2 * MiB
@@ -22,21 +22,6 @@ MAX_FILE_BYTES = 20 * MiB
 MULTIPART_SLACK = 64 * 1024  # boundaries and part headers around the file
 READ_CHUNK = 256 * 1024
 MERGE_KEYS = ("duplicate_ids", "fields", "dry_run")
-
-_IF_MATCH = re.compile(r'(?:W/)?"?(\d{1,9})"?')
-
-
-def if_match(request):
-    """The version named by ``If-Match`` (``"3"``), or ``None`` (absent or ``*``)."""
-    raw = request.headers.get("If-Match")
-    if raw is None or raw.strip() in ("", "*"):
-        return None
-    match = _IF_MATCH.fullmatch(raw.strip())
-    if not match:
-        raise BadRequest('If-Match must be a version as given in ETag, e.g. "3"',
-                         {"If-Match": ['expected a version such as "3"']})
-    return int(match.group(1))
-
 
 def read_capped(stream, limit, what):
     """Read ``stream`` to its end, refusing (413) as soon as it passes ``limit`` bytes."""
