@@ -101,25 +101,25 @@ def parse_consistency_token(token):
 def wait_for_consistency(inbox, token, timeout=CONSISTENCY_WAIT_SECONDS):
     """Block until the read model applied every position in ``token`` (or time out).
 
-    A timeout is not an error: the read answers what it has (eventual consistency).
+    A projector in this process wakes the wait as soon as it commits; one in
+    another replica is seen by re-reading the checkpoints every 20 ms. A
+    timeout is not an error: the read answers what it has (eventual consistency).
     Returns True if the positions were reached.
     """
     wanted = parse_consistency_token(token)
-    started = time.monotonic()
-    deadline = started + timeout
-    delay = 0.001
+
+    def reached(positions):
+        return all(positions.get(source, 0) >= position for source, position in wanted.items())
+
+    deadline = time.monotonic() + timeout
     while True:
-        positions = inbox.positions()
-        if all(positions.get(source, 0) >= position for source, position in wanted.items()):
+        if reached(inbox.positions()):
             return True
-        now = time.monotonic()
-        if now >= deadline:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
             return False
-        # Poll every millisecond for the first 20 ms (the usual propagation
-        # time), then back off so a slow projector is not flooded with checks.
-        if now - started > 0.02:
-            delay = min(delay * 1.5, 0.02)
-        time.sleep(delay)
+        if inbox.progress.wait(reached, min(0.02, remaining)):
+            return True
 
 
 def written(payload, status, source, position, headers=None):

@@ -13,6 +13,7 @@ transaction, records the event id and advances the source's checkpoint, so:
 """
 import json
 import logging
+import threading
 from dataclasses import dataclass
 
 from sqlalchemy import (
@@ -83,6 +84,26 @@ def create_inbox_tables(bind):
     DEFAULT_TABLES.create(bind)
 
 
+class Progress:
+    """Positions this process has applied, with a way to wait for them (readers
+    in the same process as the consumer are woken at commit, without polling)."""
+
+    def __init__(self):
+        self.positions = {}
+        self._changed = threading.Condition()
+
+    def advance(self, source, position):
+        with self._changed:
+            if position > self.positions.get(source, 0):
+                self.positions[source] = position
+                self._changed.notify_all()
+
+    def wait(self, predicate, timeout):
+        """Wait up to ``timeout`` for ``predicate(positions)``; returns its last value."""
+        with self._changed:
+            return self._changed.wait_for(lambda: predicate(self.positions), timeout)
+
+
 @dataclass
 class ApplyResult:
     applied: int = 0
@@ -107,6 +128,7 @@ class Inbox:
         self.handlers = handlers
         self.tables = tables or DEFAULT_TABLES
         self.unit_of_work = unit_of_work
+        self.progress = Progress()
 
     # -- checkpoints ---------------------------------------------------------------
 
@@ -143,12 +165,14 @@ class Inbox:
         events = sorted(events, key=lambda e: e.position)
         try:
             with self.database.write() as conn:
-                return self._apply(conn, source, events, isolate=False)
+                result = self._apply(conn, source, events, isolate=False)
         except _HandlerFailed:
             # Rare path: redo the batch with a savepoint per event so that only
             # the failing events are parked and the others still apply.
             with self.database.write() as conn:
-                return self._apply(conn, source, events, isolate=True)
+                result = self._apply(conn, source, events, isolate=True)
+        self.progress.advance(source, result.position)  # committed: wake local readers
+        return result
 
     def _apply(self, conn, source, events, isolate):
         result = ApplyResult()
