@@ -502,3 +502,12 @@ def run(report, quick=False):
         created, answered = create_throughput(kind, creates, creates * 2)
         report.add(f"create client over HTTP ({kind})", f"{creates} POSTs, 20 clients",
                    created, "gateway /health, 20 clients", answered, goal="-")
+
+
+if __name__ == "__main__":
+    import warnings
+
+    from .support import Report
+
+    warnings.filterwarnings("ignore")
+    run(Report(), quick="--quick" in sys.argv)

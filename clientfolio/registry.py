@@ -11,6 +11,7 @@ SERVICE_CLASSES = {
 # Consumers (inbox owners) and the handlers they apply: used by `dead-letters`.
 CONSUMER_HANDLERS = {
     "gateway": None,  # the live read-model generation's inbox (gateway.readmodel)
+    "contacts": "services.contacts.timeline:HANDLERS",
     "projects": "services.projects.replica:HANDLERS",
     "billing": "services.billing.replica:HANDLERS",
 }

@@ -5,13 +5,16 @@ import re
 import time
 from datetime import date, datetime, timezone
 
-from services.common.errors import BadRequest
+from services.common.errors import BadRequest, PayloadTooLarge
 from services.common.web import http, json_response
 
 from .auth import authenticate
 from .idempotency import run_once
 
 CONSISTENCY_WAIT_SECONDS = 5.0
+# The largest body any endpoint takes (an import file, 50 MiB by default, plus
+# multipart overhead); each endpoint enforces its own, smaller limit too.
+MAX_REQUEST_BYTES = 64 * 2**20
 SOURCES = ("contacts", "projects", "billing")
 
 
@@ -27,9 +30,12 @@ def api(method, url, role="viewer"):
         def endpoint(self, request, **path):
             principal = authenticate(self.db, request.headers.get("Authorization"))
             principal.require(role)
+            if (request.content_length or 0) > MAX_REQUEST_BYTES:
+                # Before anything reads the body (the Idempotency-Key fingerprint does).
+                raise PayloadTooLarge(f"requests are limited to {MAX_REQUEST_BYTES // 2**20} MiB")
             token = request.headers.get("Consistency-Token")
             if token:
-                wait_for_consistency(self.projector.inbox, token)
+                wait_for_consistency(self.projector, token)
             key = request.headers.get("Idempotency-Key")
             if key and request.method == "POST":
                 return run_once(self.db, principal.workspace, key, request,
@@ -98,19 +104,20 @@ def parse_consistency_token(token):
     return wanted
 
 
-def wait_for_consistency(inbox, token, timeout=CONSISTENCY_WAIT_SECONDS):
+def wait_for_consistency(consumer, token, timeout=CONSISTENCY_WAIT_SECONDS):
     """Block until the read model applied every position in ``token`` (or time out).
 
-    A projector in this process wakes the wait as soon as it commits; one in
-    another replica is seen by re-reading the checkpoints every 20 ms. A
-    timeout is not an error: the read answers what it has (eventual consistency).
-    Returns True if the positions were reached.
+    When this process runs the active projector of those sources, its commits
+    wake the wait directly (no polling); otherwise the checkpoints are re-read
+    every 20 ms. A timeout is not an error: the read answers what it has
+    (eventual consistency). Returns True if the positions were reached.
     """
     wanted = parse_consistency_token(token)
 
     def reached(positions):
         return all(positions.get(source, 0) >= position for source, position in wanted.items())
 
+    inbox = consumer.inbox
     deadline = time.monotonic() + timeout
     while True:
         if reached(inbox.positions()):
@@ -118,7 +125,8 @@ def wait_for_consistency(inbox, token, timeout=CONSISTENCY_WAIT_SECONDS):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return False
-        if inbox.progress.wait(reached, min(0.02, remaining)):
+        local = all(consumer.leader.get(source) for source in wanted)
+        if inbox.progress.wait(reached, min(1.0 if local else 0.02, remaining)):
             return True
 
 

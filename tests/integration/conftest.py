@@ -20,8 +20,9 @@ SERVICES = ("contacts", "projects", "billing", "gateway")
 
 
 class Stack:
-    def __init__(self, amqp_uri, database_urls, classes=None):
+    def __init__(self, amqp_uri, database_urls, classes=None, data_dir=None):
         self.amqp_uri = amqp_uri
+        self.data_dir = data_dir
         self.database_urls = database_urls
         self.classes = classes or {}
         self.ports = {service: free_port() for service in SERVICES}
@@ -34,6 +35,7 @@ class Stack:
             "DATABASE_URLS": self.database_urls,
             "WEB_SERVER_ADDRESS": f"127.0.0.1:{self.ports[service]}",
             "RELAY_POLL_INTERVAL": 0.2,
+            **({"DATA_DIR": str(self.data_dir)} if self.data_dir else {}),
         })
 
     def start(self, *services):
@@ -108,7 +110,7 @@ def make_stack(amqp_uri, tmp_path, request):
             urls = {service: postgres.create(service) for service in SERVICES}
         else:
             urls = {service: f"sqlite:///{tmp_path / f'{service}.db'}" for service in SERVICES}
-        stack = Stack(amqp_uri, urls, classes)
+        stack = Stack(amqp_uri, urls, classes, data_dir=tmp_path / "data")
         stacks.append(stack)
         return stack
 

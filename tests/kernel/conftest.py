@@ -2,7 +2,6 @@ import pytest
 
 from services.common.db import Database
 from services.common.eventstore import EventStore
-from services.common.migrations import upgrade
 from services.projects.service import migrate
 
 
