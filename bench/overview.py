@@ -9,6 +9,7 @@
 Run as its own process (it monkey-patches eventlet): ``python -m bench.overview``.
 """
 import eventlet
+import eventlet.semaphore
 
 eventlet.monkey_patch()  # noqa: E402
 
@@ -214,6 +215,7 @@ def propagation(gateway_url, token, stores, client_ids, rate_per_second, seconds
     prober = subprocess.Popen([sys.executable, script, gateway_url, token],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     sent = [0]
+    pipe_lock = eventlet.semaphore.Semaphore()
     interval = writers / rate_per_second
     deadline = time.monotonic() + seconds
 
@@ -238,9 +240,10 @@ def propagation(gateway_url, token, stores, client_ids, rate_per_second, seconds
                     workspace="bench")
                 source = "billing"
             if count % 10 == index % 10:
-                prober.stdin.write(f"{source} {stored[-1].position} {time.monotonic()} "
-                                   f"{client_id}\n")
-                prober.stdin.flush()
+                line = f"{source} {stored[-1].position} {time.monotonic()} {client_id}\n"
+                with pipe_lock:
+                    prober.stdin.write(line)
+                    prober.stdin.flush()
             count += 1
             sent[0] += 1
             next_at += interval
