@@ -181,6 +181,9 @@ class EventConsumer:
         if not events:
             return False
         result = self.inbox.apply(source, events)
+        # What this consumer knows exists but has not applied (a gap waiting to be filled).
+        CONSUMER_LAG.labels(self.name, source).set(
+            max(0, max(e.position for e in events) - result.position))
         return result.gap_after is not None
 
     def _sleep(self, delay):

@@ -5,15 +5,16 @@ import time
 import eventlet
 from kombu import Connection
 from nameko.extensions import DependencyProvider
-from .rpc import rpc
+from nameko.rpc import Rpc
 from sqlalchemy import text
 
 from .config import database_url
 from .consumer import EventConsumer
 from .db import get_database
 from .eventstore import EventStore
-from .metrics import render
+from .metrics import RPC_LATENCY, render
 from .relay import OutboxRelay
+from .rpc import rpc
 from .web import http, json_response, text_response
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ class EventSourcedStore(DependencyProvider):
         self.relay_enabled = relay
         self.store = None
         self._relay_thread = None
+        self._started = {}
 
     def setup(self):
         config = self.container.config
@@ -77,6 +79,17 @@ class EventSourcedStore(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.store
+
+    # RPC latency for /metrics: every service has this provider, so it times
+    # each of its RPC workers here.
+    def worker_setup(self, worker_ctx):
+        self._started[worker_ctx.call_id] = time.perf_counter()
+
+    def worker_teardown(self, worker_ctx):
+        started = self._started.pop(worker_ctx.call_id, None)
+        if started is not None and isinstance(worker_ctx.entrypoint, Rpc):
+            RPC_LATENCY.labels(self.service, worker_ctx.entrypoint.method_name).observe(
+                time.perf_counter() - started)
 
 
 class EventConsumerProvider(DependencyProvider):

@@ -147,6 +147,8 @@ class OutboxRelay:
         self.store.save_relay_checkpoint(self.checkpoint_name, last)
         self.checkpoint = last
         EVENTS_PUBLISHED.labels(self.service).inc(len(batch))
+        backlog = 0 if len(batch) < self.batch_size else self.store.head_position() - last
+        RELAY_BACKLOG.labels(self.service).set(backlog)
         return len(batch)
 
     def run(self):

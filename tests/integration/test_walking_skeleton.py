@@ -87,6 +87,11 @@ def test_system_endpoints_need_no_token(stack):
     assert "/api/v1/clients/{client_id}/overview" in document["paths"]
     metrics = requests.get(f"{stack.url}/metrics", timeout=10).text
     assert "clientfolio_http_requests_total" in metrics
+    stack.session().post(f"{stack.url}/api/v1/clients", json={"name": "Alan Insurance"})
+    contacts = requests.get(f"http://127.0.0.1:{stack.ports['contacts']}/metrics",
+                            timeout=10).text
+    assert 'clientfolio_rpc_seconds_count{method="create_client",service="contacts"}' in contacts
+    assert 'clientfolio_events_published_total{service="contacts"}' in contacts
 
 
 def test_the_gateway_converges_when_it_starts_after_events_were_published(make_stack):
