@@ -42,6 +42,8 @@ def _configure_sqlite(engine):
 def driver_url(url):
     """Pin PostgreSQL to psycopg2, the driver eventlet greens (psycopg 3 would
     block every green thread of the process while it waits on the server)."""
+    if hasattr(url, "render_as_string"):  # a sqlalchemy URL object
+        url = url.render_as_string(hide_password=False)
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         return "postgresql+psycopg2://" + url.split("://", 1)[1]
     return url
