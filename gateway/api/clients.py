@@ -14,7 +14,8 @@ from services.common.errors import (BadRequest, PayloadTooLarge, UnsupportedMedi
                                     ValidationFailed)
 from services.common.web import json_response
 
-from ..http import api, if_match, json_body, resource, written
+from ..http import api, date_param, if_match, json_body, resource, today_utc, written
+from ..overview import client_figures
 
 MiB = 1024 * 1024
 MAX_PHOTO_BYTES = 2 * MiB
@@ -74,8 +75,21 @@ class ClientsApi:
 
     @api("GET", "/api/v1/clients")
     def list_clients(self, request, principal):
-        return json_response(self.contacts_rpc.list_clients(
-            self.command_context(request, principal), request.args.to_dict(flat=True)))
+        """The list; with ``figures=true`` each item also carries its overview figures
+        (projects, outstanding, overdue as of ``as_of``) so a table needs one call."""
+        args = request.args.to_dict(flat=True)
+        with_figures = args.pop("figures", "false").lower() in ("true", "1", "yes")
+        as_of = date_param(request, "as_of", today_utc()) if with_figures else None
+        args.pop("as_of", None)
+        page = self.contacts_rpc.list_clients(self.command_context(request, principal), args)
+        if with_figures:
+            ids = [item["id"] for item in page["items"]]
+            with self.db.query() as conn:
+                figures = client_figures(conn, self.read_model.tables(), principal.workspace,
+                                         ids, as_of)
+            for item in page["items"]:
+                item["figures"] = figures.get(item["id"])
+        return json_response(page)
 
     @api("GET", "/api/v1/clients/duplicates")
     def client_duplicates(self, request, principal):

@@ -96,3 +96,18 @@ def test_merge_moves_everything_to_the_survivor_and_unmerge_moves_it_back(stack,
     emptied = settle(session, stack, sps, lambda b: b["projects"]["count"] == 0
                      and b["invoices"]["authorized"]["count"] == 0)
     assert emptied["tasks"]["open"] == 0
+
+
+def test_the_client_list_can_carry_each_clients_figures(stack, acme):
+    session, alan, sps, project, token = acme
+    settle(session, stack, alan, lambda b: b["invoices"]["overdue"]["count"] == 1)
+    listed = session.get(f"{stack.url}/api/v1/clients", params={
+        "figures": "true", "as_of": AS_OF, "sort": "name"})
+    assert listed.status_code == 200, listed.text
+    figures = {item["name"]: item["figures"] for item in listed.json()["items"]}
+    assert figures["Alan Insurance"] == {
+        "projects": 1, "outstanding": {"count": 1, "amount": {"EUR": "1210.00"}},
+        "overdue": {"count": 1, "amount": {"EUR": "1210.00"}}}
+    assert figures["São Paulo Seguros"]["projects"] == 0
+    plain = session.get(f"{stack.url}/api/v1/clients").json()["items"]
+    assert all("figures" not in item for item in plain)
