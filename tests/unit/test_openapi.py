@@ -1,0 +1,20 @@
+"""The served OpenAPI document is a valid OpenAPI 3.1 document and covers the contract."""
+from openapi_spec_validator import validate
+
+from gateway.api.system import load_openapi
+
+
+def test_the_openapi_document_is_valid():
+    document = load_openapi()
+    validate(document)
+    assert document["openapi"].startswith("3.1")
+
+
+def test_every_contract_path_is_documented():
+    paths = set(load_openapi()["paths"])
+    for path in ("/api/v1/clients", "/api/v1/clients/{client_id}",
+                 "/api/v1/clients/{client_id}/overview", "/api/v1/clients/duplicates",
+                 "/api/v1/clients/imports", "/api/v1/clients/export", "/api/v1/projects",
+                 "/api/v1/projects/assign-client", "/api/v1/invoices", "/api/v1/tasks",
+                 "/api/v1/purchase-orders", "/api/v1/quotes", "/health", "/ready"):
+        assert path in paths, path
