@@ -36,23 +36,26 @@ class RowCache:
         self.table = table
         self.columns = [c.name for c in table.columns]
         self.rows = {}
+        self.absent = set()  # looked up, not in the table: never queried twice
         self.dirty = set()
 
     def load(self, ids):
-        ids = [i for i in set(ids) if i and i not in self.rows]
+        ids = [i for i in set(ids) if i and i not in self.rows and i not in self.absent]
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             for row in self.conn.execute(select(self.table).where(self.table.c.id.in_(chunk))):
                 self.rows[row.id] = row._asdict()
+        self.absent.update(i for i in ids if i not in self.rows)
 
     def get(self, key):
-        if key not in self.rows:
+        if key not in self.rows and key not in self.absent:
             self.load([key])
         return self.rows.get(key)
 
     def put(self, key, row):
         row["id"] = key
         self.rows[key] = row
+        self.absent.discard(key)
         self.dirty.add(key)
 
     def flush(self):
