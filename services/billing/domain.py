@@ -644,6 +644,28 @@ class Invoice(_Document):
 # -- purchase orders --------------------------------------------------------------------
 
 
+
+def _document_values(client_id, project_id, currency, total, date_field, date_value):
+    """The checked fields of a purchase order or a quote; every invalid one reported at once."""
+    errors, values = {}, {}
+    for key, check in (
+            ("client_id", lambda: _id(client_id, "client_id")),
+            ("project_id", lambda: _id(project_id, "project_id", required=False)),
+            ("currency", lambda: _currency(currency)),
+            (date_field, lambda: _date(date_value, date_field, required=True))):
+        try:
+            values[key] = check()
+        except ValidationFailed as exc:
+            errors.update(exc.errors)
+    if "currency" in values:
+        try:
+            values["total"] = _amount(total, values["currency"], "total", allow_zero=True)
+        except ValidationFailed as exc:
+            errors.update(exc.errors)
+    if errors:
+        raise ValidationFailed("some fields are invalid", errors)
+    return values
+
 class PurchaseOrder(_Document):
     """A purchase order of a client: placed, then finalized (once)."""
 
@@ -662,23 +684,7 @@ class PurchaseOrder(_Document):
 
     def place(self, workspace, client_id, project_id, currency, total, date, at=None):
         self._ensure_new()
-        errors, values = {}, {}
-        for key, check in (
-                ("client_id", lambda: _id(client_id, "client_id")),
-                ("project_id", lambda: _id(project_id, "project_id", required=False)),
-                ("currency", lambda: _currency(currency)),
-                ("date", lambda: _date(date, "date", required=True))):
-            try:
-                values[key] = check()
-            except ValidationFailed as exc:
-                errors.update(exc.errors)
-        if "currency" in values:
-            try:
-                values["total"] = _amount(total, values["currency"], "total", allow_zero=True)
-            except ValidationFailed as exc:
-                errors.update(exc.errors)
-        if errors:
-            raise ValidationFailed("some fields are invalid", errors)
+        values = _document_values(client_id, project_id, currency, total, "date", date)
         self._record(PURCHASE_ORDER_PLACED, {
             "purchase_order_id": self.id, "workspace": workspace,
             "client_id": values["client_id"], "project_id": values["project_id"],
@@ -749,23 +755,8 @@ class Quote(_Document):
 
     def create(self, workspace, client_id, project_id, currency, total, valid_until, at=None):
         self._ensure_new()
-        errors, values = {}, {}
-        for key, check in (
-                ("client_id", lambda: _id(client_id, "client_id")),
-                ("project_id", lambda: _id(project_id, "project_id", required=False)),
-                ("currency", lambda: _currency(currency)),
-                ("valid_until", lambda: _date(valid_until, "valid_until", required=True))):
-            try:
-                values[key] = check()
-            except ValidationFailed as exc:
-                errors.update(exc.errors)
-        if "currency" in values:
-            try:
-                values["total"] = _amount(total, values["currency"], "total", allow_zero=True)
-            except ValidationFailed as exc:
-                errors.update(exc.errors)
-        if errors:
-            raise ValidationFailed("some fields are invalid", errors)
+        values = _document_values(client_id, project_id, currency, total, "valid_until",
+                                  valid_until)
         self._record(QUOTE_CREATED, {
             "quote_id": self.id, "workspace": workspace,
             "client_id": values["client_id"], "project_id": values["project_id"],
