@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from .db import bulk_insert
 from .envelope import EventEnvelope, format_time, new_event_id, utc_now
 from .errors import ConcurrencyError
 
@@ -132,32 +133,10 @@ def envelope_json_from_row(row):
 
 _COLUMNS = ("position", "event_id", "stream_id", "stream_version", "type", "version",
             "workspace", "occurred_at", "actor", "correlation_id", "data")
-_INSERT_SQLITE = f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * 11)})"
-_INSERT_POSTGRES = f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES %s"
 
 
 def _insert_rows(conn, rows):
-    """Insert event rows with the driver's fastest multi-row form.
-
-    Appends are the hot path of every command and import; SQLAlchemy's
-    per-parameter processing costs more than the database work here.
-    """
-    if conn.dialect.name == "postgresql":
-        from psycopg2.extras import execute_values
-
-        with conn.connection.driver_connection.cursor() as cursor:
-            try:
-                execute_values(cursor, _INSERT_POSTGRES, rows, page_size=1000)
-            except Exception as exc:
-                import psycopg2
-
-                if isinstance(exc, psycopg2.IntegrityError):
-                    raise IntegrityError(_INSERT_POSTGRES, None, exc) from exc
-                raise
-    elif conn.dialect.name == "sqlite":
-        conn.exec_driver_sql(_INSERT_SQLITE, rows)
-    else:  # any other dialect SQLAlchemy supports
-        conn.execute(insert(events_table), [dict(zip(_COLUMNS, row)) for row in rows])
+    bulk_insert(conn, events_table, _COLUMNS, rows)
 
 
 class EventStore:

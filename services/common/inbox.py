@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 
 from .contract import EVENT_TYPES
+from .db import bulk_insert
 from .envelope import InvalidEvent, format_time, parse_event, utc_now
 from .eventstore import Position
 from .metrics import DEAD_LETTERS, EVENTS_APPLIED
@@ -195,8 +196,7 @@ class Inbox:
                 accepted.append(event)
                 result.applied += 1
             seen.add(event.event_id)
-            recorded.append({"event_id": event.event_id, "source": source,
-                             "position": event.position})
+            recorded.append((event.event_id, source, event.position))
             checkpoint = event.position
         if accepted and not isolate:
             try:
@@ -216,7 +216,7 @@ class Inbox:
                                f"handler failed: {type(exc).__name__}: {exc}", event)
                     result.parked += 1
         if recorded:
-            conn.execute(insert(self.tables.events), recorded)
+            bulk_insert(conn, self.tables.events, ("event_id", "source", "position"), recorded)
             self._save_position(conn, source, checkpoint)
             EVENTS_APPLIED.labels(self.consumer, source).inc(len(recorded))
         result.position = checkpoint
