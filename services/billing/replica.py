@@ -5,7 +5,8 @@ the inbox's transaction: exactly-once effect). It keeps:
 
 - ``billing_clients``: every client with its workspace and whether it is
   archived (a new invoice, order or quote needs a live client of the caller's
-  workspace);
+  workspace), written by the kernel's ``ClientReplica`` (``CLIENTS``), a batch of
+  client events at a time;
 - ``billing_projects``: every project with its workspace and current client
   (a document may only name a project of its client);
 - client merges: ``ClientsMerged`` re-points the duplicates' invoices, orders
@@ -29,6 +30,7 @@ from sqlalchemy import and_, delete, insert, select, update
 
 from services.common.envelope import format_time, utc_now
 from services.common.errors import ConcurrencyError, ValidationFailed
+from services.common.replica import ClientReplica
 
 from . import documents, queries
 from .db import clients_replica_table as clients
@@ -38,6 +40,8 @@ from .db import projects_replica_table as projects
 POLL_SECONDS = 0.02
 #: Attempts of one re-pointing when a command appended to the same document meanwhile.
 REPOINT_ATTEMPTS = 5
+#: ``billing_clients``, kept by the kernel's client replica (shared with projects).
+CLIENTS = ClientReplica(clients)
 
 
 def _upsert(conn, table, row_id, values):
@@ -46,22 +50,6 @@ def _upsert(conn, table, row_id, values):
 
 
 # -- contacts ------------------------------------------------------------------------------
-
-
-def client_registered(conn, event):
-    _upsert(conn, clients, event.data["client_id"],
-            {"workspace": event.workspace, "archived": False, "merged_into": None})
-
-
-def client_archived(conn, event):
-    _upsert(conn, clients, event.data["client_id"],
-            {"workspace": event.workspace, "archived": True,
-             "merged_into": event.data.get("merged_into")})
-
-
-def client_restored(conn, event):
-    _upsert(conn, clients, event.data["client_id"],
-            {"workspace": event.workspace, "archived": False, "merged_into": None})
 
 
 def clients_merged(conn, event):
@@ -136,9 +124,7 @@ def client_unassigned(conn, event):
 
 HANDLERS = {
     "contacts": {
-        "ClientRegistered": client_registered,
-        "ClientArchived": client_archived,
-        "ClientRestored": client_restored,
+        **CLIENTS.handlers,
         "ClientsMerged": clients_merged,
         "ClientsUnmerged": clients_unmerged,
     },

@@ -5,7 +5,8 @@ through the kernel's inbox: each handler runs in the inbox's transaction, so
 its writes, the event's "applied" mark and the checkpoint commit together.
 
 - ``known_clients`` (id, workspace, archived, merged_into) answers "may this
-  client be assigned?" without a call to contacts per request.
+  client be assigned?" without a call to contacts per request. It is written by
+  the kernel's ``ClientReplica`` (``CLIENTS``), a batch of client events at a time.
 - ``ClientsMerged`` re-points the duplicates' projects (of the merge's
   workspace, archived projects included) to the survivor: one
   ``ClientAssigned`` (``via: merge``, ``previous_client_id`` = the duplicate)
@@ -25,40 +26,20 @@ import logging
 from sqlalchemy import insert, select, update
 
 from services.common.errors import ConcurrencyError
+from services.common.replica import ClientReplica
 
 from . import repository
-from .db import known_clients_table as known
+from .db import known_clients_table
 from .db import merge_moves_table as moves
 from .db import projects_table as projects
 from .domain import VIA_MERGE, VIA_UNMERGE
 
 log = logging.getLogger(__name__)
 
+#: ``known_clients``, kept by the kernel's client replica (shared with billing).
+CLIENTS = ClientReplica(known_clients_table)
+
 ATTEMPTS = 5
-
-
-def _set_client(conn, client_id, event_workspace, **values):
-    updated = conn.execute(update(known).where(known.c.id == client_id).values(**values)).rowcount
-    if not updated:
-        row = {"id": client_id, "workspace": event_workspace, "archived": False,
-               "merged_into": None}
-        row.update(values)
-        conn.execute(insert(known).values(**row))
-
-
-def client_registered(conn, event):
-    _set_client(conn, event.data["client_id"], event.workspace, workspace=event.workspace,
-                archived=False, merged_into=None)
-
-
-def client_archived(conn, event):
-    _set_client(conn, event.data["client_id"], event.workspace, archived=True,
-                merged_into=event.data.get("merged_into"))
-
-
-def client_restored(conn, event):
-    _set_client(conn, event.data["client_id"], event.workspace, archived=False,
-                merged_into=None)
 
 
 def _retrying(conn, work):
@@ -138,9 +119,7 @@ def clients_unmerged(conn, event):
 
 HANDLERS = {
     "contacts": {
-        "ClientRegistered": client_registered,
-        "ClientArchived": client_archived,
-        "ClientRestored": client_restored,
+        **CLIENTS.handlers,
         "ClientsMerged": clients_merged,
         "ClientsUnmerged": clients_unmerged,
     },

@@ -35,11 +35,12 @@ from services.common.errors import (BadRequest, ConcurrencyError, Conflict, NotF
                                     PreconditionFailed, ValidationFailed)
 from services.common.extensions import (EventConsumerProvider, EventSourcedStore,
                                         EventSourceRpc, HealthChecks)
+from services.common.inbox import Inbox
 from services.common.migrations import migrator
 
 from . import domain, queries, repository, schemas
 from .db import known_clients_table as known_clients
-from .replica import HANDLERS
+from .replica import CLIENTS, HANDLERS
 
 migrate = migrator(__file__)
 
@@ -119,7 +120,10 @@ class ProjectsService(EventSourceRpc, HealthChecks):
 
     config = Config()
     store = EventSourcedStore("projects", migrate)
-    replica = EventConsumerProvider("projects", "projects", migrate, HANDLERS)
+    replica = EventConsumerProvider(
+        "projects", "projects", migrate, HANDLERS,
+        inbox_factory=lambda database: Inbox(database, "projects", HANDLERS,
+                                             unit_of_work=CLIENTS.unit_of_work(HANDLERS)))
 
     # -- helpers ------------------------------------------------------------------------
 
