@@ -12,7 +12,8 @@ after its hours, an invoice before its client.
 from decimal import Decimal
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
+
+from services.common.db import bulk_upsert
 
 CLIENT_FIELDS = ("name", "kind", "tax_id", "email", "phone", "country", "category")
 PROJECT_FIELDS = ("name", "code", "status", "created_at")
@@ -61,14 +62,9 @@ class RowCache:
     def flush(self):
         if not self.dirty:
             return
-        rows = [{c: self.rows[k].get(c) for c in self.columns} for k in self.dirty]
-        dialect = self.conn.dialect.name
-        module = postgresql if dialect == "postgresql" else sqlite
-        statement = module.insert(self.table)
-        statement = statement.on_conflict_do_update(
-            index_elements=["id"],
-            set_={c: statement.excluded[c] for c in self.columns if c != "id"})
-        self.conn.execute(statement, rows)
+        columns = self.columns
+        rows = [tuple(self.rows[k].get(c) for c in columns) for k in sorted(self.dirty)]
+        bulk_upsert(self.conn, self.table, columns, rows)
         self.dirty.clear()
 
 
