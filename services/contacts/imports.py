@@ -33,9 +33,11 @@ import json
 import logging
 import time
 import uuid
+from dataclasses import dataclass
 
 import eventlet
 from eventlet.event import Event
+from eventlet.queue import LightQueue
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 from sqlalchemy import (Boolean, Column, Float, Integer, LargeBinary, MetaData, String,
@@ -45,7 +47,7 @@ from sqlalchemy.exc import IntegrityError
 
 from services.common.config import database_url
 from services.common.context import CommandContext
-from services.common.db import get_database
+from services.common.db import bulk_insert, get_database
 from services.common.envelope import format_time, utc_now
 from services.common.errors import (BadRequest, ConcurrencyError, Conflict, NotFound,
                                     PayloadTooLarge, ValidationFailed)
@@ -121,6 +123,16 @@ rows_table = Table(
 )
 
 jobs = jobs_table
+
+
+@dataclass
+class PreparedBatch:
+    """A batch of rows checked and ready to write (see ``JobRun._prepare``)."""
+    last_row: int  # the spreadsheet row number of its last row: the next checkpoint
+    size: int
+    verdicts: dict  # rows already decided (errors): row -> verdict
+    candidates: list  # (row, data, fields, tax key, email key) of the valid rows
+    ids: dict  # row -> client id given in the file (upsert)
 
 
 class LostLease(Exception):
@@ -246,14 +258,14 @@ def project_batch(conn, items, occurred_at):
                                  "_id": client.id})
         folded = {search_text(tag)[:100] for tag in record["tags"]}
         folded.discard("")
-        tag_rows.extend({"client_id": client.id, "tag": tag, "workspace": client.workspace}
-                        for tag in sorted(folded))
+        tag_rows.extend((client.id, tag, client.workspace) for tag in sorted(folded))
         if not record["archived"]:
-            key_rows.extend({"client_id": client.id, "kind": kind,
-                             "workspace": client.workspace, "key": key}
+            key_rows.extend((client.id, kind, client.workspace, key)
                             for kind, key in queries.match_keys(record).items())
     if new_rows:
-        conn.execute(insert(clients_table), new_rows)
+        names = tuple(new_rows[0])
+        bulk_insert(conn, clients_table, names, [tuple(row[n] for n in names)
+                                                 for row in new_rows])
     if changed_rows:
         names = [name for name in changed_rows[0] if name != "_id"]
         conn.execute(update(clients_table).where(clients_table.c.id == bindparam("_id"))
@@ -263,10 +275,9 @@ def project_batch(conn, items, occurred_at):
         conn.execute(delete(client_tags_table).where(client_tags_table.c.client_id.in_(chunk)))
         conn.execute(delete(client_match_keys_table)
                      .where(client_match_keys_table.c.client_id.in_(chunk)))
-    if tag_rows:
-        conn.execute(insert(client_tags_table), tag_rows)
-    if key_rows:
-        conn.execute(insert(client_match_keys_table), key_rows)
+    bulk_insert(conn, client_tags_table, ("client_id", "tag", "workspace"), tag_rows)
+    bulk_insert(conn, client_match_keys_table, ("client_id", "kind", "workspace", "key"),
+                key_rows)
 
 
 def load_clients(conn, client_ids):
@@ -391,17 +402,21 @@ class JobRun:
         self.seen = {}
         if checkpoint > 1:
             self._replay_seen(table, columns, checkpoint)
-        batch = []
-        for number, cells in table.rows():
-            if number <= checkpoint:
-                continue
-            batch.append((number, spreadsheets.row_to_client(columns, cells)))
-            if len(batch) >= self.batch_size:
-                self._commit(batch)
-                batch = []
+        # Two stages: this green thread checks the rows of the next batch (CPU) while
+        # the writer waits for the database to commit the previous one.
+        prepared = LightQueue(maxsize=2)
+        preparer = eventlet.spawn(self._prepare_all, table, columns, checkpoint, prepared)
+        try:
+            while True:
+                item = prepared.get()
+                if item is None:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                self._commit(item)
                 eventlet.sleep(self.pause)
-        if batch:
-            self._commit(batch)
+        finally:
+            preparer.kill()
         with self.db.write() as conn:
             self._owned(conn, status="done", finished_at=format_time(utc_now()), owner=None)
 
@@ -420,23 +435,30 @@ class JobRun:
             if key:
                 self.seen.setdefault(key, number)
 
-    def _commit(self, batch):
-        for attempt in range(MAX_ATTEMPTS):
-            try:
-                seen = self._write_batch(batch)
-                self.seen.update(seen)
-                return
-            except (ConcurrencyError, IntegrityError):
-                if attempt + 1 == MAX_ATTEMPTS:
-                    raise
-                log.info("contacts: import %s: batch conflicted, retrying", self.job_id)
-                eventlet.sleep(0.05 * (attempt + 1))
+    def _prepare_all(self, table, columns, checkpoint, prepared):
+        """Read and check the rows after ``checkpoint``, a batch at a time, into
+        ``prepared``; then ``None`` (or the exception that stopped it)."""
+        try:
+            batch = []
+            for number, cells in table.rows():
+                if number <= checkpoint:
+                    continue
+                batch.append((number, spreadsheets.row_to_client(columns, cells)))
+                if len(batch) >= self.batch_size:
+                    prepared.put(self._prepare(batch))
+                    batch = []
+            if batch:
+                prepared.put(self._prepare(batch))
+            prepared.put(None)
+        except Exception as exc:  # handed to the writer, which fails the job
+            prepared.put(exc)
 
-    def _write_batch(self, batch):
-        ctx = self.ctx
+    def _prepare(self, batch):
+        """Validate a batch's rows (no I/O): a :class:`PreparedBatch`. Rows whose tax id
+        an earlier row of the file has are errors (in-file duplicates)."""
         verdicts = {}  # row -> (outcome, client_id, errors, changes, previous)
         candidates = []
-        seen, ids = {}, {}
+        ids = {}
         for number, data in batch:
             row_id = _uuid(data.pop("id", None)) if self.mode == "upsert" else None
             data.pop("id", None)
@@ -446,7 +468,7 @@ class JobRun:
                 verdicts[number] = ("error", None, row_errors(exc.errors), None, None)
                 continue
             tkey = tax_key(fields)
-            earlier = self.seen.get(tkey) or seen.get(tkey) if tkey else None
+            earlier = self.seen.get(tkey) if tkey else None
             if earlier:
                 verdicts[number] = ("error", None, [{
                     "field": "tax_id",
@@ -454,10 +476,27 @@ class JobRun:
                     None, None)
                 continue
             if tkey:
-                seen[tkey] = number
+                self.seen[tkey] = number
             candidates.append((number, data, fields, tkey, email_key(fields.get("email"))))
             if row_id:
                 ids[number] = row_id
+        return PreparedBatch(batch[-1][0], len(batch), verdicts, candidates, ids)
+
+    def _commit(self, prepared):
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                self._write_batch(prepared)
+                return
+            except (ConcurrencyError, IntegrityError):
+                if attempt + 1 == MAX_ATTEMPTS:
+                    raise
+                log.info("contacts: import %s: batch conflicted, retrying", self.job_id)
+                eventlet.sleep(0.05 * (attempt + 1))
+
+    def _write_batch(self, prepared):
+        ctx = self.ctx
+        verdicts = dict(prepared.verdicts)
+        candidates, ids = prepared.candidates, prepared.ids
         occurred_at = format_time(utc_now())
         with self.db.write() as conn:
             tkeys = [c[3] for c in candidates if c[3]]
@@ -510,20 +549,18 @@ class JobRun:
             for number, (outcome, client_id, errors, changes, previous) in sorted(
                     verdicts.items()):
                 counts[outcome] += 1
-                rows.append({"job_id": self.job_id, "row": number, "outcome": outcome,
-                             "client_id": client_id,
-                             "errors": _dumps(errors) if errors else None,
-                             "changes": _dumps(changes) if changes is not None else None,
-                             "previous": _dumps(previous) if previous is not None else None})
-            if rows:
-                conn.execute(insert(rows_table), rows)
-            self._owned(conn, checkpoint=batch[-1][0],
-                        processed=jobs.c.processed + len(batch),
+                rows.append((self.job_id, number, outcome, client_id,
+                             _dumps(errors) if errors else None,
+                             _dumps(changes) if changes is not None else None,
+                             _dumps(previous) if previous is not None else None))
+            bulk_insert(conn, rows_table, ("job_id", "row", "outcome", "client_id", "errors",
+                                           "changes", "previous"), rows)
+            self._owned(conn, checkpoint=prepared.last_row,
+                        processed=jobs.c.processed + prepared.size,
                         created=jobs.c.created + counts["created"],
                         updated=jobs.c.updated + counts["updated"],
                         unchanged=jobs.c.unchanged + counts["unchanged"],
                         failed=jobs.c.failed + counts["error"])
-        return seen
 
     def _update(self, conn, client, data, tkey, tax_holders):
         """Apply one row to an existing client: its verdict."""

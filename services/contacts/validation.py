@@ -126,8 +126,12 @@ def search_text(value):
     """
     if value is None:
         return ""
-    text = str(value).translate(_EXTRA_FOLDS)
-    text = unicodedata.normalize("NFKD", text)
+    return _fold(str(value))
+
+
+@functools.lru_cache(maxsize=65536)  # a record's name is folded for the sort, search, keys
+def _fold(text):
+    text = unicodedata.normalize("NFKD", text.translate(_EXTRA_FOLDS))
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
     return collapse_spaces(text.casefold().translate(_EXTRA_FOLDS))
 
@@ -399,6 +403,34 @@ def tax_id_key(value, country=None):
 
 # -- phones --------------------------------------------------------------------------------
 
+def _memoized(normalize):
+    """Cache a normaliser's verdict (value or ``InvalidValue`` message) per input.
+
+    Parsing a phone or checking an email costs tens of microseconds, and a row is
+    checked several times (validation, matching keys, projection): an import of
+    100,000 rows pays for each distinct value once.
+    """
+    @functools.lru_cache(maxsize=65536)
+    def verdict(*args):
+        try:
+            return True, normalize(*args)
+        except InvalidValue as exc:
+            return False, exc.message
+
+    @functools.wraps(normalize)
+    def cached(value, *args):
+        if not isinstance(value, str):
+            return normalize(value, *args)
+        ok, result = verdict(value, *args)
+        if not ok:
+            raise InvalidValue(result)
+        return result
+
+    cached.cache_clear = verdict.cache_clear
+    return cached
+
+
+@_memoized
 def normalize_phone(value, country=None):
     """E.164 (``+34612345678``) from ``+`` international input or national digits + country.
 
@@ -444,6 +476,7 @@ def phone_key(value, country=None):
 
 # -- emails and websites -------------------------------------------------------------------
 
+@_memoized
 def normalize_email(value):
     """The normalised address: domain lower-case (and Unicode-normalised), local part kept.
 
@@ -579,10 +612,15 @@ def _name_tokens(name):
 
 
 @functools.lru_cache(maxsize=1)
-def _legal_form_tokens():
+def _legal_forms_by_last_token():
+    """``{last token: [forms ending with it, longest first]}``: a name is compared only
+    with the forms that could end it, not with all of them."""
     forms = {tuple(_name_tokens(form)) for form in LEGAL_FORMS}
     forms.discard(())
-    return sorted(forms, key=len, reverse=True)
+    by_last = {}
+    for form in sorted(forms, key=len, reverse=True):
+        by_last.setdefault(form[-1], []).append(form)
+    return by_last
 
 
 def fold_name(name):
@@ -596,11 +634,11 @@ def fold_name(name):
     if name is None:
         return ""
     tokens = _name_tokens(str(name))
-    forms = _legal_form_tokens()
+    by_last = _legal_forms_by_last_token()
     stripped = True
-    while stripped:
+    while stripped and tokens:
         stripped = False
-        for form in forms:
+        for form in by_last.get(tokens[-1], ()):
             if len(tokens) > len(form) and tuple(tokens[-len(form):]) == form:
                 tokens = tokens[:-len(form)]
                 stripped = True
