@@ -8,6 +8,7 @@ SQLite (the default) and PostgreSQL behave alike from the caller's side:
   (the outbox relay uses it to publish without waiting for its next poll).
 """
 import logging
+import os
 import threading
 from contextlib import contextmanager
 
@@ -122,10 +123,11 @@ def make_engine(url, **kwargs):
             url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
         _configure_sqlite(engine)
         return engine
-    # Small pools: PostgreSQL's default is 100 connections for every replica of
-    # every service together; a worker holds a connection only for one transaction.
-    kwargs.setdefault("pool_size", 5)
-    kwargs.setdefault("max_overflow", 10)
+    # As many kept connections as a process has workers (CLIENTFOLIO_MAX_WORKERS,
+    # 20): with fewer, a busy process opens and closes an overflow connection per
+    # request (a new PostgreSQL backend each time). They are opened on demand only.
+    kwargs.setdefault("pool_size", int(os.environ.get("CLIENTFOLIO_DB_POOL_SIZE") or 20))
+    kwargs.setdefault("max_overflow", int(os.environ.get("CLIENTFOLIO_DB_MAX_OVERFLOW") or 10))
     # No pre-ping round trip per checkout: a connection found dead raises once
     # and SQLAlchemy then invalidates the whole pool (optimistic disconnects).
     kwargs.setdefault("pool_recycle", 1800)
