@@ -8,6 +8,7 @@ import json
 import logging
 import time
 
+import orjson
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException
@@ -21,8 +22,20 @@ log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 
 
+_ORJSON_OPTIONS = (orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+                   | orjson.OPT_PASSTHROUGH_DATACLASS)
+
+
 def json_dumps(value):
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    """Compact UTF-8 JSON; anything JSON has no type for (Decimal, dates) as ``str()``.
+
+    orjson writes an overview ten times faster than the standard library; the
+    standard library takes what orjson refuses (integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(value, default=str, option=_ORJSON_OPTIONS)
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"),
+                          default=str).encode("utf-8")
 
 
 def json_response(payload, status=200, headers=None):
