@@ -20,6 +20,9 @@ from .config import database_url
 
 log = logging.getLogger(__name__)
 
+#: PostgreSQL pool sizes, from the environment: connections kept, then overflow.
+DATABASE_POOL_VARIABLES = {"CLIENTFOLIO_DB_POOL_SIZE": "20", "CLIENTFOLIO_DB_MAX_OVERFLOW": "10"}
+
 
 def bulk_insert(conn, table, columns, rows):
     """Insert ``rows`` (tuples in ``columns`` order) with the driver's fastest multi-row
@@ -126,8 +129,10 @@ def make_engine(url, **kwargs):
     # As many kept connections as a process has workers (CLIENTFOLIO_MAX_WORKERS,
     # 20): with fewer, a busy process opens and closes an overflow connection per
     # request (a new PostgreSQL backend each time). They are opened on demand only.
-    kwargs.setdefault("pool_size", int(os.environ.get("CLIENTFOLIO_DB_POOL_SIZE") or 20))
-    kwargs.setdefault("max_overflow", int(os.environ.get("CLIENTFOLIO_DB_MAX_OVERFLOW") or 10))
+    size, overflow = (int(os.environ.get(name) or default)
+                      for name, default in DATABASE_POOL_VARIABLES.items())
+    kwargs.setdefault("pool_size", size)
+    kwargs.setdefault("max_overflow", overflow)
     # No pre-ping round trip per checkout: a connection found dead raises once
     # and SQLAlchemy then invalidates the whole pool (optimistic disconnects).
     kwargs.setdefault("pool_recycle", 1800)
