@@ -16,8 +16,8 @@ checked (their rule is unknown) and only ``country`` is reported.
 Error messages are short lower-case phrases meant for end users ("not a valid Spanish
 tax id (NIF/NIE/CIF)", "the name is required", "this field is not recognised").
 """
-import threading
 from collections.abc import Mapping
+from contextlib import contextmanager
 
 from marshmallow import (RAISE, Schema, ValidationError, fields, missing, post_load,
                          validates_schema)
@@ -452,17 +452,30 @@ def flatten_errors(messages):
     return flat
 
 
-class _Schemas(threading.local):
-    """One instance of each schema per thread (green or not): building a schema copies
-    every declared field, which cost more than the load itself. ``load`` keeps no state
-    but ``current``, set just before each load and never read across a yield."""
+class _SchemaPool:
+    """Schema instances to reuse: building one copies every declared field, which cost
+    more than a load. A load keeps no state but ``current``, so an instance serves one
+    load at a time (borrowed, then given back) for any thread or green thread."""
 
-    def __init__(self):
-        self.new = NewClientSchema()
-        self.patch = ClientPatchSchema()
+    def __init__(self, factory):
+        self.factory = factory
+        self.free = []
+
+    @contextmanager
+    def borrowed(self, current):
+        try:
+            schema = self.free.pop()
+        except IndexError:
+            schema = self.factory()
+        schema.current = dict(current or {})
+        try:
+            yield schema
+        finally:
+            self.free.append(schema)
 
 
-_schemas = _Schemas()
+_new_schemas = _SchemaPool(NewClientSchema)
+_patch_schemas = _SchemaPool(ClientPatchSchema)
 
 
 def validate_client(data, partial=False, current=None):
@@ -472,9 +485,10 @@ def validate_client(data, partial=False, current=None):
     raises ``ValidationFailed("some fields are invalid", errors={path: [messages]})``
     naming every invalid field at once.
     """
-    schema = _schemas.patch if partial else _schemas.new
-    schema.current = dict(current or {})
-    try:
-        return schema.load(data if data is not None else {})
-    except ValidationError as exc:
-        raise ValidationFailed("some fields are invalid", flatten_errors(exc.messages)) from None
+    pool = _patch_schemas if partial else _new_schemas
+    with pool.borrowed(current) as schema:
+        try:
+            return schema.load(data if data is not None else {})
+        except ValidationError as exc:
+            raise ValidationFailed("some fields are invalid",
+                                   flatten_errors(exc.messages)) from None

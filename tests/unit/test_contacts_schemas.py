@@ -327,3 +327,17 @@ def test_client_schema_dumps_a_stored_record():
     assert "internal" not in dumped
     assert dumped["address"] == CURRENT["address"]
     assert dumped["tags"] == ["vip"] and dumped["archived"] is False
+
+
+def test_reused_schemas_never_mix_one_patch_with_another_clients_state():
+    """Schema instances are pooled: a patch is checked against its own client only,
+    also after a failed load and when loads of several clients interleave."""
+    portuguese = {**CURRENT, "country": "PT", "tax_id": "501964843",
+                  "address": {**CURRENT["address"], "country": "PT"}}
+    with pytest.raises(ValidationFailed):
+        patch({"tax_id": "not a tax id"})
+    for _ in range(3):
+        # The same phone number is national to Spain for one and to Portugal for the other.
+        assert patch({"phone": "612345678"}) == {"phone": "+34612345678"}
+        assert patch({"phone": "212345678"}, current=portuguese) == {"phone": "+351212345678"}
+        assert validate_client({"name": "Nova"})["country"] is None
