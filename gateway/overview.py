@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from types import SimpleNamespace as Row
 
+import psycopg2.errors
 from sqlalchemy import String, bindparam, cast, func, literal, null, select, union_all
 
 CLIENT_SUMMARY = ("id", "name", "kind", "tax_id", "email", "phone", "country", "category",
@@ -77,18 +78,47 @@ _compiled = {}
 def _overview_rows(conn, t, workspace, client_id):
     """Everything the overview needs in ONE statement (one round trip), compiled
     once per table generation and dialect: the hot read skips SQLAlchemy's
-    per-execution statement caching work."""
+    per-execution statement caching work. On PostgreSQL the statement is also
+    prepared once per connection: parsing and planning the six-part UNION took
+    0.36 of its 0.51 ms."""
     key = (t.generation, id(t), conn.dialect.name)
     compiled = _compiled.get(key)
     if compiled is None:
         compiled = _compiled[key] = _overview_statement(t).compile(dialect=conn.dialect)
     params = compiled.construct_params({"client_id": client_id, "workspace": workspace})
-    if compiled.positiontup:
-        params = tuple(params[name] for name in compiled.positiontup)
+    if conn.dialect.name == "postgresql":
+        found = _run_prepared(conn, f"clientfolio_overview_{t.generation}", compiled, params)
+    else:
+        if compiled.positiontup:
+            params = tuple(params[name] for name in compiled.positiontup)
+        found = conn.exec_driver_sql(compiled.string, params)
     rows = defaultdict(list)
-    for row in conn.exec_driver_sql(compiled.string, params):
+    for row in found:
         rows[row[0]].append(row[1:])
     return rows
+
+
+def _run_prepared(conn, name, compiled, params):
+    """Rows of a pyformat-compiled statement run as a server-side prepared statement,
+    prepared on first use on each pooled connection (again if the server lost it)."""
+    names = list(params)
+    prepared = conn.connection.info.setdefault("clientfolio_prepared", set())
+    with conn.connection.driver_connection.cursor() as cursor:
+        for attempt in (1, 2):
+            if name not in prepared:
+                text = compiled.string
+                for number, param in enumerate(names, 1):
+                    text = text.replace(f"%({param})s", f"${number}")
+                cursor.execute(f"PREPARE {name} AS {text}")
+                prepared.add(name)
+            try:
+                cursor.execute(f"EXECUTE {name} ({', '.join(['%s'] * len(names))})",
+                               [params[param] for param in names])
+                return cursor.fetchall()
+            except psycopg2.errors.InvalidSqlStatementName:
+                prepared.discard(name)
+                if attempt == 2:
+                    raise
 
 
 def _overview_statement(t):

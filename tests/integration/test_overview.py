@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from kombu import Connection, Exchange, Producer
 from nameko.dependency_providers import Config
 
+from gateway import overview as gateway_overview
 from gateway.readmodel import read_model_for
 from gateway.rebuild import rebuild
 from services.common.db import get_database
@@ -39,9 +40,9 @@ def stand_in(source, relay=True):
         "store": EventSourcedStore(source, kernel_tables_only, relay=relay)})
 
 
-def make_sources_stack(make_stack, relay=True):
+def make_sources_stack(make_stack, relay=True, databases="sqlite"):
     classes = {source: stand_in(source, relay) for source in ("contacts", "projects", "billing")}
-    stack = make_stack(classes=classes).start()
+    stack = make_stack(databases, classes=classes).start()
     stores = {source: EventStore(stack.database(source)) for source in classes}
     return stack, stores
 
@@ -193,7 +194,30 @@ def check_shuffled_delivery(stack, ops, seed):
 
 
 def test_rebuild_equals_live_and_swaps_without_downtime(sources):
-    stack, stores = sources
+    check_rebuild_equals_live(*sources)
+
+
+def test_rebuild_equals_live_on_postgresql(make_stack):
+    """PostgreSQL runs the overview as a prepared statement per connection and
+    table generation: the swapped-in generation gets its own."""
+    check_rebuild_equals_live(*make_sources_stack(make_stack, databases="postgres"))
+
+
+def test_a_prepared_overview_the_server_forgot_is_prepared_again(make_stack):
+    stack, stores = make_sources_stack(make_stack, databases="postgres")
+    driver, session = check_history(stack, stores, [Op("client", {"id": "c0"})], as_of_days=(0,))
+    database = stack.database("gateway")
+    tables = read_model_for(database).tables()
+    with database.query() as conn:
+        first = gateway_overview.client_overview(conn, tables, driver.workspace,
+                                                 driver.ids["c0"], date(2026, 11, 20))
+        conn.exec_driver_sql("DEALLOCATE ALL")  # what a server restart or a pooler does
+        again = gateway_overview.client_overview(conn, tables, driver.workspace,
+                                                 driver.ids["c0"], date(2026, 11, 20))
+    assert again == first and first["client"]["id"] == driver.ids["c0"]
+
+
+def check_rebuild_equals_live(stack, stores):
     ops = [Op("client", {"id": f"c{i}"}) for i in range(3)] + [
         Op("project", {"id": "p0", "client": "c0"}), Op("time", {"project": "p0", "hours": "3"}),
         Op("invoice", {"id": "i0", "client": "c1", "project": None, "currency": "EUR",
