@@ -5,11 +5,11 @@
 3. overview reads (20 concurrent clients) over the rebuilt model (100,000 clients,
    1,000,000 events), beside the gateway's ``/health`` in the same run;
 4. propagation: commit of a ClientAssigned / InvoiceIssued to the overview showing
-   it, p50/p99, while 500 events/s are committed.
+   it, p50/p99, while 500 events/s are committed by a projects and a billing
+   process (writers and outbox relay each, as the services run).
 Run as its own process (it monkey-patches eventlet): ``python -m bench.overview``.
 """
 import eventlet
-import eventlet.semaphore
 
 eventlet.monkey_patch()  # noqa: E402
 
@@ -55,21 +55,6 @@ def stand_in(source):
     return type(f"Bench{source.title()}", (EventSourceRpc,), {
         "name": source, "config": Config(),
         "store": EventSourcedStore(source, kernel_tables_only, relay=False)})
-
-
-def start_relays(stores, amqp_uri):
-    """Relays for projects and billing that publish from now on (the generated
-    history is already in the rebuilt read model), woken by each commit."""
-    from services.common.relay import OutboxRelay
-
-    relays = []
-    for source in ("projects", "billing"):
-        store = stores[source]
-        store.save_relay_checkpoint("outbox", store.head_position())
-        relay = OutboxRelay(source, store.database, amqp_uri, poll_interval=0.05)
-        store.database.on_commit(relay.wake)
-        relays.append((relay, eventlet.spawn(relay.run)))
-    return relays
 
 
 def generate(stores, clients):
@@ -207,54 +192,28 @@ def start_gateway(config_env):
     raise RuntimeError("the gateway did not become ready")
 
 
-def propagation(gateway_url, token, stores, client_ids, rate_per_second, seconds, writers=4):
-    """Commit events at ``rate_per_second`` (ClientAssigned and InvoiceIssued, from a
-    few writers as a busy service would), and have a separate prober process ask the
-    overview for one event in ten as soon as it is committed."""
-    script = os.path.join(os.path.dirname(__file__), "prober.py")
-    prober = subprocess.Popen([sys.executable, script, gateway_url, token],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    sent = [0]
-    pipe_lock = eventlet.semaphore.Semaphore()
-    interval = writers / rate_per_second
-    deadline = time.monotonic() + seconds
-
-    def writer(index):
-        next_at = time.monotonic()
-        count = 0
-        while time.monotonic() < deadline:
-            client_id = client_ids[(count * writers + index) % len(client_ids)]
-            if count % 2:
-                project = str(uuid.uuid4())
-                stored = stores["projects"].append(project, 0, [
-                    NewEvent("ClientAssigned", {"project_id": project, "client_id": client_id,
-                                                "previous_client_id": None, "via": "bulk"})],
-                    workspace="bench")
-                source = "projects"
-            else:
-                invoice = str(uuid.uuid4())
-                stored = stores["billing"].append(invoice, 0, [NewEvent("InvoiceIssued", {
-                    "invoice_id": invoice, "number": "2026-000002", "client_id": client_id,
-                    "project_id": None, "currency": "EUR", "total": "10.00",
-                    "issue_date": "2026-11-01", "due_date": "2026-12-01"})],
-                    workspace="bench")
-                source = "billing"
-            if count % 10 == index % 10:
-                line = f"{source} {stored[-1].position} {time.monotonic()} {client_id}\n"
-                with pipe_lock:
-                    prober.stdin.write(line)
-                    prober.stdin.flush()
-            count += 1
-            sent[0] += 1
-            next_at += interval
-            eventlet.sleep(max(0.0, next_at - time.monotonic()))
-
-    threads = [eventlet.spawn(writer, index) for index in range(writers)]
-    for thread in threads:
-        thread.wait()
+def propagation(gateway_url, token, urls, amqp_uri, ids_file, rate_per_second, seconds):
+    """Commit events at ``rate_per_second`` in all: ClientAssigned from a projects
+    process and InvoiceIssued from a billing process, each with its own writers and
+    outbox relay as the services run (``committer.py``); a separate prober process
+    asks the overview for one event in ten as soon as it is committed."""
+    here = os.path.dirname(__file__)
+    prober = subprocess.Popen([sys.executable, os.path.join(here, "prober.py"), gateway_url,
+                               token], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    committers = [subprocess.Popen(
+        [sys.executable, os.path.join(here, "committer.py"), source, urls[source], amqp_uri,
+         str(rate_per_second / 2), str(seconds), ids_file],
+        stdout=prober.stdin, stderr=subprocess.PIPE, text=True)
+        for source in ("projects", "billing")]
+    sent = 0
+    for committer in committers:
+        _, err = committer.communicate()
+        if committer.returncode:
+            raise RuntimeError(f"a committer failed: {err[-2000:]}")
+        sent += int(err.strip().splitlines()[-1])
     out, _ = prober.communicate()
     latencies = sorted(json.loads(out))
-    return sent[0] / seconds, latencies[len(latencies) // 2] * 1000, \
+    return sent / seconds, latencies[len(latencies) // 2] * 1000, \
         latencies[int(len(latencies) * 0.99)] * 1000
 
 
@@ -317,12 +276,8 @@ def run(report, quick=False):
                    unit="ms", higher_is_better=False)
         report.add("overview read latency p99", "ms", p99, "/health p99", health_p99,
                    unit="ms", higher_is_better=False, goal="<= 20 ms")
-        relays = start_relays(stores, amqp_uri)
-        achieved, p50, p99 = propagation(base, token, stores, client_ids, 500,
+        achieved, p50, p99 = propagation(base, token, urls, amqp_uri, ids_file, 500,
                                          5 if quick else 20)
-        for relay, thread in relays:
-            relay.stop()
-            thread.wait()
         report.add("propagation commit->overview p50", f"{achieved:.0f} events/s", p50,
                    "goal", 10.0, unit="ms", higher_is_better=False, goal="<= 10 ms")
         report.add("propagation commit->overview p99", f"{achieved:.0f} events/s", p99,
