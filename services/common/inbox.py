@@ -24,10 +24,15 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    cast,
     insert,
+    literal,
     select,
+    union_all,
     update,
 )
+
+from sqlalchemy.exc import IntegrityError
 
 from .contract import EVENT_TYPES
 from .db import bulk_insert
@@ -177,9 +182,8 @@ class Inbox:
 
     def _apply(self, conn, source, events, isolate):
         result = ApplyResult()
-        checkpoint = self.position(source, conn)
+        checkpoint, seen = self._read_state(conn, source, [e.event_id for e in events])
         known = EVENT_TYPES.get(source, frozenset())
-        seen = self._seen_ids(conn, [e.event_id for e in events if e.position > checkpoint])
         accepted, recorded = [], []
         for event in events:
             if event.position <= checkpoint or event.event_id in seen:
@@ -216,8 +220,7 @@ class Inbox:
                                f"handler failed: {type(exc).__name__}: {exc}", event)
                     result.parked += 1
         if recorded:
-            bulk_insert(conn, self.tables.events, ("event_id", "source", "position"), recorded)
-            self._save_position(conn, source, checkpoint)
+            self._record(conn, source, recorded, checkpoint)
             EVENTS_APPLIED.labels(self.consumer, source).inc(len(recorded))
         result.position = checkpoint
         return result
@@ -238,6 +241,52 @@ class Inbox:
             if handler is not None:
                 handler(conn, event)
         batch.flush()
+
+    # A batch's fixed cost is its round trips: under a steady stream of events the
+    # consumer applies small batches, so the checkpoint and the seen ids are read in
+    # one statement, and (on PostgreSQL) the ids and the checkpoint written in one.
+
+    def _read_state(self, conn, source, event_ids):
+        """``(checkpoint, ids of event_ids already applied)`` of ``source``."""
+        checkpoints, applied = self.tables.checkpoints, self.tables.events
+        ids = sorted(set(event_ids))
+        first, rest = ids[:500], ids[500:]
+        query = select(literal("checkpoint"), cast(checkpoints.c.position, String)) \
+            .where(checkpoints.c.source == source)
+        if first:
+            query = union_all(query, select(literal("seen"), applied.c.event_id)
+                              .where(applied.c.event_id.in_(first)))
+        checkpoint, seen = 0, set()
+        for kind, value in conn.execute(query):
+            if kind == "checkpoint":
+                checkpoint = int(value)
+            else:
+                seen.add(value)
+        seen.update(self._seen_ids(conn, rest))
+        return checkpoint, seen
+
+    def _record(self, conn, source, recorded, checkpoint):
+        """Remember the applied ids and move the checkpoint to ``checkpoint``."""
+        columns = ("event_id", "source", "position")
+        if conn.dialect.name != "postgresql":
+            bulk_insert(conn, self.tables.events, columns, recorded)
+            self._save_position(conn, source, checkpoint)
+            return
+        import psycopg2
+        from psycopg2.extras import execute_values
+
+        quote = conn.dialect.identifier_preparer.quote
+        with conn.connection.driver_connection.cursor() as cursor:
+            upsert = cursor.mogrify(
+                f"INSERT INTO {quote(self.tables.checkpoints.name)} (source, position) "
+                "VALUES (%s, %s) ON CONFLICT (source) DO UPDATE SET position = "
+                "excluded.position", (source, checkpoint)).decode().replace("%", "%%")
+            statement = (f"WITH applied AS (INSERT INTO {quote(self.tables.events.name)} "
+                         f"(event_id, source, position) VALUES %s) {upsert}")
+            try:
+                execute_values(cursor, statement, recorded, page_size=1000)
+            except psycopg2.IntegrityError as exc:  # as SQLAlchemy would raise it
+                raise IntegrityError(statement, None, exc) from exc
 
     def _seen_ids(self, conn, ids):
         seen = set()
