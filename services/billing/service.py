@@ -19,7 +19,6 @@ from services.common.envelope import format_time, utc_now
 from services.common.errors import BadRequest, ConcurrencyError, NotFound, PreconditionFailed
 from services.common.extensions import (EventConsumerProvider, EventSourcedStore,
                                         EventSourceRpc, HealthChecks)
-from services.common.inbox import Inbox
 from services.common.migrations import migrator
 
 from . import documents, queries, replica
@@ -75,11 +74,8 @@ class BillingService(EventSourceRpc, HealthChecks):
 
     config = Config()
     store = EventSourcedStore("billing", migrate)
-    consumer = EventConsumerProvider(
-        "billing", "billing", migrate, replica.HANDLERS,
-        inbox_factory=lambda database: Inbox(
-            database, "billing", replica.HANDLERS,
-            unit_of_work=replica.CLIENTS.unit_of_work(replica.HANDLERS)))
+    consumer = EventConsumerProvider("billing", "billing", migrate, replica.HANDLERS,
+                                     unit_of_work=replica.CLIENTS.unit_of_work(replica.HANDLERS))
 
     # -- invoices ---------------------------------------------------------------------
 

@@ -28,31 +28,16 @@ def bulk_insert(conn, table, columns, rows):
     """Insert ``rows`` (tuples in ``columns`` order) with the driver's fastest multi-row
     form: ``execute_values`` on PostgreSQL, ``executemany`` on SQLite.
 
-    Bulk writes (event appends, imports) are hot paths, and SQLAlchemy's per-parameter
-    processing costs more than the database work there. Values must already be what
-    the driver takes (str, int, float, bool, None). A duplicate key raises
-    SQLAlchemy's ``IntegrityError``, as ``conn.execute`` would.
+    Bulk writes (event appends, imports, the read model) are hot paths, and
+    SQLAlchemy's per-parameter processing costs more than the database work there.
+    Values must already be what the driver takes (str, int, float, bool, None). A
+    duplicate key raises SQLAlchemy's ``IntegrityError``, as ``conn.execute`` would.
     """
-    if not rows:
+    if conn.dialect.name not in ("postgresql", "sqlite"):  # any other SQLAlchemy dialect
+        if rows:
+            conn.execute(insert(table), [dict(zip(columns, row)) for row in rows])
         return
-    quote = conn.dialect.identifier_preparer.quote
-    names = ", ".join(quote(name) for name in columns)
-    if conn.dialect.name == "postgresql":
-        import psycopg2
-        from psycopg2.extras import execute_values
-
-        statement = f"INSERT INTO {quote(table.name)} ({names}) VALUES %s"
-        with conn.connection.driver_connection.cursor() as cursor:
-            try:
-                execute_values(cursor, statement, rows, page_size=1000)
-            except psycopg2.IntegrityError as exc:
-                raise IntegrityError(statement, None, exc) from exc
-    elif conn.dialect.name == "sqlite":
-        marks = ", ".join("?" * len(columns))
-        conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})",
-                             list(rows))
-    else:  # any other dialect SQLAlchemy supports
-        conn.execute(insert(table), [dict(zip(columns, row)) for row in rows])
+    _insert_values(conn, table, columns, rows, "")
 
 
 def bulk_upsert(conn, table, columns, rows, key=("id",)):
@@ -60,30 +45,41 @@ def bulk_upsert(conn, table, columns, rows, key=("id",)):
     ``key`` columns, in one multi-row statement per 1,000 rows.
 
     SQLAlchemy runs ``INSERT .. ON CONFLICT`` with many parameter sets as one
-    statement (and one round trip) per row on psycopg2; this is the read model's
-    write path, so it goes through ``execute_values`` as :func:`bulk_insert` does.
+    statement (and one round trip) per row on psycopg2.
     """
+    if conn.dialect.name not in ("postgresql", "sqlite"):
+        raise NotImplementedError(f"no upsert for {conn.dialect.name}")
+    quote = conn.dialect.identifier_preparer.quote
+    changes = ", ".join(f"{quote(name)} = excluded.{quote(name)}"
+                        for name in columns if name not in key)
+    _insert_values(conn, table, columns, rows,
+                   f" ON CONFLICT ({', '.join(quote(name) for name in key)}) "
+                   + (f"DO UPDATE SET {changes}" if changes else "DO NOTHING"))
+
+
+def _insert_values(conn, table, columns, rows, suffix):
     if not rows:
         return
     quote = conn.dialect.identifier_preparer.quote
-    names = ", ".join(quote(name) for name in columns)
-    keys = ", ".join(quote(name) for name in key)
-    changes = ", ".join(f"{quote(name)} = excluded.{quote(name)}"
-                        for name in columns if name not in key)
-    action = f"DO UPDATE SET {changes}" if changes else "DO NOTHING"
+    head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in columns)})"
     if conn.dialect.name == "postgresql":
-        from psycopg2.extras import execute_values
-
-        statement = (f"INSERT INTO {quote(table.name)} ({names}) VALUES %s "
-                     f"ON CONFLICT ({keys}) {action}")
-        with conn.connection.driver_connection.cursor() as cursor:
-            execute_values(cursor, statement, rows, page_size=1000)
-    elif conn.dialect.name == "sqlite":
-        marks = ", ".join("?" * len(columns))
-        conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks}) "
-                             f"ON CONFLICT ({keys}) {action}", list(rows))
+        execute_values(conn, f"{head} VALUES %s{suffix}", rows)
     else:
-        raise NotImplementedError(f"no upsert for {conn.dialect.name}")
+        marks = ", ".join("?" * len(columns))
+        conn.exec_driver_sql(f"{head} VALUES ({marks}){suffix}", list(rows))
+
+
+def execute_values(conn, statement, rows, page_size=1000):
+    """psycopg2's ``execute_values`` (``statement`` has one ``VALUES %s``) on the
+    connection's transaction; a duplicate key raises SQLAlchemy's ``IntegrityError``."""
+    import psycopg2
+    from psycopg2.extras import execute_values as run
+
+    with conn.connection.driver_connection.cursor() as cursor:
+        try:
+            run(cursor, statement, rows, page_size=page_size)
+        except psycopg2.IntegrityError as exc:
+            raise IntegrityError(statement, None, exc) from exc
 
 
 def _configure_sqlite(engine):

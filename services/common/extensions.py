@@ -12,6 +12,7 @@ from .config import database_url
 from .consumer import EventConsumer
 from .db import get_database
 from .eventstore import EventStore
+from .inbox import Inbox
 from .metrics import RPC_LATENCY, render
 from .relay import OutboxRelay
 from .rpc import rpc
@@ -99,14 +100,17 @@ class EventConsumerProvider(DependencyProvider):
     database the consumer writes to (its inbox tables live there).
     """
 
-    def __init__(self, name, service, migrate, handlers, inbox_factory=None):
+    def __init__(self, name, service, migrate, handlers, inbox_factory=None,
+                 unit_of_work=None):
         """``inbox_factory(database)``: optional, returns what ``EventConsumer``
-        takes as ``inbox`` (an Inbox or a callable giving the current one)."""
+        takes as ``inbox`` (an Inbox or a callable giving the current one);
+        ``unit_of_work``: optional, the inbox's (see ``Inbox``)."""
         self.name = name
         self.service = service
         self.migrate = migrate
         self.handlers = handlers
         self.inbox_factory = inbox_factory
+        self.unit_of_work = unit_of_work
         self.consumer = None
         self._threads = []
 
@@ -115,7 +119,8 @@ class EventConsumerProvider(DependencyProvider):
         url = database_url(config, self.service)
         self.migrate(url)
         database = get_database(url)
-        inbox = self.inbox_factory(database) if self.inbox_factory else None
+        inbox = (self.inbox_factory(database) if self.inbox_factory else
+                 Inbox(database, self.name, self.handlers, unit_of_work=self.unit_of_work))
         self.consumer = EventConsumer(self.name, database, config, self.handlers, inbox=inbox)
 
     def start(self):

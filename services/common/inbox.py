@@ -32,10 +32,8 @@ from sqlalchemy import (
     update,
 )
 
-from sqlalchemy.exc import IntegrityError
-
 from .contract import EVENT_TYPES
-from .db import bulk_insert
+from .db import bulk_insert, bulk_upsert, execute_values
 from .envelope import InvalidEvent, format_time, parse_event, utc_now
 from .eventstore import Position
 from .metrics import DEAD_LETTERS, EVENTS_APPLIED
@@ -152,15 +150,6 @@ class Inbox:
         with self.database.query() as conn:
             return dict(conn.execute(select(self.tables.checkpoints)).all())
 
-    def _save_position(self, conn, source, position):
-        updated = conn.execute(
-            update(self.tables.checkpoints)
-            .where(self.tables.checkpoints.c.source == source)
-            .values(position=position)
-        ).rowcount
-        if not updated:
-            conn.execute(insert(self.tables.checkpoints).values(source=source, position=position))
-
     # -- applying ----------------------------------------------------------------
 
     def apply(self, source, events):
@@ -267,26 +256,20 @@ class Inbox:
 
     def _record(self, conn, source, recorded, checkpoint):
         """Remember the applied ids and move the checkpoint to ``checkpoint``."""
-        columns = ("event_id", "source", "position")
+        checkpoints, applied = self.tables.checkpoints, self.tables.events
         if conn.dialect.name != "postgresql":
-            bulk_insert(conn, self.tables.events, columns, recorded)
-            self._save_position(conn, source, checkpoint)
+            bulk_insert(conn, applied, ("event_id", "source", "position"), recorded)
+            bulk_upsert(conn, checkpoints, ("source", "position"), [(source, checkpoint)],
+                        key=("source",))
             return
-        import psycopg2
-        from psycopg2.extras import execute_values
-
         quote = conn.dialect.identifier_preparer.quote
         with conn.connection.driver_connection.cursor() as cursor:
             upsert = cursor.mogrify(
-                f"INSERT INTO {quote(self.tables.checkpoints.name)} (source, position) "
-                "VALUES (%s, %s) ON CONFLICT (source) DO UPDATE SET position = "
-                "excluded.position", (source, checkpoint)).decode().replace("%", "%%")
-            statement = (f"WITH applied AS (INSERT INTO {quote(self.tables.events.name)} "
-                         f"(event_id, source, position) VALUES %s) {upsert}")
-            try:
-                execute_values(cursor, statement, recorded, page_size=1000)
-            except psycopg2.IntegrityError as exc:  # as SQLAlchemy would raise it
-                raise IntegrityError(statement, None, exc) from exc
+                f"INSERT INTO {quote(checkpoints.name)} (source, position) VALUES (%s, %s) "
+                "ON CONFLICT (source) DO UPDATE SET position = excluded.position",
+                (source, checkpoint)).decode().replace("%", "%%")
+        execute_values(conn, f"WITH applied AS (INSERT INTO {quote(applied.name)} "
+                             f"(event_id, source, position) VALUES %s) {upsert}", recorded)
 
     def _seen_ids(self, conn, ids):
         seen = set()

@@ -12,9 +12,7 @@ contacts per request. :class:`ClientReplica` is that table's writer, shared by b
   other handler (a merge re-pointing projects, say) first writes what is pending, so
   it runs on the replica as of its own position.
 """
-from sqlalchemy import bindparam, select, update
-
-from .db import bulk_insert
+from .db import bulk_upsert
 
 CLIENT_EVENTS = ("ClientRegistered", "ClientArchived", "ClientRestored")
 COLUMNS = ("id", "workspace", "archived", "merged_into")
@@ -36,25 +34,10 @@ class ClientReplica:
         self.write(conn, {event.data["client_id"]: client_row(event)})
 
     def write(self, conn, rows):
-        """Upsert ``rows`` ({client id: values}) in a few statements."""
-        table = self.table
-        ids = sorted(rows)
-        existing = set()
-        for start in range(0, len(ids), 500):
-            existing.update(conn.execute(select(table.c.id)
-                                         .where(table.c.id.in_(ids[start:start + 500])))
-                            .scalars())
-        bulk_insert(conn, table, COLUMNS,
-                    [(client_id, rows[client_id]["workspace"], rows[client_id]["archived"],
-                      rows[client_id]["merged_into"])
-                     for client_id in ids if client_id not in existing])
-        changed = [{"_id": client_id, **rows[client_id]} for client_id in ids
-                   if client_id in existing]
-        if changed:
-            conn.execute(update(table).where(table.c.id == bindparam("_id"))
-                         .values(workspace=bindparam("workspace"),
-                                 archived=bindparam("archived"),
-                                 merged_into=bindparam("merged_into")), changed)
+        """Upsert ``rows`` ({client id: values}) in one statement."""
+        bulk_upsert(conn, self.table, COLUMNS,
+                    [(client_id, values["workspace"], values["archived"], values["merged_into"])
+                     for client_id, values in sorted(rows.items())])
 
     def unit_of_work(self, handlers):
         """The inbox's ``unit_of_work`` for a consumer whose ``handlers`` include this

@@ -35,7 +35,6 @@ from services.common.errors import (BadRequest, ConcurrencyError, Conflict, NotF
                                     PreconditionFailed, ValidationFailed)
 from services.common.extensions import (EventConsumerProvider, EventSourcedStore,
                                         EventSourceRpc, HealthChecks)
-from services.common.inbox import Inbox
 from services.common.migrations import migrator
 
 from . import domain, queries, repository, schemas
@@ -120,10 +119,8 @@ class ProjectsService(EventSourceRpc, HealthChecks):
 
     config = Config()
     store = EventSourcedStore("projects", migrate)
-    replica = EventConsumerProvider(
-        "projects", "projects", migrate, HANDLERS,
-        inbox_factory=lambda database: Inbox(database, "projects", HANDLERS,
-                                             unit_of_work=CLIENTS.unit_of_work(HANDLERS)))
+    replica = EventConsumerProvider("projects", "projects", migrate, HANDLERS,
+                                    unit_of_work=CLIENTS.unit_of_work(HANDLERS))
 
     # -- helpers ------------------------------------------------------------------------
 
