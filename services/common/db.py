@@ -182,8 +182,24 @@ class Database:
             with self.read() as conn:
                 yield conn
             return
+        # The driver's autocommit flag is toggled directly: SQLAlchemy's
+        # isolation_level option resets the level at checkin with a
+        # ``SET default_transaction_isolation`` round trip on every read.
         with self.engine.connect() as conn:
-            yield conn.execution_options(isolation_level="AUTOCOMMIT")
+            driver = conn.connection.driver_connection
+            driver.autocommit = True
+            try:
+                yield conn
+            finally:
+                driver.autocommit = False
+
+    def dedicated_connection(self):
+        """A driver connection of its own (outside the pool), in autocommit mode,
+        for a session held for long, such as a leadership's advisory lock."""
+        cargs, cparams = self.engine.dialect.create_connect_args(self.engine.url)
+        conn = self.engine.dialect.loaded_dbapi.connect(*cargs, **cparams)
+        conn.autocommit = True
+        return conn
 
     def on_commit(self, callback):
         """Call ``callback()`` after every committed write of this process."""

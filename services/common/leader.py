@@ -11,8 +11,6 @@ import os
 import time
 from contextlib import contextmanager
 
-from sqlalchemy import text
-
 log = logging.getLogger(__name__)
 
 
@@ -36,10 +34,15 @@ def leadership(database, name, *, should_stop=lambda: False, retry_interval=1.0)
 @contextmanager
 def _postgres_leadership(database, name, should_stop, retry_interval):
     key = _lock_key(name)
-    with database.engine.connect() as conn:
-        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+    # Its own connection, not a pooled one: a leadership lasts as long as the
+    # process, and each one held out of the pool left the workers a connection
+    # short (a busy gateway then opened and closed a backend per request).
+    conn = database.dedicated_connection()
+    try:
+        cursor = conn.cursor()
         while not should_stop():
-            if conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", (key,))
+            if cursor.fetchone()[0]:
                 break
             time.sleep(retry_interval)
         else:
@@ -49,9 +52,14 @@ def _postgres_leadership(database, name, should_stop, retry_interval):
             yield True
         finally:
             try:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                cursor.execute("SELECT pg_advisory_unlock(%s)", (key,))
             except Exception:  # the connection may already be gone, and the lock with it
                 log.debug("advisory unlock failed", exc_info=True)
+    finally:
+        try:
+            conn.close()
+        except Exception:
+            log.debug("closing the leadership connection failed", exc_info=True)
 
 
 @contextmanager
