@@ -144,6 +144,7 @@ class ReadModel:
         self._inboxes = {}
         self._cached = (0.0, None)
         self._lock = threading.Lock()
+        self._refreshing = threading.Lock()
 
     def ensure(self):
         """Create generation 1 on a new database (idempotent, safe across replicas)."""
@@ -161,10 +162,22 @@ class ReadModel:
 
     def active_generation(self):
         checked_at, generation = self._cached
-        if generation is None or time.monotonic() - checked_at > STATE_CACHE_SECONDS:
-            row = self.state()
+        if generation is not None and time.monotonic() - checked_at <= STATE_CACHE_SECONDS:
+            return generation
+        # One green thread re-reads the pointer; the others keep the generation
+        # they know meanwhile (every request of a busy gateway used to re-read
+        # it at once each time the cache expired, stalling them all).
+        refreshing = self._refreshing.acquire(blocking=False)
+        if not refreshing and generation is not None:
+            return generation
+        try:
+            with self.database.query() as conn:
+                row = conn.execute(select(read_model_state_table.c.active)).first()
             generation = row.active if row else 1
             self._cached = (time.monotonic(), generation)
+        finally:
+            if refreshing:
+                self._refreshing.release()
         return generation
 
     def tables(self, generation=None):

@@ -1,0 +1,39 @@
+"""Which read-model generation is live, as many concurrent readers see it."""
+import time
+from contextlib import contextmanager
+
+import eventlet
+
+from gateway.projections import unit_of_work_for
+from gateway.readmodel import ReadModel
+from gateway.service import migrate
+from services.common.db import Database
+
+
+def test_an_expired_live_generation_is_read_again_by_one_reader_only(tmp_path, monkeypatch):
+    """When the cached pointer expires, one reader re-reads it while the others
+    answer from the generation they know (all of them re-reading at once stalled
+    a busy gateway twice a second)."""
+    database = Database(f"sqlite:///{tmp_path / 'gateway.db'}")
+    migrate(database.url)
+    model = ReadModel(database, unit_of_work_for)
+    model.ensure()
+    live = model.active_generation()
+    reads = []
+    query = database.query
+
+    @contextmanager
+    def slow_query():
+        reads.append(1)
+        eventlet.sleep(0.05)  # the round trip, while the other readers run
+        with query() as conn:
+            yield conn
+
+    monkeypatch.setattr(database, "query", slow_query)
+    model._cached = (time.monotonic() - 60, live)  # expired
+    readers = [eventlet.spawn(model.active_generation) for _ in range(20)]
+    assert [reader.wait() for reader in readers] == [live] * 20
+    assert len(reads) == 1
+    # Once re-read, it is fresh again: nobody reads it.
+    assert model.active_generation() == live and len(reads) == 1
+    database.dispose()
