@@ -20,6 +20,7 @@ import uuid  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from clientfolio.serve import settle_garbage_collector  # noqa: E402
 from services.common.db import get_database  # noqa: E402
 from services.common.envelope import NewEvent  # noqa: E402
 from services.common.eventstore import EventStore  # noqa: E402
@@ -52,6 +53,7 @@ def main():
     relay = OutboxRelay(source, database, amqp_uri, poll_interval=0.05)
     database.on_commit(relay.wake)
     relay_thread = eventlet.spawn(relay.run)
+    settle_garbage_collector()  # as ``clientfolio serve`` does once a service started
     interval = WRITERS / rate
     deadline = time.monotonic() + seconds
     sent = [0]
