@@ -9,11 +9,12 @@ and the events' "applied" marks commit together: exactly-once effect).
 Handlers never assume an order between sources: a project's row may arrive
 after its hours, an invoice before its client.
 """
+import functools
 from decimal import Decimal
 
 from sqlalchemy import select
 
-from services.common.db import bulk_upsert
+from services.common.db import bulk_upsert, driver_rows
 
 CLIENT_FIELDS = ("name", "kind", "tax_id", "email", "phone", "country", "category")
 PROJECT_FIELDS = ("name", "code", "status", "created_at")
@@ -29,6 +30,12 @@ def _add(a, b):
     return str(Decimal(a or "0") + Decimal(b or "0"))
 
 
+@functools.lru_cache(maxsize=256)
+def _select_by_ids(dialect, table_name, columns):
+    quote = dialect.identifier_preparer.quote
+    return f"SELECT {', '.join(map(quote, columns))} FROM {quote(table_name)} WHERE id = ANY(%s)"
+
+
 class RowCache:
     """The rows of one table that a batch touches, keyed by id."""
 
@@ -42,6 +49,16 @@ class RowCache:
 
     def load(self, ids):
         ids = [i for i in set(ids) if i and i not in self.rows and i not in self.absent]
+        if not ids:
+            return
+        if self.conn.dialect.name == "postgresql":
+            columns = self.columns
+            for row in driver_rows(self.conn, _select_by_ids(self.conn.dialect, self.table.name,
+                                                             tuple(columns)), (ids,)):
+                values = dict(zip(columns, row))
+                self.rows[values["id"]] = values
+            self.absent.update(i for i in ids if i not in self.rows)
+            return
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             for row in self.conn.execute(select(self.table).where(self.table.c.id.in_(chunk))):
@@ -66,6 +83,53 @@ class RowCache:
         rows = [tuple(self.rows[k].get(c) for c in columns) for k in sorted(self.dirty)]
         bulk_upsert(self.conn, self.table, columns, rows)
         self.dirty.clear()
+
+
+# Event type -> OverviewBatch method, per source (bound per batch only when used).
+HANDLER_NAMES = {
+    "contacts": {
+        "ClientRegistered": "client_registered",
+        "ClientUpdated": "client_updated",
+        "ClientArchived": "client_archived",
+        "ClientRestored": "client_restored",
+    },
+    "projects": {
+        "ProjectCreated": "project_created",
+        "ProjectUpdated": "project_updated",
+        "ClientAssigned": "client_assigned",
+        "ClientUnassigned": "client_unassigned",
+        "TimeLogged": "time_logged",
+        "TaskAdded": "task_added",
+        "TaskUpdated": "task_updated",
+    },
+    "billing": {
+        "InvoiceDrafted": "invoice_drafted",
+        "InvoiceDraftUpdated": "invoice_draft_updated",
+        "InvoiceIssued": "invoice_issued",
+        "InvoicePaymentRecorded": "invoice_payment_recorded",
+        "InvoicePaid": "invoice_paid",
+        "InvoiceVoided": "invoice_voided",
+        "InvoiceClientChanged": "invoice_client_changed",
+        "PurchaseOrderPlaced": "purchase_order_placed",
+        "PurchaseOrderFinalized": "purchase_order_finalized",
+        "PurchaseOrderClientChanged": "purchase_order_client_changed",
+        "QuoteCreated": "quote_created",
+        "QuoteStatusChanged": "quote_status_changed",
+        "QuoteClientChanged": "quote_client_changed",
+    },
+}
+
+
+class _BoundHandlers:
+    """``{event type: handler}`` of one batch for one source, bound on lookup."""
+
+    def __init__(self, batch, names):
+        self.batch = batch
+        self.names = names
+
+    def get(self, event_type, default=None):
+        name = self.names.get(event_type)
+        return getattr(self.batch, name) if name else default
 
 
 class OverviewBatch:
@@ -252,38 +316,7 @@ class OverviewBatch:
         self._document("quotes", "quote_id", event)
 
     def _handlers(self):
-        return {
-            "contacts": {
-                "ClientRegistered": self.client_registered,
-                "ClientUpdated": self.client_updated,
-                "ClientArchived": self.client_archived,
-                "ClientRestored": self.client_restored,
-            },
-            "projects": {
-                "ProjectCreated": self.project_created,
-                "ProjectUpdated": self.project_updated,
-                "ClientAssigned": self.client_assigned,
-                "ClientUnassigned": self.client_unassigned,
-                "TimeLogged": self.time_logged,
-                "TaskAdded": self.task_added,
-                "TaskUpdated": self.task_updated,
-            },
-            "billing": {
-                "InvoiceDrafted": self.invoice_drafted,
-                "InvoiceDraftUpdated": self.invoice_draft_updated,
-                "InvoiceIssued": self.invoice_issued,
-                "InvoicePaymentRecorded": self.invoice_payment_recorded,
-                "InvoicePaid": self.invoice_paid,
-                "InvoiceVoided": self.invoice_voided,
-                "InvoiceClientChanged": self.invoice_client_changed,
-                "PurchaseOrderPlaced": self.purchase_order_placed,
-                "PurchaseOrderFinalized": self.purchase_order_finalized,
-                "PurchaseOrderClientChanged": self.purchase_order_client_changed,
-                "QuoteCreated": self.quote_created,
-                "QuoteStatusChanged": self.quote_status_changed,
-                "QuoteClientChanged": self.quote_client_changed,
-            },
-        }
+        return {source: _BoundHandlers(self, names) for source, names in HANDLER_NAMES.items()}
 
 
 def unit_of_work_for(tables):

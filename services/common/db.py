@@ -7,6 +7,7 @@ SQLite (the default) and PostgreSQL behave alike from the caller's side:
 - callbacks registered with ``on_commit`` run after every committed write
   (the outbox relay uses it to publish without waiting for its next poll).
 """
+import functools
 import logging
 import os
 import threading
@@ -37,7 +38,7 @@ def bulk_insert(conn, table, columns, rows):
         if rows:
             conn.execute(insert(table), [dict(zip(columns, row)) for row in rows])
         return
-    _insert_values(conn, table, columns, rows, "")
+    _insert_values(conn, table, columns, rows, None)
 
 
 def bulk_upsert(conn, table, columns, rows, key=("id",)):
@@ -49,24 +50,33 @@ def bulk_upsert(conn, table, columns, rows, key=("id",)):
     """
     if conn.dialect.name not in ("postgresql", "sqlite"):
         raise NotImplementedError(f"no upsert for {conn.dialect.name}")
-    quote = conn.dialect.identifier_preparer.quote
-    changes = ", ".join(f"{quote(name)} = excluded.{quote(name)}"
-                        for name in columns if name not in key)
-    _insert_values(conn, table, columns, rows,
-                   f" ON CONFLICT ({', '.join(quote(name) for name in key)}) "
-                   + (f"DO UPDATE SET {changes}" if changes else "DO NOTHING"))
+    _insert_values(conn, table, columns, rows, tuple(key))
 
 
-def _insert_values(conn, table, columns, rows, suffix):
+def _insert_values(conn, table, columns, rows, key):
+    """``key``: None for a plain insert, else the upsert's conflict columns."""
     if not rows:
         return
-    quote = conn.dialect.identifier_preparer.quote
-    head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in columns)})"
+    statement = _insert_statement(conn.dialect, table.name, tuple(columns), key)
     if conn.dialect.name == "postgresql":
-        execute_values(conn, f"{head} VALUES %s{suffix}", rows)
+        execute_values(conn, statement, rows)
     else:
-        marks = ", ".join("?" * len(columns))
-        conn.exec_driver_sql(f"{head} VALUES ({marks}){suffix}", list(rows))
+        conn.exec_driver_sql(statement, list(rows))
+
+
+@functools.lru_cache(maxsize=1024)
+def _insert_statement(dialect, table_name, columns, key):
+    # Cached: a projector writes the same few tables batch after batch.
+    quote = dialect.identifier_preparer.quote
+    head = f"INSERT INTO {quote(table_name)} ({', '.join(quote(name) for name in columns)})"
+    values = " VALUES %s" if dialect.name == "postgresql" else \
+        f" VALUES ({', '.join('?' * len(columns))})"
+    if key is None:
+        return head + values
+    changes = ", ".join(f"{quote(name)} = excluded.{quote(name)}"
+                        for name in columns if name not in key)
+    return (head + values + f" ON CONFLICT ({', '.join(quote(name) for name in key)}) "
+            + (f"DO UPDATE SET {changes}" if changes else "DO NOTHING"))
 
 
 def execute_values(conn, statement, rows, page_size=1000):
@@ -80,6 +90,16 @@ def execute_values(conn, statement, rows, page_size=1000):
             run(cursor, statement, rows, page_size=page_size)
         except psycopg2.IntegrityError as exc:
             raise IntegrityError(statement, None, exc) from exc
+
+
+def driver_rows(conn, statement, parameters=()):
+    """All rows of ``statement`` (psycopg2 ``%s`` placeholders) run by the driver
+    on the connection's transaction (PostgreSQL only). For a hot path's fixed
+    statement: building and compiling a SQLAlchemy statement per batch cost more
+    CPU than the round trip itself."""
+    with conn.connection.driver_connection.cursor() as cursor:
+        cursor.execute(statement, parameters)
+        return cursor.fetchall()
 
 
 def _configure_sqlite(engine):

@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 
 from .contract import EVENT_TYPES
-from .db import bulk_insert, bulk_upsert, execute_values
+from .db import bulk_insert, bulk_upsert, driver_rows, execute_values
 from .envelope import InvalidEvent, format_time, parse_event, utc_now
 from .eventstore import Position
 from .metrics import DEAD_LETTERS, EVENTS_APPLIED
@@ -133,6 +133,7 @@ class Inbox:
         self.tables = tables or DEFAULT_TABLES
         self.unit_of_work = unit_of_work
         self.progress = Progress()
+        self._state_statement = None  # PostgreSQL's, built on first use
 
     # -- checkpoints ---------------------------------------------------------------
 
@@ -239,6 +240,20 @@ class Inbox:
         """``(checkpoint, ids of event_ids already applied)`` of ``source``."""
         checkpoints, applied = self.tables.checkpoints, self.tables.events
         ids = sorted(set(event_ids))
+        if conn.dialect.name == "postgresql":
+            if self._state_statement is None:
+                quote = conn.dialect.identifier_preparer.quote
+                self._state_statement = (
+                    f"SELECT 'checkpoint', position::text FROM {quote(checkpoints.name)} "
+                    f"WHERE source = %s UNION ALL SELECT 'seen', event_id FROM "
+                    f"{quote(applied.name)} WHERE event_id = ANY(%s)")
+            checkpoint, seen = 0, set()
+            for kind, value in driver_rows(conn, self._state_statement, (source, ids)):
+                if kind == "checkpoint":
+                    checkpoint = int(value)
+                else:
+                    seen.add(value)
+            return checkpoint, seen
         first, rest = ids[:500], ids[500:]
         query = select(literal("checkpoint"), cast(checkpoints.c.position, String)) \
             .where(checkpoints.c.source == source)

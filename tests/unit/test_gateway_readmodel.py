@@ -37,3 +37,13 @@ def test_an_expired_live_generation_is_read_again_by_one_reader_only(tmp_path, m
     # Once re-read, it is fresh again: nobody reads it.
     assert model.active_generation() == live and len(reads) == 1
     database.dispose()
+
+
+def test_every_projected_event_type_is_one_a_source_publishes_and_has_a_handler():
+    from gateway.projections import HANDLER_NAMES, OverviewBatch
+    from services.common.contract import EVENT_TYPES
+
+    for source, names in HANDLER_NAMES.items():
+        assert set(names) <= EVENT_TYPES[source]
+        for method in names.values():
+            assert callable(getattr(OverviewBatch, method))
