@@ -10,6 +10,7 @@ Guarantees (on SQLite and PostgreSQL alike):
   reader tailing ``read_all(after_position)`` therefore never skips an event.
 """
 import json
+from collections import namedtuple
 
 import orjson
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from .db import bulk_insert
+from .db import bulk_insert, driver_rows
 from .envelope import EventEnvelope, format_time, new_event_id, utc_now
 from .errors import ConcurrencyError
 
@@ -133,6 +134,15 @@ def envelope_json_from_row(row):
 
 _COLUMNS = ("position", "event_id", "stream_id", "stream_version", "type", "version",
             "workspace", "occurred_at", "actor", "correlation_id", "data")
+_EventRow = namedtuple("_EventRow", _COLUMNS)
+
+# PostgreSQL statements of the hot paths, run by the driver (see ``driver_rows``).
+_TAKE_POSITIONS = "UPDATE event_store_head SET position = position + %s WHERE id = 1 " \
+    "RETURNING position"
+_READ_AFTER = f"SELECT {', '.join(_COLUMNS)} FROM events WHERE position > %s " \
+    "ORDER BY position LIMIT %s"
+_SAVE_RELAY_CHECKPOINT = "INSERT INTO relay_checkpoints (name, position) VALUES (%s, %s) " \
+    "ON CONFLICT (name) DO UPDATE SET position = excluded.position RETURNING position"
 
 
 def _insert_rows(conn, rows):
@@ -178,7 +188,10 @@ class EventStore:
         self._check_versions(conn, appends)
         count = sum(len(a.events) for a in appends)
         # Taking positions last keeps the counter's row lock as short as possible.
-        last = conn.execute(self._take_positions, {"count": count}).scalar_one()
+        if conn.dialect.name == "postgresql":
+            (last,), = driver_rows(conn, _TAKE_POSITIONS, (count,))
+        else:
+            last = conn.execute(self._take_positions, {"count": count}).scalar_one()
         position = last - count
         occurred_at = format_time(utc_now())
         rows, envelopes = [], []
@@ -258,12 +271,22 @@ class EventStore:
 
         Never skips an event: positions become visible in order (see module doc).
         """
-        return [_row_to_envelope(r) for r in self._rows(self._all_query(after_position, limit), conn)]
+        return [_row_to_envelope(r) for r in self._read_after(after_position, limit, conn)]
 
     def read_all_json(self, after_position=0, limit=1000, *, conn=None):
         """Like ``read_all`` but ``(position, type, json_body)`` tuples for publishing."""
         return [(r.position, r.type, envelope_json_from_row(r))
-                for r in self._rows(self._all_query(after_position, limit), conn)]
+                for r in self._read_after(after_position, limit, conn)]
+
+    def _read_after(self, after_position, limit, conn):
+        if not self.database.is_postgres:
+            return self._rows(self._all_query(after_position, limit), conn)
+        # The relay's and events_since's hot read: one statement, no transaction
+        # round trips (positions are visible in order, so one snapshot is enough).
+        if conn is not None:
+            return [_EventRow(*r) for r in driver_rows(conn, _READ_AFTER, (after_position, limit))]
+        with self.database.query() as conn:
+            return [_EventRow(*r) for r in driver_rows(conn, _READ_AFTER, (after_position, limit))]
 
     def head_position(self, *, conn=None):
         """The highest committed position (0 for an empty store)."""
@@ -291,7 +314,7 @@ class EventStore:
     # -- relay checkpoints ---------------------------------------------------------
 
     def relay_checkpoint(self, name):
-        with self.database.read() as conn:
+        with self.database.query() as conn:
             value = conn.execute(
                 select(relay_checkpoints_table.c.position)
                 .where(relay_checkpoints_table.c.name == name)
@@ -300,6 +323,11 @@ class EventStore:
 
     def save_relay_checkpoint(self, name, position):
         """Record that every event up to ``position`` is confirmed by the broker."""
+        if self.database.is_postgres:
+            # One statement, atomic on its own: no BEGIN/COMMIT round trips per batch.
+            with self.database.query() as conn:
+                driver_rows(conn, _SAVE_RELAY_CHECKPOINT, (name, position))
+            return
         with self.database.write() as conn:
             updated = conn.execute(
                 update(relay_checkpoints_table)
