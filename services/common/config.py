@@ -39,3 +39,15 @@ def database_url(config, service):
     data_dir = Path(config.get("DATA_DIR") or "./var")
     data_dir.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{(data_dir / f'{service}.db').resolve()}"
+
+
+EVENT_DELIVERIES = ("transient", "persistent")
+
+
+def event_delivery(config):
+    """How the relays publish: ``transient`` (default) or ``persistent`` messages."""
+    value = str(config.get("EVENT_DELIVERY") or "transient").strip().lower()
+    if value not in EVENT_DELIVERIES:
+        raise ValueError(f"CLIENTFOLIO_EVENT_DELIVERY must be one of "
+                         f"{', '.join(EVENT_DELIVERIES)}, not {value!r}")
+    return value

@@ -8,7 +8,7 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import Rpc
 from sqlalchemy import text
 
-from .config import database_url
+from .config import database_url, event_delivery
 from .consumer import EventConsumer
 from .db import get_database
 from .eventstore import EventStore
@@ -57,6 +57,7 @@ class EventSourcedStore(DependencyProvider):
                 self.service, database, config["AMQP_URI"],
                 batch_size=config.get("RELAY_BATCH_SIZE") or 1000,
                 poll_interval=config.get("RELAY_POLL_INTERVAL") or 0.5,
+                persistent=event_delivery(config) == "persistent",
             )
             database.on_commit(relay.wake)
         self.store = ServiceStore(self.service, database, relay)

@@ -47,9 +47,10 @@ class Backoff:
 class ConfirmingPublisher:
     """Publishes many messages, then waits for all of their confirms at once."""
 
-    def __init__(self, connection, exchange, confirm_timeout=30.0):
+    def __init__(self, connection, exchange, confirm_timeout=30.0, persistent=False):
         self.connection = connection
         self.exchange = exchange
+        self.delivery_mode = 2 if persistent else 1
         self.confirm_timeout = confirm_timeout
         self.channel = connection.channel()
         self.channel.exchange_declare(exchange, "topic", durable=True, auto_delete=False)
@@ -79,7 +80,7 @@ class ConfirmingPublisher:
                 body.encode("utf-8"),
                 content_type="application/json",
                 content_encoding="utf-8",
-                delivery_mode=2,
+                delivery_mode=self.delivery_mode,
                 type=event_type,
                 application_headers={"position": position},
             )
@@ -108,7 +109,14 @@ class OutboxRelay:
     """Publishes the events of one service's store, from its checkpoint onwards."""
 
     def __init__(self, service, database, amqp_uri, *, batch_size=1000, poll_interval=0.5,
-                 checkpoint_name="outbox"):
+                 checkpoint_name="outbox", persistent=False):
+        """``persistent``: publish messages the broker writes to disk before it
+        confirms them. Not needed by Clientfolio's own consumers: the event store
+        is the record, and a consumer catches up from ``events_since`` whenever it
+        (re)connects or sees a gap, so a broker restart delays events, never loses
+        them. Transient messages cost the broker a third of the CPU and confirm
+        about three times sooner (measured, docs/events.md)."""
+        self.persistent = bool(persistent)
         self.service = service
         self.store = EventStore(database)
         self.database = database
@@ -165,7 +173,8 @@ class OutboxRelay:
                     self.checkpoint = None  # another leader may have moved it
                     with Connection(self.amqp_uri, connect_timeout=5, heartbeat=0) as connection:
                         connection.connect()
-                        publisher = ConfirmingPublisher(connection, self.exchange)
+                        publisher = ConfirmingPublisher(connection, self.exchange,
+                                                        persistent=self.persistent)
                         log.info("relay for %s publishing from position %s", self.service,
                                  self.store.relay_checkpoint(self.checkpoint_name))
                         backoff.reset()

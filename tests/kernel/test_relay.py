@@ -81,6 +81,30 @@ def test_relay_publishes_every_event_in_order_with_the_envelope(store, database,
     assert store.relay_checkpoint("outbox") == 2510
 
 
+@pytest.mark.parametrize("persistent, delivery_mode", [(False, 1), (True, 2)])
+def test_relay_publishes_transient_messages_unless_told_persistent(store, database, amqp_uri,
+                                                                   collector, persistent,
+                                                                   delivery_mode):
+    fill(store, 10)
+    relay = OutboxRelay("projects", database, amqp_uri, persistent=persistent)
+    thread = start(relay)
+    wait_until(lambda: relay.checkpoint == 10, message="relay to publish")
+    relay.stop()
+    thread.wait()
+    channel = collector.connection.channel()
+    message = collector.queue(channel).get(no_ack=True)
+    assert message.properties["delivery_mode"] == delivery_mode
+
+
+def test_event_delivery_setting_is_checked():
+    from services.common.config import event_delivery
+
+    assert event_delivery({}) == "transient"
+    assert event_delivery({"EVENT_DELIVERY": " Persistent "}) == "persistent"
+    with pytest.raises(ValueError, match="CLIENTFOLIO_EVENT_DELIVERY must be one of"):
+        event_delivery({"EVENT_DELIVERY": "durable"})
+
+
 def test_relay_killed_between_publish_and_checkpoint_resends_and_loses_nothing(
         store, database, amqp_uri, collector, monkeypatch):
     fill(store, 3000)
