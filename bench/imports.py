@@ -16,17 +16,20 @@ eventlet.monkey_patch()  # noqa: E402
 import base64  # noqa: E402
 import csv  # noqa: E402
 import io  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 import tracemalloc  # noqa: E402
-from contextlib import ExitStack  # noqa: E402
+from contextlib import ExitStack, contextmanager  # noqa: E402
 
-from nameko.runners import ServiceRunner  # noqa: E402
+import requests  # noqa: E402
 from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
-from clientfolio.registry import service_class  # noqa: E402
 from gateway.readmodel import read_model_for  # noqa: E402
-from services.common.config import load_config  # noqa: E402
 from services.common.db import get_database  # noqa: E402
 from services.common.eventstore import EventStore  # noqa: E402
 from services.contacts import exports  # noqa: E402
@@ -82,21 +85,48 @@ def raw_export(url):
     return timer.seconds
 
 
+@contextmanager
+def serving(service, port, env):
+    """``clientfolio serve SERVICE`` in a child process until /ready, stopped after."""
+    log = open(os.path.join(tempfile.gettempdir(), f"cf-bench-import-{service}.log"), "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "clientfolio.cli", "serve", service],
+        env=dict(os.environ, CLIENTFOLIO_HTTP_PORT=str(port), CLIENTFOLIO_LOG_LEVEL="WARNING",
+                 **env),
+        stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{service} did not become ready (see {log.name})")
+            time.sleep(0.2)
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
 def run(report, quick=False):
     count = 10000 if quick else 100000
     with ExitStack() as stack:
         amqp_uri = stack.enter_context(vhost())
         urls = {s: stack.enter_context(database("postgres", s))[0] for s in SERVICES}
-        config = load_config(overrides={"AMQP_URI": amqp_uri, "DATABASE_URLS": urls,
-                                        "RELAY_POLL_INTERVAL": 0.05,
-                                        "WEB_SERVER_ADDRESS": "127.0.0.1:0"})
-        runners = []
-        for service in SERVICES:
-            runner = ServiceRunner(config)
-            runner.add_service(service_class(service))
-            runner.start()
-            runners.append(runner)
-            stack.callback(runner.kill)
+        # Each service in its own process, as deployed (`clientfolio serve`):
+        # in one process all four shared one core.
+        port = 18500 + os.getpid() % 400
+        for offset, service in enumerate(SERVICES):
+            stack.enter_context(serving(service, port + offset, {
+                "AMQP_URI": amqp_uri, f"{service.upper()}_DATABASE_URL": urls[service],
+                "CLIENTFOLIO_RELAY_POLL_INTERVAL": "0.05"}))
         proxy = ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=600)
         rpc = proxy.start()
         stack.callback(proxy.stop)
@@ -148,7 +178,6 @@ def run(report, quick=False):
 
 
 if __name__ == "__main__":
-    import sys
     import warnings
 
     from .support import Report
