@@ -12,9 +12,11 @@ after its hours, an invoice before its client.
 import functools
 from decimal import Decimal
 
+import orjson
+
 from sqlalchemy import select
 
-from services.common.db import bulk_upsert, driver_rows
+from services.common.db import bulk_upsert, driver_rows, upsert_text
 
 CLIENT_FIELDS = ("name", "kind", "tax_id", "email", "phone", "country", "category")
 PROJECT_FIELDS = ("name", "code", "status", "created_at")
@@ -47,8 +49,18 @@ class RowCache:
         self.absent = set()  # looked up, not in the table: never queried twice
         self.dirty = set()
 
+    def missing(self, ids):
+        """Which of ``ids`` were never looked up."""
+        return [i for i in set(ids) if i and i not in self.rows and i not in self.absent]
+
+    def loaded(self, ids, rows):
+        """Take the rows found for ``ids`` (dicts); the others are known to be absent."""
+        for row in rows:
+            self.rows[row["id"]] = row
+        self.absent.update(i for i in ids if i not in self.rows)
+
     def load(self, ids):
-        ids = [i for i in set(ids) if i and i not in self.rows and i not in self.absent]
+        ids = self.missing(ids)
         if not ids:
             return
         if self.conn.dialect.name == "postgresql":
@@ -76,13 +88,18 @@ class RowCache:
         self.absent.discard(key)
         self.dirty.add(key)
 
-    def flush(self):
+    def flush(self, inline=False):
+        """Write the changed rows; with ``inline`` (PostgreSQL), return the
+        statement's text instead, for the caller to send with its own."""
         if not self.dirty:
-            return
+            return None
         columns = self.columns
         rows = [tuple(self.rows[k].get(c) for c in columns) for k in sorted(self.dirty)]
-        bulk_upsert(self.conn, self.table, columns, rows)
         self.dirty.clear()
+        if inline:
+            return upsert_text(self.conn, self.table, columns, rows)
+        bulk_upsert(self.conn, self.table, columns, rows)
+        return None
 
 
 # Event type -> OverviewBatch method, per source (bound per batch only when used).
@@ -142,13 +159,38 @@ class OverviewBatch:
                 value = event.data.get(key)
                 if isinstance(value, str):
                     wanted.setdefault(table, []).append(value)
-        for table, ids in wanted.items():
-            self.caches[table].load(ids)
+        self.postgres = conn.dialect.name == "postgresql"
+        if self.postgres and len(wanted) > 1:
+            self._load_together(conn, wanted)
+        else:
+            for table, ids in wanted.items():
+                self.caches[table].load(ids)
         self.handlers = self._handlers()
 
-    def flush(self):
-        for cache in self.caches.values():
-            cache.flush()
+    def _load_together(self, conn, wanted):
+        """Every table's rows in one statement (one round trip), as JSON objects."""
+        parts, parameters, missing = [], [], {}
+        quote = conn.dialect.identifier_preparer.quote
+        for table, ids in sorted(wanted.items()):
+            ids = missing[table] = self.caches[table].missing(ids)
+            if ids:
+                parts.append(f"SELECT %s, row_to_json(t)::text FROM "
+                             f"{quote(getattr(self.t, table).name)} t WHERE t.id = ANY(%s)")
+                parameters += [table, ids]
+        found = {table: [] for table in missing}
+        if parts:
+            for table, row in driver_rows(conn, " UNION ALL ".join(parts), parameters):
+                found[table].append(orjson.loads(row))
+        for table, ids in missing.items():
+            self.caches[table].loaded(ids, found[table])
+
+    def flush(self, inline=False):
+        """Write every changed row. With ``inline`` on PostgreSQL the statements'
+        text is returned instead: the inbox sends it with its checkpoint write, one
+        round trip for the batch's writes (see ``Inbox._handle``)."""
+        texts = [cache.flush(inline=inline and self.postgres)
+                 for _, cache in sorted(self.caches.items())]
+        return ";\n".join(text for text in texts if text) or None
 
     # -- contacts ------------------------------------------------------------------
 

@@ -79,6 +79,17 @@ def _insert_statement(dialect, table_name, columns, key):
             + (f"DO UPDATE SET {changes}" if changes else "DO NOTHING"))
 
 
+def upsert_text(conn, table, columns, rows, key=("id",)):
+    """``bulk_upsert``'s statement with its values inlined (PostgreSQL), for a
+    caller that sends it together with other statements in one round trip."""
+    statement = _insert_statement(conn.dialect, table.name, tuple(columns), tuple(key))
+    template = f"({', '.join(['%s'] * len(columns))})"
+    with conn.connection.driver_connection.cursor() as cursor:
+        values = b", ".join(cursor.mogrify(template, row) for row in rows).decode()
+    head, _, tail = statement.partition("VALUES %s")
+    return f"{head}VALUES {values}{tail}"
+
+
 def execute_values(conn, statement, rows, page_size=1000):
     """psycopg2's ``execute_values`` (``statement`` has one ``VALUES %s``) on the
     connection's transaction; a duplicate key raises SQLAlchemy's ``IntegrityError``."""

@@ -124,8 +124,10 @@ class Inbox:
         """``handlers``: {source: {event_type: fn(conn, event)}}.
 
         ``unit_of_work(conn, source, events)``: optional; returns an object with
-        ``handlers`` (same shape) and ``flush()``, so a consumer can apply a
-        whole batch in memory and write it back in a few statements.
+        ``handlers`` (same shape) and ``flush(inline=False)``, so a consumer can
+        apply a whole batch in memory and write it back in a few statements
+        (``flush(inline=True)`` may return SQL text instead of writing, see
+        ``_handle``).
         """
         self.database = database
         self.consumer = consumer
@@ -192,9 +194,10 @@ class Inbox:
             seen.add(event.event_id)
             recorded.append((event.event_id, source, event.position))
             checkpoint = event.position
+        writes = None  # the batch's own writes, when it leaves them to _record
         if accepted and not isolate:
             try:
-                self._handle(conn, source, accepted)
+                writes = self._handle(conn, source, accepted, inline=True)
             except Exception as exc:
                 raise _HandlerFailed() from exc
         elif accepted:
@@ -210,13 +213,18 @@ class Inbox:
                                f"handler failed: {type(exc).__name__}: {exc}", event)
                     result.parked += 1
         if recorded:
-            self._record(conn, source, recorded, checkpoint)
+            self._record(conn, source, recorded, checkpoint, writes)
             EVENTS_APPLIED.labels(self.consumer, source).inc(len(recorded))
         result.position = checkpoint
         return result
 
-    def _handle(self, conn, source, events):
-        """Run the handlers of ``events`` (in order); with a unit of work, as one batch."""
+    def _handle(self, conn, source, events, inline=False):
+        """Run the handlers of ``events`` (in order); with a unit of work, as one batch.
+
+        With ``inline``, a unit of work whose ``flush(inline=True)`` returns SQL text
+        (PostgreSQL) has its writes sent by ``_record`` with the checkpoint's, in
+        the same round trip; the text is returned. A handler error surfaces here,
+        before anything is written."""
         if self.unit_of_work is None:
             handlers = self.handlers.get(source, {})
             for event in events:
@@ -230,7 +238,10 @@ class Inbox:
             handler = handlers.get(event.type)
             if handler is not None:
                 handler(conn, event)
+        if inline and conn.dialect.name == "postgresql":
+            return batch.flush(inline=True)
         batch.flush()
+        return None
 
     # A batch's fixed cost is its round trips: under a steady stream of events the
     # consumer applies small batches, so the checkpoint and the seen ids are read in
@@ -269,8 +280,9 @@ class Inbox:
         seen.update(self._seen_ids(conn, rest))
         return checkpoint, seen
 
-    def _record(self, conn, source, recorded, checkpoint):
-        """Remember the applied ids and move the checkpoint to ``checkpoint``."""
+    def _record(self, conn, source, recorded, checkpoint, writes=None):
+        """Remember the applied ids and move the checkpoint to ``checkpoint``;
+        ``writes``: SQL text (PostgreSQL) sent first, in the same round trip."""
         checkpoints, applied = self.tables.checkpoints, self.tables.events
         if conn.dialect.name != "postgresql":
             bulk_insert(conn, applied, ("event_id", "source", "position"), recorded)
@@ -283,8 +295,11 @@ class Inbox:
                 f"INSERT INTO {quote(checkpoints.name)} (source, position) VALUES (%s, %s) "
                 "ON CONFLICT (source) DO UPDATE SET position = excluded.position",
                 (source, checkpoint)).decode().replace("%", "%%")
-        execute_values(conn, f"WITH applied AS (INSERT INTO {quote(applied.name)} "
-                             f"(event_id, source, position) VALUES %s) {upsert}", recorded)
+        before = writes.replace("%", "%%") + ";\n" if writes else ""
+        # One page: ``before`` must run once.
+        execute_values(conn, f"{before}WITH applied AS (INSERT INTO {quote(applied.name)} "
+                             f"(event_id, source, position) VALUES %s) {upsert}", recorded,
+                       page_size=max(1000, len(recorded)))
 
     def _seen_ids(self, conn, ids):
         seen = set()

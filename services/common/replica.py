@@ -70,7 +70,8 @@ class _ReplicaBatch:
 
         return run
 
-    def flush(self):
+    def flush(self, inline=False):
+        # ``inline`` (of the inbox's unit-of-work protocol) is not used: it writes now.
         if self.pending:
             pending, self.pending = self.pending, {}
             self.replica.write(self.conn, pending)
