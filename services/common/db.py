@@ -90,15 +90,16 @@ def upsert_text(conn, table, columns, rows, key=("id",)):
     return f"{head}VALUES {values}{tail}"
 
 
-def execute_values(conn, statement, rows, page_size=1000):
+def execute_values(conn, statement, rows, page_size=1000, fetch=False):
     """psycopg2's ``execute_values`` (``statement`` has one ``VALUES %s``) on the
-    connection's transaction; a duplicate key raises SQLAlchemy's ``IntegrityError``."""
+    connection's transaction; a duplicate key raises SQLAlchemy's ``IntegrityError``.
+    With ``fetch``, returns the rows the statement returned."""
     import psycopg2
     from psycopg2.extras import execute_values as run
 
     with conn.connection.driver_connection.cursor() as cursor:
         try:
-            run(cursor, statement, rows, page_size=page_size)
+            return run(cursor, statement, rows, page_size=page_size, fetch=fetch)
         except psycopg2.IntegrityError as exc:
             raise IntegrityError(statement, None, exc) from exc
 

@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from .db import bulk_insert, driver_rows
+from .db import bulk_insert, driver_rows, execute_values
 from .envelope import EventEnvelope, format_time, new_event_id, utc_now
 from .errors import ConcurrencyError
 
@@ -137,8 +137,12 @@ _COLUMNS = ("position", "event_id", "stream_id", "stream_version", "type", "vers
 _EventRow = namedtuple("_EventRow", _COLUMNS)
 
 # PostgreSQL statements of the hot paths, run by the driver (see ``driver_rows``).
-_TAKE_POSITIONS = "UPDATE event_store_head SET position = position + %s WHERE id = 1 " \
-    "RETURNING position"
+_APPEND = (  # % count; then execute_values' VALUES %s (rows numbered 1..count)
+    "WITH head AS (UPDATE event_store_head SET position = position + %d WHERE id = 1 "
+    "RETURNING position), appended AS (INSERT INTO events (" + ", ".join(_COLUMNS) + ") "
+    "SELECT head.position - %d + v.number, " + ", ".join(f"v.{c}" for c in _COLUMNS[1:])
+    + " FROM head, (VALUES %%s) AS v (number, " + ", ".join(_COLUMNS[1:]) + ")) "
+    "SELECT position FROM head")
 _READ_AFTER = f"SELECT {', '.join(_COLUMNS)} FROM events WHERE position > %s " \
     "ORDER BY position LIMIT %s"
 _SAVE_RELAY_CHECKPOINT = "INSERT INTO relay_checkpoints (name, position) VALUES (%s, %s) " \
@@ -186,32 +190,32 @@ class EventStore:
         if not appends:
             return []
         self._check_versions(conn, appends)
-        count = sum(len(a.events) for a in appends)
-        # Taking positions last keeps the counter's row lock as short as possible.
-        if conn.dialect.name == "postgresql":
-            (last,), = driver_rows(conn, _TAKE_POSITIONS, (count,))
-        else:
-            last = conn.execute(self._take_positions, {"count": count}).scalar_one()
-        position = last - count
         occurred_at = format_time(utc_now())
-        rows, envelopes = [], []
+        # Rows numbered 1..count; the position of row n is (last - count + n), where
+        # ``last`` is the counter after taking ``count`` positions.
+        rows, pending = [], []
         for stream in appends:
             version = stream.expected_version
             for new in stream.events:
-                position += 1
                 version += 1
                 event_id = new_event_id()
-                envelopes.append(EventEnvelope(
-                    event_id, new.type, new.version, stream.workspace, stream.stream_id,
-                    version, position, occurred_at, stream.actor, stream.correlation_id,
-                    new.data))
+                pending.append((event_id, stream, version, new))
                 rows.append((
-                    position, event_id, stream.stream_id, version, new.type, new.version,
+                    len(rows) + 1, event_id, stream.stream_id, version, new.type, new.version,
                     stream.workspace, occurred_at, stream.actor, stream.correlation_id,
                     orjson.dumps(new.data).decode(),
                 ))
+        count = len(rows)
         try:
-            _insert_rows(conn, rows)
+            if conn.dialect.name == "postgresql":
+                # Positions taken and rows inserted in one statement (one round trip);
+                # the counter's row lock is still held to commit, taken last.
+                last = execute_values(conn, _APPEND % (count, count), rows, page_size=count,
+                                      fetch=True)[0][0]
+            else:
+                # Taking positions last keeps the counter's row lock as short as possible.
+                last = conn.execute(self._take_positions, {"count": count}).scalar_one()
+                _insert_rows(conn, [(last - count + row[0],) + row[1:] for row in rows])
         except IntegrityError as exc:
             # The unique (stream_id, stream_version) key: another writer got there
             # first. The caller's transaction is rolled back with this error.
@@ -219,7 +223,11 @@ class EventStore:
                 "a concurrent writer appended to the stream first",
                 extra={"streams": [a.stream_id for a in appends][:20]},
             ) from exc
-        return envelopes
+        first = last - count
+        return [EventEnvelope(event_id, new.type, new.version, stream.workspace,
+                              stream.stream_id, version, first + number, occurred_at,
+                              stream.actor, stream.correlation_id, new.data)
+                for number, (event_id, stream, version, new) in enumerate(pending, 1)]
 
     _take_positions = (
         update(head_table)
