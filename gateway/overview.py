@@ -150,8 +150,8 @@ def _overview_statement(t):
                     t.purchase_orders.c.currency, t.purchase_orders.c.total, *_blank(5)) \
         .where(t.purchase_orders.c.client_id == client_id) \
         .where(t.purchase_orders.c.workspace == workspace)
-    quotes = select(literal_column("'quote'"), t.quotes.c.id, t.quotes.c.status, t.quotes.c.currency,
-                    t.quotes.c.total, *_blank(5)) \
+    quotes = select(literal_column("'quote'"), t.quotes.c.id, t.quotes.c.status,
+                    t.quotes.c.currency, t.quotes.c.total, *_blank(5)) \
         .where(t.quotes.c.client_id == client_id).where(t.quotes.c.workspace == workspace)
     return union_all(client, projects, tasks, invoices, orders, quotes)
 

@@ -13,7 +13,6 @@ import functools
 from decimal import Decimal
 
 import orjson
-
 from sqlalchemy import select
 
 from services.common.db import bulk_upsert, driver_rows, upsert_text
@@ -64,18 +63,14 @@ class RowCache:
         if not ids:
             return
         if self.conn.dialect.name == "postgresql":
-            columns = self.columns
-            for row in driver_rows(self.conn, _select_by_ids(self.conn.dialect, self.table.name,
-                                                             tuple(columns)), (ids,)):
-                values = dict(zip(columns, row))
-                self.rows[values["id"]] = values
-            self.absent.update(i for i in ids if i not in self.rows)
-            return
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            for row in self.conn.execute(select(self.table).where(self.table.c.id.in_(chunk))):
-                self.rows[row.id] = row._asdict()
-        self.absent.update(i for i in ids if i not in self.rows)
+            statement = _select_by_ids(self.conn.dialect, self.table.name, tuple(self.columns))
+            rows = [dict(zip(self.columns, row))
+                    for row in driver_rows(self.conn, statement, (ids,))]
+        else:
+            rows = [row._asdict() for start in range(0, len(ids), 500)
+                    for row in self.conn.execute(
+                        select(self.table).where(self.table.c.id.in_(ids[start:start + 500])))]
+        self.loaded(ids, rows)
 
     def get(self, key):
         if key not in self.rows and key not in self.absent:
