@@ -3,11 +3,13 @@ import time
 from contextlib import contextmanager
 
 import eventlet
+import eventlet.event
 
 from gateway.projections import unit_of_work_for
 from gateway.readmodel import ReadModel
 from gateway.service import migrate
 from services.common.db import Database
+from tests.helpers import wait_until
 
 
 def test_an_expired_live_generation_is_read_again_by_one_reader_only(tmp_path, monkeypatch):
@@ -19,19 +21,26 @@ def test_an_expired_live_generation_is_read_again_by_one_reader_only(tmp_path, m
     model = ReadModel(database, unit_of_work_for)
     model.ensure()
     live = model.active_generation()
-    reads = []
+    reads, answered = [], []
+    release = eventlet.event.Event()
     query = database.query
 
     @contextmanager
     def slow_query():
         reads.append(1)
-        eventlet.sleep(0.05)  # the round trip, while the other readers run
+        release.wait()  # the round trip, held until the other readers have answered
         with query() as conn:
             yield conn
 
+    def reader():
+        answered.append(model.active_generation())
+        return answered[-1]
+
     monkeypatch.setattr(database, "query", slow_query)
     model._cached = (time.monotonic() - 60, live)  # expired
-    readers = [eventlet.spawn(model.active_generation) for _ in range(20)]
+    readers = [eventlet.spawn(reader) for _ in range(20)]
+    wait_until(lambda: len(answered) == 19, message="the other readers to answer")
+    release.send()
     assert [reader.wait() for reader in readers] == [live] * 20
     assert len(reads) == 1
     # Once re-read, it is fresh again: nobody reads it.
