@@ -9,12 +9,13 @@ HTTP API does, and print progress lines on stderr. An import is a job of the con
 service: interrupting this command does not stop it (it is resumed if the service
 restarts); the command only follows it.
 """
-import base64
 import json
 import sys
 import time
 
 from services.contacts import exports
+from services.contacts.imports import MiB, max_bytes
+from services.contacts.uploads import send_file
 
 POLL_SECONDS = 0.5
 
@@ -62,10 +63,16 @@ def cmd_export(args, config, out=sys.stderr):
 def cmd_import(args, config, out=sys.stderr):
     with open(args.file, "rb") as source:
         content = source.read()
+    limit = max_bytes(config)
+    if len(content) > limit:  # refused before sending anything
+        print(f"{args.file} is {len(content) / MiB:.1f} MiB: an import file can be at most "
+              f"{limit // MiB} MiB (IMPORT_MAX_BYTES); split it in several files",
+              file=out, flush=True)
+        return 2
     with _proxy(config) as rpc:
         ctx = _context(args)
         job = rpc.contacts.start_import(ctx, args.file.rsplit("/", 1)[-1],
-                                        base64.b64encode(content).decode(), args.mode,
+                                        send_file(rpc.contacts, ctx, content), args.mode,
                                         args.dry_run, args.mapping)
         print(f"import {job['id']} queued", file=out, flush=True)
         last = None

@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response
 from services.common.errors import (BadRequest, PayloadTooLarge, UnsupportedMediaType,
                                     ValidationFailed)
 from services.common.web import json_response
+from services.contacts.uploads import MAX_PART_BYTES, PART_BYTES, fetch_file, send_file
 
 from ..http import api, date_param, if_match, json_body, resource, today_utc, written
 from ..overview import client_figures
@@ -64,6 +65,10 @@ def no_content(position):
 
 class ClientsApi:
     # -- the record ------------------------------------------------------------------------
+
+    def upload_part_bytes(self):
+        """Files above this size travel to and from contacts in parts (uploads.py)."""
+        return min(int(self.config.get("UPLOAD_PART_BYTES") or PART_BYTES), MAX_PART_BYTES)
 
     @api("POST", "/api/v1/clients", role="member")
     def create_client(self, request, principal):
@@ -199,9 +204,10 @@ class ClientsApi:
             raise ValidationFailed("some fields are invalid",
                                    {"file": ["attach the file in the multipart field 'file'"]})
         content = read_capped(upload.stream, MAX_FILE_BYTES, "a file")
+        ctx = self.command_context(request, principal)
         result = self.contacts_rpc.attach_file(
-            self.command_context(request, principal), client_id, upload.filename or "file",
-            base64.b64encode(content).decode())
+            ctx, client_id, upload.filename or "file",
+            send_file(self.contacts_rpc, ctx, content, self.upload_part_bytes()))
         meta = result["file"]
         return written(meta, 201, "contacts", result["position"],
                        {"Location": f"/api/v1/clients/{result['client']['id']}/files/"
@@ -214,10 +220,10 @@ class ClientsApi:
 
     @api("GET", "/api/v1/clients/<string:client_id>/files/<string:file_id>")
     def download_client_file(self, request, principal, client_id, file_id):
-        found = self.contacts_rpc.get_file(self.command_context(request, principal),
-                                           client_id, file_id)
-        return Response(base64.b64decode(found["data"]), status=200, headers={
-            "Content-Type": found["content_type"],
+        found, chunks = fetch_file(self.contacts_rpc, self.command_context(request, principal),
+                                   client_id, file_id, self.upload_part_bytes())
+        return Response(chunks, status=200, direct_passthrough=True, headers={
+            "Content-Type": found["content_type"], "Content-Length": str(found["size"]),
             "Content-Disposition": content_disposition(found["name"]),
             "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-cache"})
 

@@ -8,7 +8,6 @@ keyset pages and stream the file: memory does not grow with the number of client
 The static routes (``/api/v1/clients/imports``, ``/api/v1/clients/export``) win over
 ``/api/v1/clients/<client_id>`` in werkzeug's router.
 """
-import base64
 import time
 
 from werkzeug.wrappers import Response
@@ -17,6 +16,7 @@ from services.common.errors import BadRequest, UnsupportedMediaType, ValidationF
 from services.common.web import json_response
 from services.contacts import exports
 from services.contacts.imports import DEFAULT_MAX_BYTES
+from services.contacts.uploads import send_file
 
 from ..http import api, today_utc
 from .clients import MULTIPART_SLACK, MiB, content_disposition, read_capped, refuse_large
@@ -52,7 +52,8 @@ class ClientImportsApi:
             raise ValidationFailed("some fields are invalid", unknown)
         ctx = self.command_context(request, principal)
         job = self.contacts_rpc.start_import(
-            ctx, upload.filename or "import", base64.b64encode(content).decode(),
+            ctx, upload.filename or "import",
+            send_file(self.contacts_rpc, ctx, content, self.upload_part_bytes()),
             request.form.get("mode") or "create", request.form.get("dry_run") or "false",
             request.form.get("mapping") or None)
         location = {"Location": f"/api/v1/clients/imports/{job['id']}"}

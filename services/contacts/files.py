@@ -222,6 +222,16 @@ class FileStorage:
             pass
 
     @staticmethod
+    def read_range(path, offset, length):
+        """At most ``length`` bytes from ``offset``; ``None`` if the file is missing."""
+        try:
+            with open(path, "rb") as source:
+                source.seek(offset)
+                return source.read(length)
+        except FileNotFoundError:
+            return None
+
+    @staticmethod
     def read(path):
         try:
             return Path(path).read_bytes()

@@ -25,8 +25,6 @@ How a job runs
 archived, and the fields it changed get their previous values back (``ClientUpdated``)
 unless they were changed again since.
 """
-import base64
-import binascii
 import csv
 import io
 import json
@@ -50,13 +48,14 @@ from services.common.context import CommandContext
 from services.common.db import bulk_insert, get_database
 from services.common.envelope import format_time, utc_now
 from services.common.errors import (BadRequest, ConcurrencyError, Conflict, NotFound,
-                                    PayloadTooLarge, ValidationFailed)
+                                    ValidationFailed)
 from services.common.eventstore import EventStore, StreamAppend, events_table
 
 from . import queries, spreadsheets
 from .db import client_match_keys_table, client_tags_table, clients_table
 from .domain import Client, unmerge_reverts
 from .schemas import validate_client
+from .uploads import read_content, take_upload
 from .validation import client_country, email_key, search_text, tax_id_key
 
 log = logging.getLogger(__name__)
@@ -148,18 +147,6 @@ def _uuid(value):
         return str(uuid.UUID(str(value)))
     except (ValueError, TypeError, AttributeError):
         return None
-
-
-def _decode(data):
-    if isinstance(data, (bytes, bytearray)):
-        return bytes(data)
-    if not isinstance(data, str):
-        raise BadRequest("the file content must be base64 text", {"file": ["not base64"]})
-    try:
-        return base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError):
-        raise BadRequest("the file content must be base64 text", {"file": ["not base64"]}) \
-            from None
 
 
 def _bool(value, name):
@@ -793,10 +780,7 @@ class ClientImportsRpc:
     def start_import(self, ctx, file_name, data, mode="create", dry_run=False, mapping=None):
         """Check the file (413/415/422 at once) and queue a job: the job record."""
         ctx = CommandContext.load(ctx)
-        content = _decode(data)
-        limit = max_bytes(self.config)
-        if len(content) > limit:
-            raise PayloadTooLarge(f"the file can be at most {limit // MiB} MiB")
+        content = read_content(self.store.db, ctx.workspace, data, max_bytes(self.config))
         errors = {}
         if mode not in MODES:
             errors["mode"] = ["must be create or upsert"]
@@ -820,6 +804,7 @@ class ClientImportsRpc:
                 columns=_dumps({"unknown": columns.unknown, "ignored": columns.ignored}),
                 total=None, processed=0, checkpoint=1, created=0, updated=0, unchanged=0,
                 failed=0, created_at=format_time(utc_now())))
+            take_upload(conn, ctx.workspace, data)
             conn.execute(insert(files_table).values(job_id=job_id, content=content))
             record = job_record(conn, conn.execute(select(jobs).where(jobs.c.id == job_id))
                                 .first())

@@ -8,7 +8,6 @@ transaction append the events and update the query tables; they answer
 docs/rpc-contacts.md for every method and its errors.
 """
 import base64
-import binascii
 import json
 import logging
 import uuid
@@ -34,6 +33,7 @@ from . import files as file_rules
 from . import queries
 from . import timeline
 from .imports import ClientImportsRpc, ImportRunner
+from .uploads import UploadsRpc, decode_base64, read_content, take_upload
 from .db import client_merges_table, clients_table
 from .domain import Client, Merge, merge_stream_id, plan_merge, unmerge_reverts
 from .schemas import flatten_errors, validate_client  # noqa: F401  (flatten_errors: API)
@@ -74,16 +74,6 @@ def _expected(expected_version):
     return expected_version
 
 
-def _bytes(data, field="data"):
-    if not isinstance(data, str):
-        raise BadRequest("the file content must be base64 text", {field: ["not base64"]})
-    try:
-        return base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError):
-        raise BadRequest("the file content must be base64 text", {field: ["not base64"]}) \
-            from None
-
-
 @dataclass(frozen=True)
 class PendingEvent:
     """An event about to be appended, as the projection sees it."""
@@ -105,7 +95,7 @@ def _tax_conflict(holder):
                     extra={"existing_id": holder})
 
 
-class ContactsService(ClientImportsRpc, EventSourceRpc, HealthChecks):
+class ContactsService(ClientImportsRpc, UploadsRpc, EventSourceRpc, HealthChecks):
     name = "contacts"
 
     config = Config()
@@ -540,7 +530,7 @@ class ContactsService(ClientImportsRpc, EventSourceRpc, HealthChecks):
         """Replace the client's photo (``data``: base64 of a PNG, JPEG or WebP image,
         at most 2 MiB): 415 / 413 otherwise."""
         ctx = CommandContext.load(ctx)
-        content = _bytes(data)
+        content = decode_base64(data)
         content_type = file_rules.photo_type(content)
         target = self.storage.photo_path(_uuid(client_id) or str(uuid.UUID(int=0)))
         staged = None
@@ -596,10 +586,11 @@ class ContactsService(ClientImportsRpc, EventSourceRpc, HealthChecks):
 
     @rpc
     def attach_file(self, ctx, client_id, name, data):
-        """Attach a file (``data``: base64, at most 20 MiB; its type checked by content):
+        """Attach a file (``data``: base64, or an upload sent in parts, see uploads.py; at
+        most 20 MiB; its type checked by content):
         ``{"file": {id, name, size, content_type, uploaded_at}, "client", "position"}``."""
         ctx = CommandContext.load(ctx)
-        content = _bytes(data)
+        content = read_content(self.store.db, ctx.workspace, data, file_rules.MAX_FILE_BYTES)
         name = file_rules.clean_file_name(name)
         content_type = file_rules.attachment_type(name, content)
         file_id = str(uuid.uuid4())
@@ -610,6 +601,7 @@ class ContactsService(ClientImportsRpc, EventSourceRpc, HealthChecks):
             nonlocal staged
             client = self._load(conn, ctx, client_id)
             client.attach_file(file_id, name, len(content), content_type)
+            take_upload(conn, ctx.workspace, data)
             if staged is None:
                 staged = self.storage.stage(content, target)
             self._save(conn, ctx, client)
@@ -636,18 +628,23 @@ class ContactsService(ClientImportsRpc, EventSourceRpc, HealthChecks):
 
     @rpc
     def get_file(self, ctx, client_id, file_id):
-        """The file's metadata plus ``data`` (base64)."""
+        """The file's metadata plus ``data`` (base64); a file of more than a few MiB
+        does not fit in one message on every broker: read it with ``read_file``."""
         ctx = CommandContext.load(ctx)
+        meta = self._file_meta(ctx, client_id, file_id)
+        content = self.storage.read(self.storage.file_path(client_id, meta["id"]))
+        if content is None:
+            raise NotFound("this file is missing from the file storage")
+        return {**meta, "data": base64.b64encode(content).decode("ascii")}
+
+    def _file_meta(self, ctx, client_id, file_id):
         with self.store.db.read() as conn:
             if queries.get_client(conn, ctx.workspace, str(client_id)) is None:
                 raise NotFound("no such client")
             meta = queries.get_file(conn, ctx.workspace, str(client_id), str(file_id))
         if meta is None:
             raise NotFound("no such file")
-        content = self.storage.read(self.storage.file_path(client_id, meta["id"]))
-        if content is None:
-            raise NotFound("this file is missing from the file storage")
-        return {**meta, "data": base64.b64encode(content).decode("ascii")}
+        return meta
 
     @rpc
     def remove_file(self, ctx, client_id, file_id):

@@ -286,3 +286,11 @@ def test_command_line_export_and_import(stack, workspace, tmp_path):
     assert "'+34612345678" in target.read_text(encoding="utf-8-sig")
     assert clients_cli.cmd_import(args, config, out=log) == 0
     assert "0 created, 0 updated, 1 unchanged, 0 failed" in log.getvalue()
+    # A file above the limit is refused before anything is sent, with the way out.
+    big = tmp_path / "grande.csv"
+    big.write_bytes(csv_bytes([["Nome"]] + [[f"Cliente {n}"] for n in range(200)]))
+    refused = io.StringIO()
+    args.file = str(big)
+    assert clients_cli.cmd_import(args, {**config, "IMPORT_MAX_BYTES": 1024}, out=refused) == 2
+    assert "can be at most" in refused.getvalue() and "split it" in refused.getvalue()
+    assert "queued" not in refused.getvalue()
