@@ -193,9 +193,11 @@ class ReadModel:
         with self._lock:
             inbox = self._inboxes.get(tables.generation)
             if inbox is None:
+                # The read model is derived from the sources' logs: it need not wait
+                # for the disk at each commit (see Inbox's ``durable``).
                 inbox = self._inboxes[tables.generation] = Inbox(
                     self.database, "gateway", HANDLERS, tables.inbox,
-                    unit_of_work=self.unit_of_work_for(tables))
+                    unit_of_work=self.unit_of_work_for(tables), durable=False)
             return inbox
 
     # -- rebuild ---------------------------------------------------------------------

@@ -120,7 +120,8 @@ class ApplyResult:
 class Inbox:
     """Applies events from named sources to one database, exactly once each."""
 
-    def __init__(self, database, consumer, handlers, tables=None, unit_of_work=None):
+    def __init__(self, database, consumer, handlers, tables=None, unit_of_work=None,
+                 durable=True):
         """``handlers``: {source: {event_type: fn(conn, event)}}.
 
         ``unit_of_work(conn, source, events)``: optional; returns an object with
@@ -128,7 +129,16 @@ class Inbox:
         apply a whole batch in memory and write it back in a few statements
         (``flush(inline=True)`` may return SQL text instead of writing, see
         ``_handle``).
+
+        ``durable=False`` (PostgreSQL) commits without waiting for the WAL to reach
+        the disk (``synchronous_commit off``), for data derived entirely from the
+        sources' logs, such as a read model: a database crash can lose the last
+        fraction of a second of commits, but then it loses each batch's effects and
+        its checkpoint together (the WAL keeps commit order), and the consumer applies
+        those events again from the sources (gap repair, catch-up). Never for a
+        service's own state.
         """
+        self.durable = durable
         self.database = database
         self.consumer = consumer
         self.handlers = handlers
@@ -296,6 +306,8 @@ class Inbox:
                 "ON CONFLICT (source) DO UPDATE SET position = excluded.position",
                 (source, checkpoint)).decode().replace("%", "%%")
         before = writes.replace("%", "%%") + ";\n" if writes else ""
+        if not self.durable:  # only this transaction, and only at its commit
+            before = "SET LOCAL synchronous_commit TO off;\n" + before
         # One page: ``before`` must run once.
         execute_values(conn, f"{before}WITH applied AS (INSERT INTO {quote(applied.name)} "
                              f"(event_id, source, position) VALUES %s) {upsert}", recorded,

@@ -150,3 +150,16 @@ def test_psycopg2_does_not_block_the_eventlet_hub(postgres_url):
         thread.wait()
     assert time.monotonic() - started < 0.95
     database.dispose()
+
+
+def test_the_relay_checkpoint_is_saved_and_its_setting_does_not_leak(store, database):
+    """On PostgreSQL the checkpoint is saved without waiting for the disk (a bookmark);
+    that setting is local to its own statement, not to the pooled connection."""
+    store.save_relay_checkpoint("outbox", 7)
+    store.save_relay_checkpoint("outbox", 9)
+    assert store.relay_checkpoint("outbox") == 9
+    if database.is_postgres:
+        with database.query() as conn:  # the same pooled autocommit connection
+            assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+        with database.write() as conn:
+            assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"

@@ -1,10 +1,12 @@
 """The consumer inbox on SQLite and PostgreSQL: exactly-once, in order, poison parked."""
 import uuid
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, event, insert, select, text
 
+from services.common.db import Database
 from services.common.envelope import EventEnvelope
 from services.common.inbox import Inbox
+from services.projects.service import migrate
 
 sink_metadata = MetaData()
 applied_table = Table("test_applied", sink_metadata,
@@ -102,3 +104,27 @@ def test_known_types_without_a_handler_advance_the_checkpoint(database):
     inbox = make_inbox(database)
     result = inbox.apply("contacts", [make_event(1, "ClientArchived"), make_event(2)])
     assert result.position == 2 and applied(database) == [2]
+
+
+def test_a_derived_inbox_commits_without_waiting_for_the_disk_and_only_itself(postgres_url):
+    """``durable=False`` turns ``synchronous_commit`` off in the inbox's own transactions
+    (seen at their commit), never in the connection's later ones."""
+    migrate(postgres_url)
+    database = Database(postgres_url)
+    try:
+        sink_metadata.create_all(database.engine)
+        handlers = {"contacts": {"ClientRegistered": record}}
+        seen = []
+
+        @event.listens_for(database.engine, "commit")
+        def at_commit(conn):  # runs just before COMMIT is sent
+            seen.append(conn.exec_driver_sql("SHOW synchronous_commit").scalar())
+
+        Inbox(database, "durable", handlers).apply("contacts", [make_event(1)])
+        Inbox(database, "derived", handlers, durable=False).apply("contacts", [make_event(2)])
+        with database.write() as conn:
+            conn.execute(text("SELECT 1"))
+        assert seen == ["on", "off", "on"]
+        assert applied(database) == [1, 2]
+    finally:
+        database.dispose()
