@@ -147,7 +147,7 @@ class EventConsumer:
             first_buffered = None
             while not self._stopping:
                 try:
-                    connection.drain_events(timeout=0.001 if buffer else 0.5)
+                    connection.drain_events(timeout=0 if buffer else 0.5)
                     if not buffer:
                         continue
                     if first_buffered is None:

@@ -23,6 +23,7 @@ from .metrics import EVENTS_PUBLISHED, RELAY_BACKLOG
 
 log = logging.getLogger(__name__)
 
+CHECKPOINT_INTERVAL = 0.2  # seconds between checkpoint saves under a steady trickle
 CONNECTION_ERRORS = (OSError, socket.timeout, amqp.exceptions.AMQPError, ConnectionError)
 
 
@@ -128,6 +129,8 @@ class OutboxRelay:
         self._wakeup = LightQueue(maxsize=1)
         self._stopping = False
         self.checkpoint = None
+        self._saved = None  # the checkpoint last written to the database
+        self._saved_at = 0.0
         self.is_leader = False
 
     def wake(self):
@@ -145,19 +148,33 @@ class OutboxRelay:
     def publish_pending(self, publisher):
         """Publish one batch after the checkpoint; return how many events went out."""
         if self.checkpoint is None:
-            self.checkpoint = self.store.relay_checkpoint(self.checkpoint_name)
+            self.checkpoint = self._saved = self.store.relay_checkpoint(self.checkpoint_name)
+            self._saved_at = time.monotonic()
         batch = self.store.read_all_json(self.checkpoint, self.batch_size)
         if not batch:
             RELAY_BACKLOG.labels(self.service).set(0)
+            self._save_checkpoint()  # idle: the bookmark catches up
             return 0
         publisher.publish_batch(batch)
         last = batch[-1][0]
-        self.store.save_relay_checkpoint(self.checkpoint_name, last)
         self.checkpoint = last
+        # Under a steady trickle of commits, a save per batch would be one more round
+        # trip between a commit and its publication: the bookmark is saved for every
+        # full batch (a backlog), at most every CHECKPOINT_INTERVAL otherwise, and when
+        # idle. A relay that dies republishes what it had not saved; consumers skip it.
+        if len(batch) == self.batch_size or \
+                time.monotonic() - self._saved_at >= CHECKPOINT_INTERVAL:
+            self._save_checkpoint()
         EVENTS_PUBLISHED.labels(self.service).inc(len(batch))
         backlog = 0 if len(batch) < self.batch_size else self.store.head_position() - last
         RELAY_BACKLOG.labels(self.service).set(backlog)
         return len(batch)
+
+    def _save_checkpoint(self):
+        if self.checkpoint is not None and self.checkpoint != self._saved:
+            self.store.save_relay_checkpoint(self.checkpoint_name, self.checkpoint)
+            self._saved = self.checkpoint
+        self._saved_at = time.monotonic()
 
     def run(self):
         """Publish forever (until ``stop``), reconnecting with backoff."""
@@ -170,7 +187,7 @@ class OutboxRelay:
                     if not leader:
                         return
                     self.is_leader = True
-                    self.checkpoint = None  # another leader may have moved it
+                    self.checkpoint = self._saved = None  # another leader may have moved it
                     with Connection(self.amqp_uri, connect_timeout=5, heartbeat=0) as connection:
                         connection.connect()
                         publisher = ConfirmingPublisher(connection, self.exchange,
@@ -181,6 +198,7 @@ class OutboxRelay:
                         while not self._stopping:
                             if self.publish_pending(publisher) < self.batch_size:
                                 self._wait_for_work()
+                        self._save_checkpoint()
                         publisher.close()
             except CONNECTION_ERRORS + (PublishNotConfirmed,) as exc:
                 delay = backoff.next()
