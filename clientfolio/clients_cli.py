@@ -14,8 +14,6 @@ import sys
 import time
 
 from services.contacts import exports
-from services.contacts.imports import MiB, max_bytes
-from services.contacts.uploads import send_file
 
 POLL_SECONDS = 0.5
 
@@ -61,6 +59,10 @@ def cmd_export(args, config, out=sys.stderr):
 
 
 def cmd_import(args, config, out=sys.stderr):
+    # Imported here: they load eventlet, which the command line sets up first (cli.py).
+    from services.contacts.imports import MiB, max_bytes
+    from services.contacts.uploads import read_parts, send_file
+
     with open(args.file, "rb") as source:
         content = source.read()
     limit = max_bytes(config)
@@ -91,8 +93,11 @@ def cmd_import(args, config, out=sys.stderr):
         for error in job.get("errors", [])[:20]:
             print(f"  row {error['row']}: {error['field']}: {error['message']}", file=out)
         if job["failed"] and args.errors:
-            with open(args.errors, "w", encoding="utf-8", newline="") as target:
-                target.write(rpc.contacts.import_errors_csv(ctx, job["id"]))
+            _, chunks = read_parts(lambda offset, length: rpc.contacts.read_import_errors(
+                ctx, job["id"], offset, length))
+            with open(args.errors, "wb") as target:
+                for chunk in chunks:
+                    target.write(chunk)
             print(f"failed rows written to {args.errors}", file=out)
     print(json.dumps({k: job[k] for k in ("id", "status", "created", "updated", "unchanged",
                                           "failed")}))

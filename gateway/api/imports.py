@@ -16,7 +16,7 @@ from services.common.errors import BadRequest, UnsupportedMediaType, ValidationF
 from services.common.web import json_response
 from services.contacts import exports
 from services.contacts.imports import DEFAULT_MAX_BYTES
-from services.contacts.uploads import send_file
+from services.contacts.uploads import read_parts, send_file
 
 from ..http import api, today_utc
 from .clients import MULTIPART_SLACK, MiB, content_disposition, read_capped, refuse_large
@@ -80,10 +80,13 @@ class ClientImportsApi:
 
     @api("GET", "/api/v1/clients/imports/<string:job_id>/errors.csv")
     def client_import_errors(self, request, principal, job_id):
-        body = self.contacts_rpc.import_errors_csv(self.command_context(request, principal),
-                                                   job_id)
-        return Response(body.encode("utf-8"), status=200, headers={
-            "Content-Type": "text/csv; charset=utf-8",
+        ctx = self.command_context(request, principal)
+        first, chunks = read_parts(
+            lambda offset, length: self.contacts_rpc.read_import_errors(ctx, job_id, offset,
+                                                                        length),
+            self.upload_part_bytes())
+        return Response(chunks, status=200, direct_passthrough=True, headers={
+            "Content-Type": "text/csv; charset=utf-8", "Content-Length": str(first["size"]),
             "Content-Disposition": content_disposition(f"import-{job_id}-errors.csv"),
             "Cache-Control": "private, no-cache"})
 

@@ -25,6 +25,7 @@ How a job runs
 archived, and the fields it changed get their previous values back (``ClientUpdated``)
 unless they were changed again since.
 """
+import base64
 import csv
 import io
 import json
@@ -55,7 +56,7 @@ from . import queries, spreadsheets
 from .db import client_match_keys_table, client_tags_table, clients_table
 from .domain import Client, unmerge_reverts
 from .schemas import validate_client
-from .uploads import read_content, take_upload
+from .uploads import PART_BYTES, check_range, read_content, take_upload
 from .validation import client_country, email_key, search_text, tax_id_key
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,12 @@ jobs_table = Table(
 
 files_table = Table(
     "import_job_files", metadata,
+    Column("job_id", String(36), primary_key=True),
+    Column("content", LargeBinary, nullable=False),
+)
+
+reports_table = Table(  # errors.csv of a finished job, made once (UTF-8 bytes)
+    "import_job_reports", metadata,
     Column("job_id", String(36), primary_key=True),
     Column("content", LargeBinary, nullable=False),
 )
@@ -687,6 +694,24 @@ def errors_csv(conn, job):
     return "\ufeff" + out.getvalue()
 
 
+def errors_report(database, job):
+    """errors.csv as UTF-8 bytes. Once the job is finished it is made once and kept
+    (making it parses the whole file), so that it can be read in parts."""
+    with database.read() as conn:
+        stored = conn.execute(select(reports_table.c.content)
+                              .where(reports_table.c.job_id == job.id)).scalar()
+        if stored is not None:
+            return bytes(stored)
+        content = errors_csv(conn, job).encode("utf-8")
+    if job.status not in ACTIVE:
+        try:
+            with database.write() as conn:
+                conn.execute(insert(reports_table).values(job_id=job.id, content=content))
+        except IntegrityError:
+            pass  # another replica kept the same report first
+    return content
+
+
 def revert(database, store, ctx, job_id):
     """Undo a finished job as events; returns what was undone."""
     with database.read() as conn:
@@ -842,10 +867,26 @@ class ClientImportsRpc:
 
     @rpc
     def import_errors_csv(self, ctx, job_id):
-        """The failed rows as CSV text with an added ``error`` column."""
+        """The failed rows as CSV text with an added ``error`` column (in one message:
+        a large report does not fit on every broker, see ``read_import_errors``)."""
         ctx = CommandContext.load(ctx)
         with self.store.db.read() as conn:
-            return errors_csv(conn, _find_job(conn, ctx.workspace, job_id))
+            job = _find_job(conn, ctx.workspace, job_id)
+        return errors_report(self.store.db, job).decode("utf-8")
+
+    @rpc
+    def read_import_errors(self, ctx, job_id, offset=0, length=PART_BYTES):
+        """errors.csv in parts: ``{"size", "offset", "data"}`` (base64 of at most
+        ``length`` bytes of the UTF-8 file from ``offset``). While the job runs the
+        report only grows at its end, so parts read up to the first part's ``size``
+        fit together."""
+        ctx = CommandContext.load(ctx)
+        check_range(offset, length)
+        with self.store.db.read() as conn:
+            job = _find_job(conn, ctx.workspace, job_id)
+        content = errors_report(self.store.db, job)
+        return {"size": len(content), "offset": offset,
+                "data": base64.b64encode(content[offset:offset + length]).decode("ascii")}
 
     @rpc
     def revert_import(self, ctx, job_id):

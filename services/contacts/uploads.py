@@ -112,6 +112,14 @@ def take_upload(conn, workspace, data):
         raise Conflict("this upload was already used: send the file again")
 
 
+def check_range(offset, length):
+    """400 unless ``offset``/``length`` name a part that fits in one message."""
+    if any(isinstance(n, bool) or not isinstance(n, int) for n in (offset, length)) \
+            or offset < 0 or not 0 < length <= MAX_PART_BYTES:
+        raise BadRequest("offset and length must be whole numbers, length at most "
+                         f"{MAX_PART_BYTES // MiB} MiB")
+
+
 class UploadsRpc:
     """Mixin of ``ContactsService``: the parts of large uploads, and downloads in parts."""
 
@@ -151,10 +159,7 @@ class UploadsRpc:
         from ``offset`` (at most ``MAX_PART_BYTES``); read on until ``offset + length``
         reaches ``size``."""
         ctx = CommandContext.load(ctx)
-        if any(isinstance(n, bool) or not isinstance(n, int) for n in (offset, length)) \
-                or offset < 0 or not 0 < length <= MAX_PART_BYTES:
-            raise BadRequest("offset and length must be whole numbers, length at most "
-                             f"{MAX_PART_BYTES // MiB} MiB")
+        check_range(offset, length)
         meta = self._file_meta(ctx, client_id, file_id)
         content = self.storage.read_range(self.storage.file_path(client_id, meta["id"]),
                                           offset, length)
@@ -180,19 +185,26 @@ def send_file(contacts, ctx, content, part_bytes=PART_BYTES):
     return {"upload_id": upload_id, "parts": parts, "size": len(content)}
 
 
-def fetch_file(contacts, ctx, client_id, file_id, part_bytes=PART_BYTES):
-    """``(meta, chunks)``: the attachment's metadata (read at once, so that a missing
-    file answers 404 before anything is streamed) and an iterator of its bytes, read
-    part by part."""
-    first = contacts.read_file(ctx, client_id, file_id, 0, part_bytes)
-    meta = {key: value for key, value in first.items() if key not in ("data", "offset")}
+def read_parts(read_part, part_bytes=PART_BYTES):
+    """``(first answer, chunks)`` for ``read_part(offset, length)``, an RPC answering
+    ``{"size", "data" (base64), ...}``: the first part is read at once (so that an
+    error answers before anything is streamed), the others as ``chunks`` is iterated,
+    up to the size the first part announced."""
+    first = read_part(0, part_bytes)
 
     def chunks():
         yield base64.b64decode(first["data"])
         offset = part_bytes
-        while offset < meta["size"]:
-            found = contacts.read_file(ctx, client_id, file_id, offset, part_bytes)
-            yield base64.b64decode(found["data"])
+        while offset < first["size"]:
+            yield base64.b64decode(read_part(offset, part_bytes)["data"])
             offset += part_bytes
 
-    return meta, chunks()
+    return first, chunks()
+
+
+def fetch_file(contacts, ctx, client_id, file_id, part_bytes=PART_BYTES):
+    """``(meta, chunks)``: an attachment's metadata and its bytes, read part by part."""
+    first, chunks = read_parts(
+        lambda offset, length: contacts.read_file(ctx, client_id, file_id, offset, length),
+        part_bytes)
+    return {key: value for key, value in first.items() if key not in ("data", "offset")}, chunks

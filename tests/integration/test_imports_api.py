@@ -294,3 +294,12 @@ def test_command_line_export_and_import(stack, workspace, tmp_path):
     assert clients_cli.cmd_import(args, {**config, "IMPORT_MAX_BYTES": 1024}, out=refused) == 2
     assert "can be at most" in refused.getvalue() and "split it" in refused.getvalue()
     assert "queued" not in refused.getvalue()
+    # --errors writes the failed rows, ready to fix and import again.
+    bad = tmp_path / "malos.csv"
+    bad.write_bytes(csv_bytes([["Nombre del cliente", "Correo electrónico"],
+                               ["Bueno SL", "ok@example.es"], ["Malo SL", "sin-arroba"]]))
+    args.file, args.errors, args.mode = str(bad), str(tmp_path / "errores.csv"), "create"
+    assert clients_cli.cmd_import(args, config, out=io.StringIO()) == 0
+    fixed = list(csv.reader(io.StringIO((tmp_path / "errores.csv").read_text("utf-8-sig"))))
+    assert [row[0] for row in fixed] == ["Nombre del cliente", "Malo SL"]
+    assert fixed[1][-1].startswith("row 3: email")

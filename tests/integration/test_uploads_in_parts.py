@@ -161,3 +161,33 @@ def test_downloads_in_parts_check_their_range(stack, workspace):
         contacts.read_file(ctx, client["id"], meta["id"], 0, 9 * 1024 * 1024)
     with pytest.raises(NotFound):
         contacts.read_file(ctx, client["id"], str(uuid.uuid4()), 0, 10)
+
+
+def test_a_large_errors_csv_is_read_in_parts(stack, workspace):
+    session = stack.session(workspace)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["Nome legal", "E-mail", "País"])
+    for index in range(1500):
+        writer.writerow([f"Empresa Açoriana {index:04d}", f"sem-arroba-{index}", "PT"])
+    job = session.post(f"{stack.url}/api/v1/clients/imports?wait=true",
+                       files={"file": ("empresas.csv", out.getvalue().encode("utf-8"))},
+                       timeout=120).json()
+    assert (job["status"], job["failed"]) == ("done", 1500)
+    report = session.get(f"{stack.url}/api/v1/clients/imports/{job['id']}/errors.csv")
+    assert report.status_code == 200
+    assert len(report.content) > 2 * PART  # three parts or more
+    assert report.headers["Content-Length"] == str(len(report.content))
+    rows = list(csv.reader(io.StringIO(report.content.decode("utf-8-sig"))))
+    assert rows[0] == ["Nome legal", "E-mail", "País", "error"]
+    assert [row[0] for row in rows[1:]] == [f"Empresa Açoriana {n:04d}" for n in range(1500)]
+    assert rows[-1][-1].startswith("row 1501: email")
+    # The same bytes as the one-message form, made once and kept.
+    ctx = {"workspace": workspace, "actor": "tester", "correlation_id": None}
+    assert stack.rpc.contacts.import_errors_csv(ctx, job["id"]).encode("utf-8") == \
+        report.content
+    with pytest.raises(BadRequest):
+        stack.rpc.contacts.read_import_errors(ctx, job["id"], -1, 10)
+    with pytest.raises(NotFound):
+        stack.rpc.contacts.read_import_errors(
+            {**ctx, "workspace": workspace + "-other"}, job["id"], 0, 10)
