@@ -13,7 +13,6 @@ import eventlet
 
 eventlet.monkey_patch()  # noqa: E402
 
-import base64  # noqa: E402
 import csv  # noqa: E402
 import io  # noqa: E402
 import os  # noqa: E402
@@ -34,6 +33,7 @@ from services.common.db import get_database  # noqa: E402
 from services.common.eventstore import EventStore  # noqa: E402
 from services.contacts import exports  # noqa: E402
 from services.contacts.imports import jobs_table  # noqa: E402
+from services.contacts.uploads import send_file  # noqa: E402
 
 from .support import Timer, database, rate, vhost  # noqa: E402
 
@@ -137,7 +137,7 @@ def run(report, quick=False):
         gateway_model = read_model_for(get_database(urls["gateway"]))
         ctx = {"workspace": "bench", "actor": "bench"}
         started = time.perf_counter()
-        job = rpc.contacts.start_import(ctx, "bench.csv", base64.b64encode(content).decode(),
+        job = rpc.contacts.start_import(ctx, "bench.csv", send_file(rpc.contacts, ctx, content),
                                         "upsert", False, None)
         while True:
             with contacts_db.read() as conn:
