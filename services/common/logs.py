@@ -32,6 +32,7 @@ def setup_logging(service, level="INFO"):
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # nameko and kombu are chatty at INFO about every connection
-    for noisy in ("kombu", "amqp", "nameko"):
+    # nameko and kombu are chatty at INFO about every connection; alembic lists each
+    # of its plugins at every start
+    for noisy in ("kombu", "amqp", "nameko", "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
