@@ -25,7 +25,7 @@ from services.common.errors import BadRequest, Conflict, NotFound, PayloadTooLar
 MiB = 1024 * 1024
 PART_BYTES = 4 * MiB  # what the gateway sends: 5.3 MiB of base64, well under any broker limit
 MAX_PART_BYTES = 8 * MiB
-MAX_UPLOAD_BYTES = 64 * MiB  # above every file limit (imports default to 50 MiB)
+MAX_UPLOAD_BYTES = 64 * MiB  # or IMPORT_MAX_BYTES if larger (imports default to 50 MiB)
 STALE_SECONDS = 3600.0
 
 metadata = MetaData()
@@ -146,8 +146,9 @@ class UploadsRpc:
             conn.execute(delete(table).where(mine).where(table.c.part == part))
             others = conn.execute(select(func.coalesce(func.sum(func.length(table.c.content)),
                                                        0)).where(mine)).scalar()
-            if others + len(content) > MAX_UPLOAD_BYTES:
-                raise PayloadTooLarge(f"an upload can be at most {MAX_UPLOAD_BYTES // MiB} MiB")
+            limit = max(MAX_UPLOAD_BYTES, int(self.config.get("IMPORT_MAX_BYTES") or 0))
+            if others + len(content) > limit:
+                raise PayloadTooLarge(f"an upload can be at most {limit // MiB} MiB")
             conn.execute(table.insert().values(upload_id=upload_id, part=part,
                                                workspace=ctx.workspace, content=content,
                                                created_at=now))

@@ -11,21 +11,17 @@ from sqlalchemy import func, select
 
 from services.common.errors import BadRequest, ClientfolioError, NotFound
 from services.contacts.uploads import send_file, upload_parts_table
-from tests.integration.conftest import SERVICES, Stack
+from tests.integration.conftest import SERVICES
+from tests.integration.test_contacts_files import FilesStack
 
 PART = 64 * 1024
 
 
-class PartsStack(Stack):
+class PartsStack(FilesStack):
     """The test stack with 64 KiB parts, so that small files already go in several."""
 
-    def __init__(self, amqp_uri, database_urls, files_dir):
-        super().__init__(amqp_uri, database_urls)
-        self.files_dir = files_dir
-
     def config(self, service):
-        return {**super().config(service), "UPLOAD_PART_BYTES": PART,
-                "FILES_DIR": str(self.files_dir)}
+        return {**super().config(service), "UPLOAD_PART_BYTES": PART}
 
 
 @pytest.fixture(scope="module")
