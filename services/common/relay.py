@@ -11,6 +11,7 @@ batch, then wait for the broker's confirms, then advance the checkpoint. So:
 import logging
 import socket
 import time
+from contextlib import contextmanager
 
 import amqp
 import eventlet
@@ -74,18 +75,20 @@ class ConfirmingPublisher:
 
     def publish_batch(self, messages):
         """Publish ``(position, type, json_body)`` messages; return once all are confirmed."""
-        for position, event_type, body in messages:
-            self._next_tag += 1
-            self._unconfirmed.add(self._next_tag)
-            message = amqp.Message(
-                body.encode("utf-8"),
-                content_type="application/json",
-                content_encoding="utf-8",
-                delivery_mode=self.delivery_mode,
-                type=event_type,
-                application_headers={"position": position},
-            )
-            self.channel.basic_publish(message, exchange=self.exchange, routing_key=event_type)
+        with self._coalesced_writes():
+            for position, event_type, body in messages:
+                self._next_tag += 1
+                self._unconfirmed.add(self._next_tag)
+                message = amqp.Message(
+                    body.encode("utf-8"),
+                    content_type="application/json",
+                    content_encoding="utf-8",
+                    delivery_mode=self.delivery_mode,
+                    type=event_type,
+                    application_headers={"position": position},
+                )
+                self.channel.basic_publish(message, exchange=self.exchange,
+                                           routing_key=event_type)
         deadline = time.monotonic() + self.confirm_timeout
         while self._unconfirmed:
             remaining = deadline - time.monotonic()
@@ -98,6 +101,45 @@ class ConfirmingPublisher:
         if self._nacked:
             self._nacked = False
             raise PublishNotConfirmed("the broker refused a message")
+
+    @contextmanager
+    def _coalesced_writes(self, flush_at=256 * 1024):
+        """Send the frames of many messages in a few socket writes.
+
+        py-amqp writes each message's frames with a socket send of its own (a system
+        call and an eventlet switch each: a fifth of a service's CPU during an
+        import). Its transport sends through ``_write``; that is wrapped here to
+        collect the frames (copied: py-amqp reuses its buffer) and send them together.
+        Without that attribute (another py-amqp), messages are written one by one.
+        """
+        transport = getattr(self.connection.connection, "transport", None)
+        send = getattr(transport, "_write", None)
+        if send is None:
+            yield
+            return
+        pending, size = [], 0
+
+        def collect(data):
+            nonlocal size
+            pending.append(bytes(data))
+            size += len(data)
+            if size >= flush_at:
+                flush()
+
+        def flush():
+            nonlocal size
+            if pending:
+                data = b"".join(pending)
+                pending.clear()
+                size = 0
+                send(data)
+
+        transport._write = collect
+        try:
+            yield
+        finally:
+            transport._write = send
+        flush()
 
     def close(self):
         try:

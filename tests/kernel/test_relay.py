@@ -207,3 +207,28 @@ def test_a_trickle_saves_the_checkpoint_lazily_and_a_killed_relay_loses_nothing(
     positions = collector.positions()
     # What was not saved is sent again, in order; nothing is lost.
     assert positions == list(range(1, 21)) + list(range(21 - unsaved, 21))
+
+
+def test_a_batch_goes_to_the_socket_in_a_few_writes_whole_and_in_order(amqp_uri, collector):
+    """The frames of a batch are sent together (flushed every 256 KiB), not one socket
+    write per message; the broker gets every message, in order, and confirms them."""
+    from services.common.relay import ConfirmingPublisher
+
+    with Connection(amqp_uri) as connection:
+        connection.connect()
+        publisher = ConfirmingPublisher(connection, "projects.events")
+        transport = connection.connection.transport
+        real_send, sent = transport._write, []
+
+        def counted_send(data):
+            sent.append(len(data))
+            real_send(data)
+
+        transport._write = counted_send
+        messages = [(n, "ClientRegistered", json.dumps({"position": n, "pad": "x" * 1000}))
+                    for n in range(1, 1001)]
+        publisher.publish_batch(messages)  # returns once the broker confirmed them all
+        assert transport._write == counted_send  # put back as it was
+        publisher.close()
+    assert 4 <= len(sent) <= 8  # about 1.1 MB in writes of at least 256 KiB
+    assert [body["position"] for _, body in collector.drain()] == list(range(1, 1001))
