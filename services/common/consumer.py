@@ -23,7 +23,7 @@ from .envelope import InvalidEvent, parse_event
 from .inbox import Inbox
 from .leader import leadership
 from .metrics import CONSUMER_LAG
-from .relay import CONNECTION_ERRORS, Backoff
+from .relay import CONNECTION_ERRORS, Backoff, read_ahead
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +131,7 @@ class EventConsumer:
         with Connection(self.amqp_uri, connect_timeout=5, heartbeat=0) as connection, \
                 ClusterRpcProxy(rpc_config, timeout=timeout) as rpc:
             connection.connect()
+            read_ahead(connection)
             channel = connection.channel()
             self.queue_for(source)(channel).declare()  # 1. the broker keeps new events
             if self.catch_up_on_start:

@@ -232,3 +232,37 @@ def test_a_batch_goes_to_the_socket_in_a_few_writes_whole_and_in_order(amqp_uri,
         publisher.close()
     assert 4 <= len(sent) <= 8  # about 1.1 MB in writes of at least 256 KiB
     assert [body["position"] for _, body in collector.drain()] == list(range(1, 1001))
+
+
+def test_read_ahead_brings_in_waiting_messages_with_few_socket_reads(amqp_uri, collector):
+    """With ``read_ahead``, draining 500 waiting messages (1,500 frames) takes a few
+    dozen ``recv`` calls, not two per frame; every message arrives whole, in order."""
+    from services.common.relay import ConfirmingPublisher, read_ahead
+
+    with Connection(amqp_uri) as connection:
+        connection.connect()
+        publisher = ConfirmingPublisher(connection, "projects.events")
+        publisher.publish_batch([(n, "ClientRegistered", json.dumps({"position": n}))
+                                 for n in range(1, 501)])
+        publisher.close()
+    with Connection(amqp_uri) as connection:
+        connection.connect()
+        sock, calls = connection.connection.transport.sock, []
+        real_recv = sock.recv
+
+        def counted_recv(size, *args):
+            calls.append(size)
+            return real_recv(size, *args)
+
+        sock.recv = counted_recv
+        read_ahead(connection)
+        received = []
+        consumer = connection.Consumer([collector.queue], accept=["json"],
+                                       prefetch_count=1000, callbacks=[
+                                           lambda body, message: (received.append(body),
+                                                                  message.ack())])
+        with consumer:
+            while len(received) < 500:
+                connection.drain_events(timeout=10)
+    assert [body["position"] for body in received] == list(range(1, 501))
+    assert len(calls) < 100 and min(calls) >= 64 * 1024
