@@ -4,6 +4,8 @@ Each service runs in its own nameko runner (its own HTTP port), against a
 fresh vhost and fresh databases (SQLite files by default, PostgreSQL on
 request), exactly the classes ``clientfolio serve`` runs.
 """
+from contextlib import contextmanager
+
 import pytest
 import requests
 from nameko.runners import ServiceRunner
@@ -100,6 +102,20 @@ class Stack:
             forget_database(url)
 
 
+def sqlite_urls(directory):
+    """A SQLite file per service in ``directory``."""
+    return {service: f"sqlite:///{directory / f'{service}.db'}" for service in SERVICES}
+
+
+@contextmanager
+def running(stack):
+    """``stack`` started, and closed afterwards (also when it failed to start)."""
+    try:
+        yield stack.start()
+    finally:
+        stack.close()
+
+
 @pytest.fixture
 def make_stack(amqp_uri, tmp_path, request):
     stacks = []
@@ -109,7 +125,7 @@ def make_stack(amqp_uri, tmp_path, request):
             postgres = request.getfixturevalue("postgres")
             urls = {service: postgres.create(service) for service in SERVICES}
         else:
-            urls = {service: f"sqlite:///{tmp_path / f'{service}.db'}" for service in SERVICES}
+            urls = sqlite_urls(tmp_path)
         stack = Stack(amqp_uri, urls, classes, data_dir=tmp_path / "data")
         stacks.append(stack)
         return stack

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from tests.integration.conftest import SERVICES, Stack
+from tests.integration.conftest import Stack, running, sqlite_urls
 
 PROBLEM = "application/problem+json"
 
@@ -13,11 +13,9 @@ PROBLEM = "application/problem+json"
 @pytest.fixture(scope="module")
 def stack(vhosts, tmp_path_factory):
     """One stack for the module; each test works in its own workspace."""
-    directory = tmp_path_factory.mktemp("contacts-clients")
-    stack = Stack(vhosts.create(), {s: f"sqlite:///{directory / f'{s}.db'}" for s in SERVICES})
-    stack.start()
-    yield stack
-    stack.close()
+    with running(Stack(vhosts.create(),
+                       sqlite_urls(tmp_path_factory.mktemp("contacts-clients")))) as stack:
+        yield stack
 
 
 @pytest.fixture

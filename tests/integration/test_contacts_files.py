@@ -8,7 +8,7 @@ import zlib
 import pytest
 import requests
 
-from tests.integration.conftest import SERVICES, Stack
+from tests.integration.conftest import Stack, running, sqlite_urls
 from tests.integration.test_contacts_clients import Client
 
 PROBLEM = "application/problem+json"
@@ -29,12 +29,9 @@ class FilesStack(Stack):
 @pytest.fixture(scope="module")
 def stack(vhosts, tmp_path_factory):
     directory = tmp_path_factory.mktemp("contacts-files")
-    stack = FilesStack(vhosts.create(),
-                       {s: f"sqlite:///{directory / f'{s}.db'}" for s in SERVICES},
-                       directory / "blobs")
-    stack.start()
-    yield stack
-    stack.close()
+    with running(FilesStack(vhosts.create(), sqlite_urls(directory),
+                            directory / "blobs")) as stack:
+        yield stack
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from tests.helpers import wait_until
-from tests.integration.conftest import SERVICES, Stack
+from tests.integration.conftest import Stack, running, sqlite_urls
 from tests.integration.test_contacts_clients import Client
 
 PROBLEM = "application/problem+json"
@@ -13,11 +13,9 @@ PROBLEM = "application/problem+json"
 
 @pytest.fixture(scope="module")
 def stack(vhosts, tmp_path_factory):
-    directory = tmp_path_factory.mktemp("contacts-merge")
-    stack = Stack(vhosts.create(), {s: f"sqlite:///{directory / f'{s}.db'}" for s in SERVICES})
-    stack.start()
-    yield stack
-    stack.close()
+    with running(Stack(vhosts.create(),
+                       sqlite_urls(tmp_path_factory.mktemp("contacts-merge")))) as stack:
+        yield stack
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.integration.conftest import SERVICES, Stack
+from tests.integration.conftest import SERVICES, Stack, running, sqlite_urls
 from services.contacts.validation import search_text
 from tests.integration.test_contacts_clients import Client
 
@@ -28,12 +28,9 @@ def stack(request, vhosts, tmp_path_factory):
         postgres = request.getfixturevalue("postgres")
         urls = {service: postgres.create(f"search_{service}") for service in SERVICES}
     else:
-        directory = tmp_path_factory.mktemp("contacts-search")
-        urls = {service: f"sqlite:///{directory / f'{service}.db'}" for service in SERVICES}
-    stack = Stack(vhosts.create(), urls)
-    stack.start()
-    yield stack
-    stack.close()
+        urls = sqlite_urls(tmp_path_factory.mktemp("contacts-search"))
+    with running(Stack(vhosts.create(), urls)) as stack:
+        yield stack
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from openpyxl import Workbook, load_workbook
 
 from tests.helpers import wait_until
-from tests.integration.conftest import SERVICES, Stack
+from tests.integration.conftest import Stack, running, sqlite_urls
 
 BOM = "\ufeff"
 
@@ -23,12 +23,9 @@ class ImportStack(Stack):
 
 @pytest.fixture(scope="module")
 def stack(vhosts, tmp_path_factory):
-    directory = tmp_path_factory.mktemp("imports")
-    stack = ImportStack(vhosts.create(),
-                        {s: f"sqlite:///{directory / f'{s}.db'}" for s in SERVICES})
-    stack.start()
-    yield stack
-    stack.close()
+    with running(ImportStack(vhosts.create(),
+                             sqlite_urls(tmp_path_factory.mktemp("imports")))) as stack:
+        yield stack
 
 
 _counter = iter(range(10**6))

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from services.common.errors import BadRequest, ClientfolioError, NotFound
 from services.contacts.uploads import send_file, upload_parts_table
-from tests.integration.conftest import SERVICES
+from tests.integration.conftest import SERVICES, running
 from tests.integration.test_contacts_files import FilesStack
 
 PART = 64 * 1024
@@ -26,12 +26,10 @@ class PartsStack(FilesStack):
 
 @pytest.fixture(scope="module")
 def stack(vhosts, postgres, tmp_path_factory):
-    stack = PartsStack(vhosts.create(),
-                       {s: postgres.create(f"parts_{s}") for s in SERVICES},
-                       tmp_path_factory.mktemp("parts") / "blobs")
-    stack.start()
-    yield stack
-    stack.close()
+    with running(PartsStack(vhosts.create(),
+                            {s: postgres.create(f"parts_{s}") for s in SERVICES},
+                            tmp_path_factory.mktemp("parts") / "blobs")) as stack:
+        yield stack
 
 
 @pytest.fixture
