@@ -40,7 +40,7 @@ from eventlet.queue import LightQueue
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 from sqlalchemy import (Boolean, Column, Float, Integer, LargeBinary, MetaData, String,
-                        Table, Text, bindparam, delete, false, insert, or_, select, text,
+                        Table, Text, bindparam, delete, false, func, insert, or_, select, text,
                         update)
 from sqlalchemy.exc import IntegrityError
 
@@ -694,22 +694,28 @@ def errors_csv(conn, job):
     return "\ufeff" + out.getvalue()
 
 
-def errors_report(database, job):
-    """errors.csv as UTF-8 bytes. Once the job is finished it is made once and kept
-    (making it parses the whole file), so that it can be read in parts."""
+def errors_report(database, job, offset=0, length=None):
+    """``(size, bytes)``: errors.csv as UTF-8 and the part of it from ``offset`` (at most
+    ``length`` bytes; all of it without). Once the job is finished the report is made
+    once and kept (making it parses the whole file), and a part is read from the
+    database without the rest."""
+    reports = reports_table
     with database.read() as conn:
-        stored = conn.execute(select(reports_table.c.content)
-                              .where(reports_table.c.job_id == job.id)).scalar()
+        part = reports.c.content if length is None else \
+            func.substr(reports.c.content, offset + 1, length)
+        stored = conn.execute(select(func.length(reports.c.content), part)
+                              .where(reports.c.job_id == job.id)).first()
         if stored is not None:
-            return bytes(stored)
+            return stored[0], bytes(stored[1] or b"")
         content = errors_csv(conn, job).encode("utf-8")
     if job.status not in ACTIVE:
         try:
             with database.write() as conn:
-                conn.execute(insert(reports_table).values(job_id=job.id, content=content))
+                conn.execute(insert(reports).values(job_id=job.id, content=content))
         except IntegrityError:
             pass  # another replica kept the same report first
-    return content
+    end = None if length is None else offset + length
+    return len(content), content[offset:end]
 
 
 def revert(database, store, ctx, job_id):
@@ -872,7 +878,7 @@ class ClientImportsRpc:
         ctx = CommandContext.load(ctx)
         with self.store.db.read() as conn:
             job = _find_job(conn, ctx.workspace, job_id)
-        return errors_report(self.store.db, job).decode("utf-8")
+        return errors_report(self.store.db, job)[1].decode("utf-8")
 
     @rpc
     def read_import_errors(self, ctx, job_id, offset=0, length=PART_BYTES):
@@ -884,9 +890,9 @@ class ClientImportsRpc:
         check_range(offset, length)
         with self.store.db.read() as conn:
             job = _find_job(conn, ctx.workspace, job_id)
-        content = errors_report(self.store.db, job)
-        return {"size": len(content), "offset": offset,
-                "data": base64.b64encode(content[offset:offset + length]).decode("ascii")}
+        size, part = errors_report(self.store.db, job, offset, length)
+        return {"size": size, "offset": offset,
+                "data": base64.b64encode(part).decode("ascii")}
 
     @rpc
     def revert_import(self, ctx, job_id):
