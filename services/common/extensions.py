@@ -3,6 +3,7 @@ import logging
 import time
 
 import eventlet
+from greenlet import GreenletExit
 from kombu import Connection
 from nameko.extensions import DependencyProvider
 from nameko.rpc import Rpc
@@ -21,6 +22,37 @@ from .web import http, json_response, text_response
 log = logging.getLogger(__name__)
 
 MAX_EVENTS_PAGE = 5000
+# How long a stopping service waits for a background thread (relay, consumer, import
+# runner) told to stop before it kills it; see ``stop_within``.
+STOP_GRACE_SECONDS = 5.0
+
+
+def stop_within(threads, seconds=None):
+    """Wait for managed threads that were told to stop, and kill those still blocked
+    after ``seconds`` (one deadline for all).
+
+    Each loop notices the stop within a poll, but a call in flight does not: a consumer
+    catching up from a service that stopped first waits for the whole RPC timeout, and
+    held a whole deployment's shutdown for 25 s. Killing it loses nothing: its
+    transaction rolls back, the broker redelivers what it did not acknowledge, and a
+    relay republishes from its last checkpoint.
+    """
+    threads = [thread for thread in threads if thread is not None]
+    with eventlet.Timeout(STOP_GRACE_SECONDS if seconds is None else seconds, False):
+        for thread in threads:
+            _ended(thread)
+    for thread in threads:
+        if not thread.dead:
+            thread.kill()
+            with eventlet.Timeout(1, False):  # its clean-up (a rollback, a close) may yield
+                _ended(thread)
+
+
+def _ended(thread):
+    try:
+        thread.wait()
+    except GreenletExit:
+        pass
 
 
 class ServiceStore:
@@ -72,8 +104,7 @@ class EventSourcedStore(DependencyProvider):
         if relay is not None:
             relay.stop()
             self.store.db.remove_commit_listener(relay.wake)
-            if self._relay_thread is not None:
-                self._relay_thread.wait()
+            stop_within([self._relay_thread])
 
     def kill(self):
         if self.store and self.store.relay is not None:
@@ -132,8 +163,7 @@ class EventConsumerProvider(DependencyProvider):
 
     def stop(self):
         self.consumer.stop()
-        for thread in self._threads:
-            thread.wait()
+        stop_within(self._threads)
 
     def kill(self):
         if self.consumer is not None:

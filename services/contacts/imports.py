@@ -18,7 +18,9 @@ How a job runs
 - A runner claims a job with a conditional UPDATE of ``owner``/``lease_until``; every
   batch renews the lease in its own transaction and only commits while the runner
   still owns the job. A lease that runs out (the process died) lets another runner,
-  or the same service once restarted, take the job over from its checkpoint.
+  or the same service once restarted, take the job over from its checkpoint; a service
+  that stops gracefully hands its job back after the batch under way, so another
+  replica resumes it at once.
 - Between batches the runner yields to the other green threads.
 
 ``revert_import`` undoes a finished job as events: the clients it created are
@@ -51,6 +53,7 @@ from services.common.envelope import format_time, utc_now
 from services.common.errors import (BadRequest, ConcurrencyError, Conflict, NotFound,
                                     ValidationFailed)
 from services.common.eventstore import EventStore, StreamAppend, events_table
+from services.common.extensions import stop_within
 
 from . import queries, spreadsheets
 from .db import client_match_keys_table, client_tags_table, clients_table
@@ -360,8 +363,10 @@ def append_clients(store, conn, ctx, touched, occurred_at):
 class JobRun:
     """One runner's pass over one job (from its checkpoint to the end)."""
 
-    def __init__(self, database, store, job_id, owner, batch_size, lease_seconds, pause=0.0):
+    def __init__(self, database, store, job_id, owner, batch_size, lease_seconds, pause=0.0,
+                 should_stop=lambda: False):
         self.pause = pause
+        self.should_stop = should_stop
         self.db = database
         self.store = store
         self.job_id = job_id
@@ -408,11 +413,24 @@ class JobRun:
                 if isinstance(item, BaseException):
                     raise item
                 self._commit(item)
+                if self.should_stop():
+                    self._release(item.last_row)
+                    return
                 eventlet.sleep(self.pause)
         finally:
             preparer.kill()
         with self.db.write() as conn:
             self._owned(conn, status="done", finished_at=format_time(utc_now()), owner=None)
+
+    def _release(self, checkpoint):
+        """Hand the job back after a batch when the service stops: still ``running``,
+        with no owner, so the next runner to look (any replica, or this one restarted)
+        resumes it from its checkpoint at once rather than when the lease runs out."""
+        with self.db.write() as conn:
+            conn.execute(update(jobs).where(jobs.c.id == self.job_id)
+                         .where(jobs.c.owner == self.owner)
+                         .values(owner=None, lease_until=None))
+        log.info("contacts: import %s handed back after row %s", self.job_id, checkpoint)
 
     def _replay_seen(self, table, columns, checkpoint):
         """The tax ids of the rows already imported (in-file duplicates stay errors)."""
@@ -603,8 +621,7 @@ class ImportRunner(DependencyProvider):
     def stop(self):
         self._running = False
         self.wake()
-        if self._thread is not None:
-            self._thread.wait()
+        stop_within([self._thread])
 
     def kill(self):
         self._running = False
@@ -655,7 +672,8 @@ class ImportRunner(DependencyProvider):
         self.current = job_id
         try:
             JobRun(self.database, self.events, job_id, self.owner, self.batch_size,
-                   self.lease_seconds, self.pause).run()
+                   self.lease_seconds, self.pause,
+                   should_stop=lambda: not self._running).run()
         except LostLease:
             log.warning("contacts: import %s was taken over by another runner", job_id)
         except Exception as exc:

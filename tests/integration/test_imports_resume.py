@@ -1,8 +1,9 @@
-"""An import job whose process is killed midway resumes from its checkpoint when the
-service comes back, and writes every row exactly once."""
+"""An import job whose process is killed or stopped midway resumes from its checkpoint
+when the service comes back, and writes every row exactly once."""
 import csv
 import io
 
+import pytest
 from sqlalchemy import func, select, text
 
 from services.contacts.imports import jobs_table, rows_table
@@ -25,7 +26,10 @@ def _job(database, job_id):
         return conn.execute(select(jobs_table).where(jobs_table.c.id == job_id)).first()
 
 
-def test_killed_job_resumes_without_writing_a_row_twice(vhosts, tmp_path):
+@pytest.mark.parametrize("end", ["kill", "stop"])
+def test_interrupted_job_resumes_without_writing_a_row_twice(vhosts, tmp_path, end):
+    """``kill``: the process dies, its lease holds the job until it runs out. ``stop``:
+    a graceful stop hands the job back after the batch under way (no owner, no lease)."""
     stack = SlowImportStack(vhosts.create(),
                             {s: f"sqlite:///{tmp_path / f'{s}.db'}" for s in SERVICES})
     try:
@@ -44,10 +48,17 @@ def test_killed_job_resumes_without_writing_a_row_twice(vhosts, tmp_path):
         database = stack.database("contacts")
         wait_until(lambda: _job(database, job_id).processed >= 200, timeout=60,
                    message="the job under way")
-        stack.kill("contacts")
+        if end == "kill":
+            stack.kill("contacts")
+        else:
+            stack.stop("contacts")
         stopped = _job(database, job_id)
         assert stopped.status == "running" and 0 < stopped.processed < ROWS
         assert stopped.processed == stopped.checkpoint - 1  # header is row 1
+        if end == "stop":
+            assert stopped.owner is None and stopped.lease_until is None
+        else:
+            assert stopped.owner is not None
 
         stack.start("contacts")
         done = wait_until(lambda: (lambda j: j if j.status == "done" else None)(

@@ -15,7 +15,8 @@ from services.common.consumer import EventConsumer
 from services.common.db import get_database
 from services.common.envelope import NewEvent
 from services.common.eventstore import EventStore
-from services.common.extensions import EventSourcedStore, EventSourceRpc
+from services.common.extensions import (EventConsumerProvider, EventSourcedStore,
+                                        EventSourceRpc)
 from services.projects.service import migrate
 from tests.helpers import wait_until
 
@@ -141,3 +142,49 @@ def test_redelivered_events_after_a_restart_are_applied_once(source, consumer, a
     wait_until(lambda: applied(consumer) == [1, 2, 3], message="after restart")
     consumer.stop()
     thread.wait()
+
+
+class Sink:
+    name = "sink"
+    consumer = EventConsumerProvider("sink", "sink", migrate,
+                                     {"contacts": {"ClientRegistered": record}})
+
+
+def test_a_consumer_waiting_on_a_stopped_source_does_not_hold_the_shutdown(
+        container_factory, amqp_uri, tmp_path, monkeypatch):
+    """The source stops first (a whole deployment going down); the consumer's catch-up
+    call to it would wait for the RPC timeout. The container stops after the grace
+    instead, and the killed catch-up applied nothing it should not have."""
+    import eventlet
+
+    from services.common import extensions
+
+    monkeypatch.setattr(extensions, "STOP_GRACE_SECONDS", 0.5)
+    url = f"sqlite:///{tmp_path / 'sink.db'}"
+    migrate(url)
+    sink_metadata.create_all(get_database(url).engine)
+    config = load_config(overrides={
+        "AMQP_URI": amqp_uri, "RPC_TIMEOUT": 600,
+        "DATABASE_URLS": {"sink": url, "contacts": f"sqlite:///{tmp_path / 'contacts.db'}"}})
+    contacts = container_factory(FakeContacts, config)
+    contacts.start()
+    source = EventStore(get_database(config["DATABASE_URLS"]["contacts"]))
+    sink = container_factory(Sink, config)
+    sink.start()
+    consumer = next(ext for ext in sink.extensions
+                    if isinstance(ext, EventConsumerProvider)).consumer
+    wait_until(lambda: consumer.ready["contacts"], message="consumer ready")
+    events = [register(source, name) for name in ("ana", "bea")]
+    contacts.stop()  # contacts is gone; its RPC queue stays
+    publish(amqp_uri, events[1].to_dict())  # a gap: the consumer asks contacts, in vain
+
+    def waiting_calls():
+        with Connection(amqp_uri) as conn:
+            return conn.default_channel.queue_declare(
+                "rpc-contacts", passive=True).message_count
+
+    wait_until(lambda: waiting_calls() == 1, message="the catch-up call waiting")
+    with eventlet.Timeout(30):  # without the grace: the RPC timeout, 600 s
+        sink.stop()
+    assert all(thread.dead for thread in sink._managed_threads)
+    assert consumer.inbox.position("contacts") == 0
