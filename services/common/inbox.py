@@ -1,9 +1,13 @@
 """The consumer inbox: exactly-once effect over at-least-once delivery.
 
 ``Inbox.apply`` runs a consumer's handler for each event and, in the same
-transaction, records the event id and advances the source's checkpoint, so:
-- a duplicate (an id already seen, or a position at or below the checkpoint)
-  is skipped: applied once however often it is delivered;
+transaction, advances the source's checkpoint, so:
+- a duplicate (a position at or below the checkpoint) is skipped: applied once
+  however often it is delivered. Positions are the source's gap-free order and
+  events are applied strictly in it, so the checkpoint alone says what was
+  applied (``inbox_events``, the applied ids, is no longer written: it cost a
+  random index insert per event and consumer and told nothing the checkpoint
+  did not; the table stays until a later release drops it);
 - events of one source are applied strictly in position order; a jump in
   position stops the batch and reports the gap, which the caller fills from
   the source's ``events_since`` before going on;
@@ -24,16 +28,14 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    cast,
     insert,
-    literal,
     select,
-    union_all,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 
 from .contract import EVENT_TYPES
-from .db import bulk_insert, bulk_upsert, driver_rows, execute_values
+from .db import bulk_upsert, driver_rows
 from .envelope import InvalidEvent, format_time, parse_event, utc_now
 from .eventstore import Position
 from .metrics import DEAD_LETTERS, EVENTS_APPLIED
@@ -184,11 +186,11 @@ class Inbox:
 
     def _apply(self, conn, source, events, isolate):
         result = ApplyResult()
-        checkpoint, seen = self._read_state(conn, source, [e.event_id for e in events])
+        checkpoint = self._read_checkpoint(conn, source)
         known = EVENT_TYPES.get(source, frozenset())
-        accepted, recorded = [], []
+        accepted, recorded = [], 0
         for event in events:
-            if event.position <= checkpoint or event.event_id in seen:
+            if event.position <= checkpoint:
                 result.duplicates += 1
                 continue
             if event.position != checkpoint + 1:
@@ -201,8 +203,7 @@ class Inbox:
             else:
                 accepted.append(event)
                 result.applied += 1
-            seen.add(event.event_id)
-            recorded.append((event.event_id, source, event.position))
+            recorded += 1
             checkpoint = event.position
         writes = None  # the batch's own writes, when it leaves them to _record
         if accepted and not isolate:
@@ -223,8 +224,8 @@ class Inbox:
                                f"handler failed: {type(exc).__name__}: {exc}", event)
                     result.parked += 1
         if recorded:
-            self._record(conn, source, recorded, checkpoint, writes)
-            EVENTS_APPLIED.labels(self.consumer, source).inc(len(recorded))
+            self._record(conn, source, checkpoint, writes)
+            EVENTS_APPLIED.labels(self.consumer, source).inc(recorded)
         result.position = checkpoint
         return result
 
@@ -254,74 +255,44 @@ class Inbox:
         return None
 
     # A batch's fixed cost is its round trips: under a steady stream of events the
-    # consumer applies small batches, so the checkpoint and the seen ids are read in
-    # one statement, and (on PostgreSQL) the ids and the checkpoint written in one.
+    # consumer applies small batches, so on PostgreSQL the checkpoint is written in
+    # the same round trip as the batch's own writes.
 
-    def _read_state(self, conn, source, event_ids):
-        """``(checkpoint, ids of event_ids already applied)`` of ``source``."""
-        checkpoints, applied = self.tables.checkpoints, self.tables.events
-        ids = sorted(set(event_ids))
+    def _read_checkpoint(self, conn, source):
+        checkpoints = self.tables.checkpoints
         if conn.dialect.name == "postgresql":
             if self._state_statement is None:
                 quote = conn.dialect.identifier_preparer.quote
-                self._state_statement = (
-                    f"SELECT 'checkpoint', position::text FROM {quote(checkpoints.name)} "
-                    f"WHERE source = %s UNION ALL SELECT 'seen', event_id FROM "
-                    f"{quote(applied.name)} WHERE event_id = ANY(%s)")
-            checkpoint, seen = 0, set()
-            for kind, value in driver_rows(conn, self._state_statement, (source, ids)):
-                if kind == "checkpoint":
-                    checkpoint = int(value)
-                else:
-                    seen.add(value)
-            return checkpoint, seen
-        first, rest = ids[:500], ids[500:]
-        query = select(literal("checkpoint"), cast(checkpoints.c.position, String)) \
-            .where(checkpoints.c.source == source)
-        if first:
-            query = union_all(query, select(literal("seen"), applied.c.event_id)
-                              .where(applied.c.event_id.in_(first)))
-        checkpoint, seen = 0, set()
-        for kind, value in conn.execute(query):
-            if kind == "checkpoint":
-                checkpoint = int(value)
-            else:
-                seen.add(value)
-        seen.update(self._seen_ids(conn, rest))
-        return checkpoint, seen
+                self._state_statement = (f"SELECT position FROM {quote(checkpoints.name)} "
+                                         f"WHERE source = %s")
+            rows = driver_rows(conn, self._state_statement, (source,))
+            return int(rows[0][0]) if rows else 0
+        return self.position(source, conn)
 
-    def _record(self, conn, source, recorded, checkpoint, writes=None):
-        """Remember the applied ids and move the checkpoint to ``checkpoint``;
-        ``writes``: SQL text (PostgreSQL) sent first, in the same round trip."""
-        checkpoints, applied = self.tables.checkpoints, self.tables.events
+    def _record(self, conn, source, checkpoint, writes=None):
+        """Move the checkpoint of ``source`` to ``checkpoint``; ``writes``: SQL text
+        (PostgreSQL) sent first, in the same round trip."""
+        checkpoints = self.tables.checkpoints
         if conn.dialect.name != "postgresql":
-            bulk_insert(conn, applied, ("event_id", "source", "position"), recorded)
             bulk_upsert(conn, checkpoints, ("source", "position"), [(source, checkpoint)],
                         key=("source",))
             return
+        import psycopg2
+
         quote = conn.dialect.identifier_preparer.quote
-        with conn.connection.driver_connection.cursor() as cursor:
-            upsert = cursor.mogrify(
-                f"INSERT INTO {quote(checkpoints.name)} (source, position) VALUES (%s, %s) "
-                "ON CONFLICT (source) DO UPDATE SET position = excluded.position",
-                (source, checkpoint)).decode().replace("%", "%%")
-        before = writes.replace("%", "%%") + ";\n" if writes else ""
+        statement = (f"INSERT INTO {quote(checkpoints.name)} (source, position) VALUES (%s, %s) "
+                     "ON CONFLICT (source) DO UPDATE SET position = excluded.position")
+        before = writes + ";\n" if writes else ""
         if not self.durable:  # only this transaction, and only at its commit
             before = "SET LOCAL synchronous_commit TO off;\n" + before
-        # One page: ``before`` must run once.
-        execute_values(conn, f"{before}WITH applied AS (INSERT INTO {quote(applied.name)} "
-                             f"(event_id, source, position) VALUES %s) {upsert}", recorded,
-                       page_size=max(1000, len(recorded)))
-
-    def _seen_ids(self, conn, ids):
-        seen = set()
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            seen.update(conn.execute(
-                select(self.tables.events.c.event_id)
-                .where(self.tables.events.c.event_id.in_(chunk))
-            ).scalars())
-        return seen
+        with conn.connection.driver_connection.cursor() as cursor:
+            # ``writes`` is SQL text with its values inlined: a literal % in it must
+            # not be read as a placeholder, so the checkpoint is inlined too.
+            text = before + cursor.mogrify(statement, (source, checkpoint)).decode()
+            try:
+                cursor.execute(text)
+            except psycopg2.IntegrityError as exc:
+                raise IntegrityError(text, None, exc) from exc
 
     # -- dead letters ----------------------------------------------------------------
 
