@@ -164,6 +164,11 @@ def make_engine(url, **kwargs):
     # No pre-ping round trip per checkout: a connection found dead raises once
     # and SQLAlchemy then invalidates the whole pool (optimistic disconnects).
     kwargs.setdefault("pool_recycle", 1800)
+    # The connection used last is handed out first: under a light load a few warm
+    # backends serve everything instead of a round over all twenty (after a burst of
+    # reads, quick propagation p50 7.0-9.4 ms against 8.2-12.4 ms; within the
+    # machine's noise, kept because the idle ones can then time out).
+    kwargs.setdefault("pool_use_lifo", True)
     return create_engine(url, **kwargs)
 
 
