@@ -1,10 +1,12 @@
 """The stack started exactly as ``make run`` starts it, used over HTTP like a person would."""
 import os
+import socket
 import re
 import signal
 import subprocess
 import sys
 import threading
+from contextlib import ExitStack
 
 import requests
 
@@ -32,8 +34,24 @@ class Output:
         return None
 
 
+def free_port_base(count):
+    """A port ``base`` such that ``base + 1`` .. ``base + count`` can all be bound now
+    (the services' internal ports; a random base once met a port in use)."""
+    for _ in range(100):
+        base = free_port() + 1000
+        try:
+            with ExitStack() as stack:
+                for offset in range(1, count + 1):
+                    sock = stack.enter_context(socket.socket())
+                    sock.bind(("0.0.0.0", base + offset))
+            return base
+        except OSError:
+            continue
+    raise RuntimeError("no free run of ports")
+
+
 def test_clientfolio_run_serves_the_api_and_stops_cleanly(amqp_uri, tmp_path):
-    port, base = free_port(), free_port() + 1000
+    port, base = free_port(), free_port_base(3)
     env = dict(os.environ, AMQP_URI=amqp_uri, CLIENTFOLIO_DATA_DIR=str(tmp_path / "var"),
                CLIENTFOLIO_HTTP_PORT=str(port), CLIENTFOLIO_INTERNAL_PORT_BASE=str(base),
                CLIENTFOLIO_DEMO="1", PYTHONUNBUFFERED="1")
