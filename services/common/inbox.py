@@ -147,7 +147,7 @@ class Inbox:
         self.tables = tables or DEFAULT_TABLES
         self.unit_of_work = unit_of_work
         self.progress = Progress()
-        self._state_statement = None  # PostgreSQL's, built on first use
+        self._checkpoint_statement = None  # PostgreSQL's, built on first use
 
     # -- checkpoints ---------------------------------------------------------------
 
@@ -261,11 +261,11 @@ class Inbox:
     def _read_checkpoint(self, conn, source):
         checkpoints = self.tables.checkpoints
         if conn.dialect.name == "postgresql":
-            if self._state_statement is None:
+            if self._checkpoint_statement is None:
                 quote = conn.dialect.identifier_preparer.quote
-                self._state_statement = (f"SELECT position FROM {quote(checkpoints.name)} "
-                                         f"WHERE source = %s")
-            rows = driver_rows(conn, self._state_statement, (source,))
+                self._checkpoint_statement = (f"SELECT position FROM {quote(checkpoints.name)} "
+                                              "WHERE source = %s")
+            rows = driver_rows(conn, self._checkpoint_statement, (source,))
             return int(rows[0][0]) if rows else 0
         return self.position(source, conn)
 
