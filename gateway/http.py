@@ -108,7 +108,8 @@ def wait_for_consistency(consumer, token, timeout=CONSISTENCY_WAIT_SECONDS):
     """Block until the read model applied every position in ``token`` (or time out).
 
     When this process runs the active projector of those sources, its commits
-    wake the wait directly (no polling); otherwise the checkpoints are re-read
+    wake the wait directly; in another replica, the projector's notifications do
+    (PostgreSQL, ``notify.py``); without either, the checkpoints are re-read
     every 20 ms. A timeout is not an error: the read answers what it has
     (eventual consistency). Returns True if the positions were reached.
     """
@@ -125,8 +126,9 @@ def wait_for_consistency(consumer, token, timeout=CONSISTENCY_WAIT_SECONDS):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return False
-        local = all(consumer.leader.get(source) for source in wanted)
-        if inbox.progress.wait(reached, min(1.0 if local else 0.02, remaining)):
+        woken = all(consumer.leader.get(source) for source in wanted) or \
+            (consumer.listener is not None and consumer.listener.listening)
+        if inbox.progress.wait(reached, min(1.0 if woken else 0.02, remaining)):
             return True
 
 

@@ -37,9 +37,10 @@ class EventConsumer:
     """Consumes the events of several sources into one database through an ``Inbox``."""
 
     def __init__(self, name, database, config, handlers, *, batch_size=None,
-                 catch_up_interval=5.0, inbox=None, catch_up_on_start=True):
+                 catch_up_interval=5.0, inbox=None, catch_up_on_start=True, on_applied=None):
         """``inbox``: an ``Inbox``, or a callable returning the one to use now
-        (a read model being swapped for a rebuilt one changes inbox)."""
+        (a read model being swapped for a rebuilt one changes inbox);
+        ``on_applied(source, position)``: called after each committed batch."""
         self.name = name
         self.database = database
         self.config = config
@@ -49,6 +50,8 @@ class EventConsumer:
         self._inbox = inbox if callable(inbox) else (lambda: inbox)
         self.sources = list(handlers)
         self.catch_up_on_start = catch_up_on_start
+        self.on_applied = on_applied
+        self.listener = None  # set when other replicas' commits are notified (notify.py)
         self.batch_size = int(batch_size or config.get("CONSUMER_BATCH_SIZE") or 500)
         self.catch_up_interval = catch_up_interval
         self.queue_type = config.get("EVENT_QUEUE_TYPE") or "classic"
@@ -88,7 +91,7 @@ class EventConsumer:
                     events.append(parse_event(body))
                 except InvalidEvent as exc:  # a source bug: never silently skip
                     raise RuntimeError(f"{source}.events_since returned a bad event: {exc}")
-            result = self.inbox.apply(source, events)
+            result = self._apply(source, events)
             if result.gap_after is not None:
                 raise RuntimeError(f"{source}.events_since skipped a position after "
                                    f"{result.gap_after}")
@@ -181,11 +184,17 @@ class EventConsumer:
                 self.inbox.park(source, message.body, str(exc))
         if not events:
             return False
-        result = self.inbox.apply(source, events)
+        result = self._apply(source, events)
         # What this consumer knows exists but has not applied (a gap waiting to be filled).
         CONSUMER_LAG.labels(self.name, source).set(
             max(0, max(e.position for e in events) - result.position))
         return result.gap_after is not None
+
+    def _apply(self, source, events):
+        result = self.inbox.apply(source, events)
+        if self.on_applied is not None and result.applied:
+            self.on_applied(source, result.position)
+        return result
 
     def _sleep(self, delay):
         deadline = time.monotonic() + delay

@@ -15,6 +15,7 @@ from .db import get_database
 from .eventstore import EventStore
 from .inbox import Inbox
 from .metrics import RPC_LATENCY, render
+from .notify import Listener, Notifier, parse_positions
 from .relay import OutboxRelay
 from .rpc import rpc
 from .web import http, json_response, text_response
@@ -68,14 +69,19 @@ class ServiceStore:
 class EventSourcedStore(DependencyProvider):
     """The service's database with its migrations applied, its event store, and
     the outbox relay that publishes what is appended (running in this process;
-    replicas elect one active relay)."""
+    replicas elect one active relay).
+
+    The relay is woken by this process's commits; on PostgreSQL, a replica that
+    is not the relay's leader notifies the one that is (``notify.py``), so a
+    command served by any replica is published at once, not at the next poll."""
 
     def __init__(self, service, migrate, relay=True):
         self.service = service
         self.migrate = migrate
         self.relay_enabled = relay
         self.store = None
-        self._relay_thread = None
+        self.notifier = self.listener = None
+        self._threads = []
         self._started = {}
 
     def setup(self):
@@ -91,24 +97,44 @@ class EventSourcedStore(DependencyProvider):
                 poll_interval=config.get("RELAY_POLL_INTERVAL") or 0.5,
                 persistent=event_delivery(config) == "persistent",
             )
-            database.on_commit(relay.wake)
+            if database.is_postgres:
+                channel = f"clientfolio.{self.service}.events"
+                self.notifier = Notifier(database, channel)
+                self.listener = Listener(database, channel, lambda payload: relay.wake())
+            database.on_commit(self._committed)
         self.store = ServiceStore(self.service, database, relay)
 
+    def _committed(self):
+        relay = self.store.relay
+        relay.wake()
+        if self.notifier is not None and not relay.is_leader:
+            self.notifier.poke()
+
     def start(self):
-        if self.store.relay is not None:
-            self._relay_thread = self.container.spawn_managed_thread(
-                self.store.relay.run, identifier=f"{self.service}.relay")
+        relay = self.store.relay
+        if relay is None:
+            return
+        spawn = self.container.spawn_managed_thread
+        self._threads.append(spawn(relay.run, identifier=f"{self.service}.relay"))
+        if self.listener is not None:
+            self._threads.append(spawn(self.notifier.run,
+                                       identifier=f"{self.service}.relay.notifier"))
+            self._threads.append(spawn(self.listener.run,
+                                       identifier=f"{self.service}.relay.listener"))
+
+    def _stop_loops(self):
+        for loop in (self.store.relay if self.store else None, self.notifier, self.listener):
+            if loop is not None:
+                loop.stop()
 
     def stop(self):
-        relay = self.store.relay if self.store else None
-        if relay is not None:
-            relay.stop()
-            self.store.db.remove_commit_listener(relay.wake)
-            stop_within([self._relay_thread])
+        self._stop_loops()
+        if self.store is not None and self.store.relay is not None:
+            self.store.db.remove_commit_listener(self._committed)
+        stop_within(self._threads)
 
     def kill(self):
-        if self.store and self.store.relay is not None:
-            self.store.relay.stop()
+        self._stop_loops()
 
     def get_dependency(self, worker_ctx):
         return self.store
@@ -144,6 +170,7 @@ class EventConsumerProvider(DependencyProvider):
         self.inbox_factory = inbox_factory
         self.unit_of_work = unit_of_work
         self.consumer = None
+        self.notifier = None
         self._threads = []
 
     def setup(self):
@@ -154,20 +181,44 @@ class EventConsumerProvider(DependencyProvider):
         inbox = (self.inbox_factory(database) if self.inbox_factory else
                  Inbox(database, self.name, self.handlers, unit_of_work=self.unit_of_work))
         self.consumer = EventConsumer(self.name, database, config, self.handlers, inbox=inbox)
+        if database.is_postgres:
+            # The replica applying a source tells the others what it committed, so
+            # their Consistency-Token waits end at once instead of at a poll.
+            channel = f"clientfolio.{self.name}.applied"
+            self.notifier = Notifier(database, channel)
+            self.consumer.on_applied = lambda source, position: \
+                self.notifier.poke({source: position})
+            self.consumer.listener = Listener(database, channel, self._notified)
+
+    def _notified(self, payload):
+        progress = self.consumer.inbox.progress
+        for source, position in parse_positions(payload).items():
+            progress.advance(source, position)
 
     def start(self):
+        spawn = self.container.spawn_managed_thread
         for source in self.consumer.sources:
-            self._threads.append(self.container.spawn_managed_thread(
+            self._threads.append(spawn(
                 lambda source=source: self.consumer.run(source),
                 identifier=f"{self.name}.consumer.{source}"))
+        if self.notifier is not None:
+            self._threads.append(spawn(self.notifier.run, identifier=f"{self.name}.notifier"))
+            self._threads.append(spawn(self.consumer.listener.run,
+                                       identifier=f"{self.name}.listener"))
+
+    def _stop_loops(self):
+        if self.consumer is not None:
+            self.consumer.stop()
+        for loop in (self.notifier, self.consumer.listener if self.consumer else None):
+            if loop is not None:
+                loop.stop()
 
     def stop(self):
-        self.consumer.stop()
+        self._stop_loops()
         stop_within(self._threads)
 
     def kill(self):
-        if self.consumer is not None:
-            self.consumer.stop()
+        self._stop_loops()
 
     def get_dependency(self, worker_ctx):
         return self.consumer
