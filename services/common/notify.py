@@ -21,7 +21,7 @@ import select
 import time
 
 import eventlet
-from eventlet.queue import Empty, LightQueue
+from eventlet.queue import Empty, Full, LightQueue
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,27 @@ def parse_positions(payload):
     return positions
 
 
+class Wakeup:
+    """A one-slot signal between green threads: however many ``set`` calls arrive
+    before ``wait`` returns, they wake it once."""
+
+    def __init__(self):
+        self._slot = LightQueue(maxsize=1)
+
+    def set(self):
+        try:
+            self._slot.put_nowait(True)
+        except Full:
+            pass
+
+    def wait(self, timeout):
+        """True if woken, False after ``timeout`` seconds."""
+        try:
+            return self._slot.get(timeout=timeout)
+        except Empty:
+            return False
+
+
 class Notifier:
     """Sends ``pg_notify(channel, payload)`` for commits of this process, coalesced:
     however many ``poke`` calls arrive while one notification is in flight, the
@@ -52,7 +73,7 @@ class Notifier:
         self.database = database
         self.channel = channel
         self._pending = None  # positions waiting to be sent, or None
-        self._wakeup = LightQueue(maxsize=1)
+        self._wakeup = Wakeup()
         self._stopping = False
 
     def poke(self, positions=None):
@@ -62,10 +83,7 @@ class Notifier:
             if position > pending.get(source, 0):
                 pending[source] = position
         self._pending = pending
-        try:
-            self._wakeup.put_nowait(True)
-        except eventlet.queue.Full:
-            pass
+        self._wakeup.set()
 
     def stop(self):
         self._stopping = True
@@ -73,9 +91,7 @@ class Notifier:
 
     def run(self):
         while not self._stopping:
-            try:
-                self._wakeup.get(timeout=LISTEN_TIMEOUT)
-            except Empty:
+            if not self._wakeup.wait(LISTEN_TIMEOUT):
                 continue
             positions, self._pending = self._pending, None
             if positions is None or self._stopping:

@@ -15,12 +15,12 @@ from contextlib import contextmanager
 
 import amqp
 import eventlet
-from eventlet.queue import Empty, LightQueue
 from kombu import Connection
 
 from .eventstore import EventStore
 from .leader import leadership
 from .metrics import EVENTS_PUBLISHED, RELAY_BACKLOG
+from .notify import Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +188,7 @@ class OutboxRelay:
         self.batch_size = int(batch_size)
         self.poll_interval = float(poll_interval)
         self.checkpoint_name = checkpoint_name
-        self._wakeup = LightQueue(maxsize=1)
+        self._wakeup = Wakeup()
         self._stopping = False
         self.checkpoint = None
         self._saved = None  # the checkpoint last written to the database
@@ -197,10 +197,7 @@ class OutboxRelay:
 
     def wake(self):
         """Ask the relay to look for new events now (called after each commit)."""
-        try:
-            self._wakeup.put_nowait(True)
-        except eventlet.queue.Full:
-            pass
+        self._wakeup.set()
 
     def stop(self):
         """Finish the batch in flight, then return from ``run``."""
@@ -275,10 +272,7 @@ class OutboxRelay:
                 self.is_leader = False
 
     def _wait_for_work(self):
-        try:
-            self._wakeup.get(timeout=self.poll_interval)
-        except Empty:
-            pass
+        self._wakeup.wait(self.poll_interval)
 
     def _sleep(self, delay):
         # Not woken by commits: a broker that is down is retried on the backoff only.
