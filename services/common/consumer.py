@@ -17,6 +17,7 @@ import time
 
 import eventlet
 from kombu import Connection, Consumer, Exchange, Queue
+from nameko.exceptions import UnknownService
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from .envelope import InvalidEvent, parse_event
@@ -118,6 +119,11 @@ class EventConsumer:
                 delay = backoff.next()
                 log.warning("%s consumer of %s: %s; retrying in %.1fs",
                             self.name, source, exc, delay)
+                self._sleep(delay)
+            except UnknownService:  # the source is not up yet (services start in any order)
+                delay = backoff.next()
+                log.warning("%s consumer of %s: %s is not running yet; retrying in %.1fs",
+                            self.name, source, source, delay)
                 self._sleep(delay)
             except Exception:
                 delay = backoff.next()

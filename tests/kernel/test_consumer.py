@@ -188,3 +188,28 @@ def test_a_consumer_waiting_on_a_stopped_source_does_not_hold_the_shutdown(
         sink.stop()
     assert all(thread.dead for thread in sink._managed_threads)
     assert consumer.inbox.position("contacts") == 0
+
+
+def test_a_consumer_started_before_its_source_waits_for_it_with_a_warning(
+        container_factory, consumer, amqp_uri, tmp_path, caplog):
+    """Services start in any order: until the source's RPC queue exists, the catch-up
+    call finds no route. That is a warning without a traceback, then a retry."""
+    import logging
+
+    import eventlet
+
+    caplog.set_level(logging.WARNING, logger="services.common.consumer")
+    thread = eventlet.spawn(consumer.run, "contacts")
+    wait_until(lambda: any("contacts is not running yet" in r.getMessage()
+                           for r in caplog.records), message="the warning")
+    assert not consumer.ready["contacts"]
+    config = load_config(overrides={
+        "AMQP_URI": amqp_uri,
+        "DATABASE_URLS": {"contacts": f"sqlite:///{tmp_path / 'contacts.db'}"}})
+    container_factory(FakeContacts, config).start()
+    register(EventStore(get_database(config["DATABASE_URLS"]["contacts"])), "ana")
+    wait_until(lambda: consumer.ready["contacts"], timeout=15, message="consumer ready")
+    wait_until(lambda: applied(consumer) == [1], message="the event applied")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    consumer.stop()
+    thread.wait()
