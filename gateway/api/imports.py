@@ -14,7 +14,7 @@ from werkzeug.wrappers import Response
 
 from services.common.errors import BadRequest, UnsupportedMediaType, ValidationFailed
 from services.common.web import json_response
-from services.contacts import exports
+from services.contacts import exports, spreadsheets
 from services.contacts.imports import DEFAULT_MAX_BYTES
 from services.contacts.uploads import read_parts, send_file
 
@@ -46,6 +46,8 @@ class ClientImportsApi:
                                    {"file": ["attach the spreadsheet in the multipart field "
                                              "'file'"]})
         content = read_capped(upload.stream, limit, "an import file")
+        # Refused here too, before the file travels to contacts.
+        spreadsheets.check_type(upload.filename, content, upload.mimetype)
         unknown = {key: ["this field is not recognised"] for key in request.form
                    if key not in IMPORT_FIELDS}
         if unknown:

@@ -845,6 +845,7 @@ class ClientImportsRpc:
         if errors:
             raise ValidationFailed("some fields are invalid", errors)
         mapping = parse_mapping(mapping)
+        spreadsheets.check_type(file_name, content)
         table = spreadsheets.open_table(content)
         columns = spreadsheets.match_headers(table.header, mapping)
         job_id = str(uuid.uuid4())

@@ -3,6 +3,8 @@
 Pure functions (no database, no RPC), shared by the import jobs (``imports``), the
 export (``exports``) and the command line.
 
+- :func:`check_type` refuses (415) what is plainly not CSV/XLSX by its name,
+  declared type or first bytes, with a message saying what to send instead.
 - :func:`open_table` decides a file's type by its content (XLSX is a ZIP holding
   ``[Content_Types].xml``; anything else must decode as text: UTF-8 with or without
   BOM, else Windows-1252), detects the CSV delimiter (comma, semicolon or tab) and
@@ -224,6 +226,40 @@ def decode_text(content):
 _UNSUPPORTED = ("This file is not a spreadsheet we can read: send a CSV file (comma, semicolon "
                 "or tab separated) or an Excel workbook (.xlsx).")
 
+# Names spreadsheet programs save CSV and XLSX under (Excel's "Text (Tab delimited)"
+# is a .txt); a file with one of these, or with no extension, is judged by its content.
+SPREADSHEET_EXTENSIONS = frozenset({".csv", ".tsv", ".tab", ".txt", ".xlsx", ".xlsm"})
+# Spreadsheets in formats this importer does not read: the user can save them as one it does.
+CONVERTIBLE = {".xls": "Excel 97-2003 (.xls)", ".xlsb": "Excel binary (.xlsb)",
+               ".ods": "OpenDocument (.ods)", ".numbers": "Numbers (.numbers)",
+               ".fods": "OpenDocument (.fods)"}
+# Declared types that are never a spreadsheet. Only these refuse a file: browsers
+# declare CSV under many names (application/vnd.ms-excel, text/plain, octet-stream...).
+NOT_SPREADSHEET_TYPES = ("image/", "audio/", "video/", "font/", "application/pdf",
+                         "application/json", "application/msword")
+# Text formats that decode like a CSV but are documents.
+NOT_SPREADSHEET_STARTS = (b"%pdf-", b"{\\rtf", b"<?xml", b"<html", b"<!doctype")  # lower case
+
+
+def check_type(file_name, content, content_type=None):
+    """415, in words a spreadsheet user understands, for a file that is plainly not a
+    CSV or XLSX file by its name, its declared type or its first bytes."""
+    name = str(file_name or "").strip()
+    extension = ("." + name.rsplit(".", 1)[-1].lower()) if "." in name else ""
+    if extension in CONVERTIBLE:
+        raise UnsupportedMediaType(
+            f"{name} is an {CONVERTIBLE[extension]} file, which cannot be imported as it is: "
+            "open it in your spreadsheet program, save it as an Excel workbook (.xlsx) or as "
+            "CSV, and import that file.", {"file": [f"{extension} files are not read"]})
+    mimetype = str(content_type or "").split(";", 1)[0].strip().lower()
+    head = (content or b"")[:64].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if (extension and extension not in SPREADSHEET_EXTENSIONS) \
+            or mimetype.startswith(NOT_SPREADSHEET_TYPES) or head.startswith(NOT_SPREADSHEET_STARTS):
+        what = f"{name} is not a spreadsheet we can read" if name else _UNSUPPORTED.split(":")[0]
+        raise UnsupportedMediaType(
+            f"{what}: send a CSV file (comma, semicolon or tab separated) or an Excel "
+            "workbook (.xlsx).", {"file": ["expected a .csv or .xlsx file"]})
+
 
 def detect_delimiter(text):
     """The delimiter of a CSV text: the one of ``,``, ``;``, tab most found in its first
@@ -264,6 +300,7 @@ def open_table(content):
     if not content or not content.strip(b" \t\r\n\xef\xbb\xbf"):
         raise ValidationFailed("The file is empty: it needs a header row and at least one "
                                "row of clients.", {"file": ["the file is empty"]})
+    check_type(None, content)
     if is_xlsx(content):
         return _xlsx_table(content)
     if content[:4] in (b"PK\x03\x04", b"PK\x05\x06") or content[:8] == \

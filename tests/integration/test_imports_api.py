@@ -196,6 +196,21 @@ def test_limits(stack, workspace):
     assert upload(session, stack, png, name="photo.csv").status_code == 415
     zipped = b"PK\x05\x06" + b"\x00" * 18
     assert upload(session, stack, zipped, name="a.xlsx").status_code == 415
+    # Text that would parse as a CSV is still refused when it plainly is something else.
+    pdf = upload(session, stack, b"%PDF-1.4\nName,Email\n", name="clients.pdf")
+    assert pdf.status_code == 415
+    assert pdf.headers["Content-Type"] == "application/problem+json"
+    assert pdf.json()["detail"].startswith("clients.pdf is not a spreadsheet we can read")
+    legacy = upload(session, stack, b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", name="Clients.xls")
+    assert legacy.status_code == 415 and ".xlsx" in legacy.json()["detail"]
+    declared = session.post(f"{stack.url}/api/v1/clients/imports?wait=true", timeout=60,
+                            files={"file": ("clients", b'[{"name": "Ana"}]', "application/json")})
+    assert declared.status_code == 415
+    # Excel on Windows declares a CSV as application/vnd.ms-excel: accepted.
+    excel_csv = session.post(f"{stack.url}/api/v1/clients/imports?wait=true", timeout=60,
+                             files={"file": ("c.csv", "Nom;País\r\nCal Pep;ES\r\n"
+                                             .encode("cp1252"), "application/vnd.ms-excel")})
+    assert excel_csv.status_code == 200 and excel_csv.json()["created"] == 1
     empty = upload(session, stack, b"")
     assert empty.status_code == 422 and "empty" in empty.json()["detail"]
     no_header = upload(session, stack, b"foo,bar\r\n1,2\r\n")

@@ -79,6 +79,45 @@ def test_no_header_empty_and_binary_files():
         spreadsheets.open_table(b"PK\x03\x04not really a zip")
 
 
+@pytest.mark.parametrize("name, content, content_type", [
+    ("clients.pdf", b"Name,Email\r\nAna,ana@example.com\r\n", None),
+    ("clients.json", b'[{"name": "Ana"}]', "application/json"),
+    ("clients", b'[{"name": "Ana"}]', "application/json"),
+    ("scan.csv", b"Name\r\nAna\r\n", "image/png"),
+    ("report.csv", b"%PDF-1.7\n1 0 obj", "text/csv"),
+    (None, b"\xef\xbb\xbf<!DOCTYPE html><table><tr><td>Name", None),
+    ("notes.rtf", b"{\\rtf1\\ansi Name", None),
+])
+def test_files_that_are_plainly_not_spreadsheets_are_refused(name, content, content_type):
+    with pytest.raises(UnsupportedMediaType) as refused:
+        spreadsheets.check_type(name, content, content_type)
+    assert refused.value.detail.endswith("or an Excel workbook (.xlsx).")
+    assert (name or "This file") in refused.value.detail
+    if name is None:  # what the service checks again without a name
+        with pytest.raises(UnsupportedMediaType):
+            spreadsheets.open_table(content)
+
+
+@pytest.mark.parametrize("name, label", [("Clientes 2019.XLS", "Excel 97-2003 (.xls)"),
+                                         ("clients.ods", "OpenDocument (.ods)")])
+def test_spreadsheets_in_other_formats_say_how_to_convert_them(name, label):
+    with pytest.raises(UnsupportedMediaType) as refused:
+        spreadsheets.check_type(name, b"\xd0\xcf\x11\xe0", "application/vnd.ms-excel")
+    assert f"{name} is an {label} file" in refused.value.detail
+    assert "save it as an Excel workbook (.xlsx) or as CSV" in refused.value.detail
+
+
+@pytest.mark.parametrize("name, content_type", [
+    ("clients.csv", "application/vnd.ms-excel"),  # Excel on Windows declares CSV so
+    ("clients.csv", "application/octet-stream"), ("Clients.CSV", "text/csv"),
+    ("export.txt", "text/plain"), ("clients.tsv", None), ("clients", None), (None, None),
+    ("clients.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+])
+def test_spreadsheet_names_and_declared_types_pass(name, content_type):
+    assert spreadsheets.check_type(name, "Nom;NIF\r\nCal Pep;B58378431\r\n".encode(),
+                                   content_type) is None
+
+
 def test_xlsx_reading():
     workbook = Workbook()
     sheet = workbook.active
