@@ -47,8 +47,9 @@ EXPORT_COLUMNS = (
 # Paths a column may be mapped to. ``created_at`` is recognised but never imported
 # (the date a client was added is the date it is registered); ``id`` (the export's
 # client id) lets an upsert find the exported client again, whatever else changed.
+# ``photo`` is recognised and never imported either (a picture is not a cell's text).
 FIELD_PATHS = tuple(path for _, path in EXPORT_COLUMNS)
-IGNORED_PATHS = frozenset({"created_at"})
+IGNORED_PATHS = frozenset({"created_at", "photo"})
 
 # field path -> headers people write (en, es, pt, ca); compared folded (see header_key).
 HEADER_LABELS = {
@@ -59,6 +60,7 @@ HEADER_LABELS = {
         "nombre completo", "nombre o razon social", "nombre fiscal",
         "nome", "nome legal", "nome do cliente", "razao social", "nome completo",
         "denominacao social",
+        "nome ou razao social", "denominacion social", "denominacio social",
         "nom", "client", "nom del client", "nom legal", "rao social", "nom complet",
     ],
     "kind": [
@@ -72,6 +74,8 @@ HEADER_LABELS = {
         "identificacion fiscal", "numero fiscal", "dni", "nif iva", "rfc", "cuit", "rut",
         "numero de identificacao fiscal", "numero de contribuinte", "contribuinte", "nipc",
         "cnpj", "cpf", "cpf cnpj",
+        "no contribuinte", "no de contribuinte", "n contribuinte", "n de contribuinte",
+        "nif nipc", "id fiscal", "ruc", "nit", "cuil", "cuit cuil",
         "numero d identificacio fiscal", "numero de identificacio fiscal",
         "identificacio fiscal",
     ],
@@ -87,6 +91,9 @@ HEADER_LABELS = {
         "telefono", "telefono movil", "movil", "celular", "telefono fijo",
         "telefone", "telemovel", "telefone movel", "numero de telefone",
         "telefon", "telefon mobil", "mobil",
+        "mobile number", "numero de telefono", "numero de telefono movil", "numero de movil",
+        "telefono celular", "numero de celular", "telefone celular", "numero de telemovel",
+        "telemobil", "numero de telefon", "numero de mobil",
     ],
     "country": ["country", "pais", "pais del cliente", "pais do cliente", "nationality"],
     "language": ["language", "idioma", "lengua", "lingua", "llengua", "idioma preferido"],
@@ -105,10 +112,12 @@ HEADER_LABELS = {
     "address.city": [
         "city", "town", "address city", "ciudad", "localidad", "poblacion", "municipio",
         "cidade", "concelho", "ciutat", "poblacio", "localitat", "municipi",
+        "localidade",
     ],
     "address.postal_code": [
         "postal code", "postcode", "zip", "zip code", "address postal code",
         "codigo postal", "cp", "cod postal", "codi postal",
+        "cep", "codigo de enderecamento postal",
     ],
     "address.region": [
         "region", "state", "province", "county", "address region",
@@ -126,6 +135,8 @@ HEADER_LABELS = {
     "company.website": [
         "website", "company website", "web", "site", "url", "homepage", "web site",
         "sitio web", "pagina web", "sitio", "site da empresa", "lloc web",
+        "official website", "sitio web oficial", "web oficial", "pagina web oficial",
+        "site oficial", "lloc web oficial",
     ],
     "company.email": [
         "company email", "correo de la empresa", "email de la empresa", "email da empresa",
@@ -140,6 +151,9 @@ HEADER_LABELS = {
         "observacoes", "notes internes", "observacions", "comentaris",
     ],
     "id": ["id", "client id", "customer id", "clientfolio id"],
+    # A picture cannot travel in a cell: recognised so it is reported as ignored, not unknown.
+    "photo": ["photo", "profile photo", "picture", "avatar", "foto", "foto de perfil",
+              "fotografia", "imagen", "imagem", "imatge"],
     "created_at": [
         "date added", "added", "created", "created at", "creation date",
         "fecha anadida", "fecha de alta", "fecha de creacion", "alta",

@@ -2,6 +2,7 @@
 languages, formula neutralisation, and an export whose memory stays flat."""
 import csv
 import io
+import pathlib
 import tracemalloc
 
 import pytest
@@ -42,9 +43,41 @@ def test_csv_encodings_and_delimiters(encoding, delimiter):
     ("tax_id", "tax_id"), ("Telemóvel", "phone"), ("Codi postal", "address.postal_code"),
     ("Ciutat", "address.city"), ("Razão social", "name"), ("Correu electrònic", "email"),
     ("Etiquetes", "tags"), ("Address country", "address.country"),
+    # the seeds' own labels
+    ("Número de teléfono móvil", "phone"), ("Sitio web oficial", "company.website"),
+    ("Nombre de la empresa", "company.name"), ("Endereço", "address.street"),
+    ("Foto de perfil", "photo"), ("Nom legal", "name"),
+    # and what Portuguese, Brazilian and Latin American exports call them
+    ("Telefone celular", "phone"), ("Nº contribuinte", "tax_id"),
+    ("N.º de contribuinte", "tax_id"), ("CEP", "address.postal_code"),
+    ("Localidade", "address.city"), ("NIF/NIPC", "tax_id"), ("RUC", "tax_id"),
+    ("Denominación social", "name"), ("Telèfon mòbil", "phone"), ("Pàgina web", "company.website"),
 ])
 def test_headers_in_four_languages(header, path):
     assert spreadsheets.HEADERS[spreadsheets.header_key(header)] == path
+
+
+def test_a_photo_column_is_ignored_not_unknown():
+    columns = spreadsheets.match_headers(["Nombre del cliente", "Foto de perfil", "Zodiaco"])
+    assert columns.fields == [(0, "name")]
+    assert (columns.ignored, columns.unknown) == (["Foto de perfil"], ["Zodiaco"])
+
+
+def test_every_label_the_import_guide_lists_is_recognised():
+    """docs/imports.md tells users which column names work: each of them must."""
+    guide = pathlib.Path(__file__).parents[2] / "docs" / "imports.md"
+    section = guide.read_text(encoding="utf-8").split("### Recognised column names")[1]
+    rows = [line for line in section.split("\n\n")[2].splitlines()[2:] if line.startswith("|")]
+    assert len(rows) > 20
+    missing = []
+    for row in rows:
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        field = cells[0].split(" ")[0]
+        path = {"(not": "created_at", "id": "id"}.get(field, field)
+        for label in ", ".join(cells[1:]).split(", "):
+            if label and spreadsheets.HEADERS.get(spreadsheets.header_key(label)) != path:
+                missing.append((label, path))
+    assert not missing
 
 
 def test_every_export_header_is_recognised():
