@@ -9,10 +9,13 @@ HTTP API does, and print progress lines on stderr. An import is a job of the con
 service: interrupting this command does not stop it (it is resumed if the service
 restarts); the command only follows it.
 """
+import functools
 import json
+import os
 import sys
 import time
 
+from services.common.errors import ClientfolioError
 from services.contacts import exports
 
 POLL_SECONDS = 0.5
@@ -35,6 +38,41 @@ def _context(args):
     return {"workspace": args.workspace, "actor": "cli", "correlation_id": None}
 
 
+def _plain_errors(command):
+    """What went wrong, in a line or two on ``out`` and an exit code, never a traceback:
+    2 for what the user can fix (the file, a filter), 1 when a service is missing."""
+    @functools.wraps(command)
+    def run(args, config, out=sys.stderr):
+        from nameko.exceptions import RemoteError, UnknownService
+
+        try:
+            return command(args, config, out=out)
+        except ClientfolioError as exc:  # the service refused the request (4xx over HTTP)
+            print(f"clientfolio: {exc.detail or exc.title}", file=out, flush=True)
+            for field, messages in sorted((exc.errors or {}).items()):
+                for message in messages if isinstance(messages, list) else [messages]:
+                    if message != exc.detail:
+                        print(f"  {field}: {message}", file=out, flush=True)
+            return 2
+        except UnknownService:
+            print("clientfolio: the contacts service is not running on this broker "
+                  "(start the services, e.g. with `make run`)", file=out, flush=True)
+            return 1
+        except ConnectionError as exc:
+            print(f"clientfolio: cannot reach RabbitMQ ({exc}); check AMQP_URI", file=out,
+                  flush=True)
+            return 1
+        except OSError as exc:  # the file: missing, a directory, not readable or writable
+            print(f"clientfolio: {args.file}: {exc.strerror or exc}", file=out, flush=True)
+            return 2
+        except RemoteError as exc:
+            print(f"clientfolio: the contacts service failed: {exc.value}", file=out,
+                  flush=True)
+            return 1
+    return run
+
+
+@_plain_errors
 def cmd_export(args, config, out=sys.stderr):
     format = args.format or ("xlsx" if args.file.lower().endswith(".xlsx") else "csv")
     params = exports.list_params({name: getattr(args, name, None)
@@ -52,12 +90,18 @@ def cmd_export(args, config, out=sys.stderr):
                     print(f"exported {count} clients", file=out, flush=True)
                 yield record
 
-        for chunk in exports.stream(counted(exports.pages(list_page, params)), format):
-            target.write(chunk)
+        try:
+            for chunk in exports.stream(counted(exports.pages(list_page, params)), format):
+                target.write(chunk)
+        except BaseException:  # no half-written export left behind
+            target.close()
+            os.remove(args.file)
+            raise
     print(f"exported {count} clients to {args.file}", file=out, flush=True)
     return 0
 
 
+@_plain_errors
 def cmd_import(args, config, out=sys.stderr):
     # Imported here: they load eventlet, which the command line sets up first (cli.py).
     from services.contacts.imports import MiB, max_bytes

@@ -315,3 +315,42 @@ def test_command_line_export_and_import(stack, workspace, tmp_path):
     fixed = list(csv.reader(io.StringIO((tmp_path / "errores.csv").read_text("utf-8-sig"))))
     assert [row[0] for row in fixed] == ["Nombre del cliente", "Malo SL"]
     assert fixed[1][-1].startswith("row 3: email")
+
+
+def test_command_line_refusals_are_plain_messages(stack, workspace, tmp_path):
+    """Bad input on the command line: one or two lines and exit code 2, no traceback;
+    a broker that does not answer: exit code 1. Nothing is left half-written."""
+    import argparse
+
+    from clientfolio import clients_cli
+    from tests.conftest import free_port
+
+    def run(command, file, config=None, **options):
+        args = argparse.Namespace(file=str(file), workspace=workspace, format=None,
+                                  mode="create", dry_run=False, mapping=None, errors=None,
+                                  **{name: None for name in clients_cli.exports.FILTERS})
+        vars(args).update(options)
+        out = io.StringIO()
+        code = command(args, config or {"AMQP_URI": stack.amqp_uri}, out=out)
+        assert "Traceback" not in out.getvalue()
+        return code, out.getvalue()
+
+    pdf = tmp_path / "clientes.pdf"
+    pdf.write_bytes(b"%PDF-1.4\nName\n")
+    code, said = run(clients_cli.cmd_import, pdf)
+    assert code == 2 and said.startswith("clientfolio: clientes.pdf is not a spreadsheet")
+    empty = tmp_path / "vacio.csv"
+    empty.write_bytes(b"")
+    code, said = run(clients_cli.cmd_import, empty)
+    assert code == 2 and "The file is empty" in said
+    code, said = run(clients_cli.cmd_import, tmp_path / "no-such.csv")
+    assert (code, said) == (2, f"clientfolio: {tmp_path / 'no-such.csv'}: "
+                               "No such file or directory\n")
+    target = tmp_path / "export.csv"
+    code, said = run(clients_cli.cmd_export, target, added_from="2026-13-45")
+    assert code == 2 and "added_from: must be a date" in said
+    assert not target.exists()
+    code, said = run(clients_cli.cmd_export, target,
+                     config={"AMQP_URI": f"amqp://guest:guest@127.0.0.1:{free_port()}/"})
+    assert code == 1 and "cannot reach RabbitMQ" in said and not target.exists()
+    assert all_clients(stack.session(workspace), stack) == []  # none of them imported anything
