@@ -119,6 +119,12 @@ def cmd_dead_letters(args):
         outcome = inbox.retry_dead_letters(set(args.id) if args.id else None)
         for letter_id, result in outcome.items():
             print(f"{letter_id}: {result}")
+        unknown = sorted(set(args.id or ()) - set(outcome))
+        if unknown:  # resolved ones are not retried either: the list shows them with --all
+            raise UsageError(f"no unresolved dead letter with id {', '.join(map(str, unknown))} "
+                             f"for {args.consumer}")
+        if not outcome:
+            print("nothing to retry: no unresolved dead letters", file=sys.stderr)
         if any(result != "applied" for result in outcome.values()):
             return 1
     return 0
