@@ -202,7 +202,7 @@ class Database:
         finally:
             if self._write_lock is not None:
                 self._write_lock.release()
-        self._notify_commit()
+        self.notify_commit()
 
     @contextmanager
     def read(self):
@@ -228,7 +228,8 @@ class Database:
             try:
                 yield conn
             finally:
-                driver.autocommit = False
+                if not conn.invalidated:  # a discarded connection is closed already
+                    driver.autocommit = False
 
     def dedicated_connection(self):
         """A driver connection of its own (outside the pool), in autocommit mode,
@@ -246,7 +247,9 @@ class Database:
         if callback in self._commit_listeners:
             self._commit_listeners.remove(callback)
 
-    def _notify_commit(self):
+    def notify_commit(self):
+        """Run the ``on_commit`` callbacks (``write()`` does after each commit; a
+        transaction committed by other means calls it itself)."""
         for callback in list(self._commit_listeners):
             try:
                 callback()

@@ -1,7 +1,7 @@
 """The consumer inbox on SQLite and PostgreSQL: exactly-once, in order, poison parked."""
 import uuid
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, event, insert, select, text
+from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, text
 
 from services.common.db import Database
 from services.common.envelope import EventEnvelope
@@ -114,17 +114,95 @@ def test_a_derived_inbox_commits_without_waiting_for_the_disk_and_only_itself(po
     try:
         sink_metadata.create_all(database.engine)
         handlers = {"contacts": {"ClientRegistered": record}}
-        seen = []
-
-        @event.listens_for(database.engine, "commit")
-        def at_commit(conn):  # runs just before COMMIT is sent
-            seen.append(conn.exec_driver_sql("SHOW synchronous_commit").scalar())
+        with database.write() as conn:  # a deferred trigger notes the setting at COMMIT
+            conn.execute(text(
+                "CREATE TABLE commit_settings (id serial PRIMARY KEY, value text);"
+                "CREATE FUNCTION note_commit_setting() RETURNS trigger AS $$ BEGIN "
+                "INSERT INTO commit_settings (value) "
+                "VALUES (current_setting('synchronous_commit')); RETURN NULL; END $$ "
+                "LANGUAGE plpgsql;"
+                "CREATE CONSTRAINT TRIGGER at_commit AFTER INSERT ON test_applied "
+                "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
+                "EXECUTE FUNCTION note_commit_setting()"))
 
         Inbox(database, "durable", handlers).apply("contacts", [make_event(1)])
         Inbox(database, "derived", handlers, durable=False).apply("contacts", [make_event(2)])
+        with database.write() as conn:  # the connection's next transaction
+            conn.execute(insert(applied_table).values(position=3, type="other"))
+        with database.read() as conn:
+            seen = conn.execute(text("SELECT value FROM commit_settings ORDER BY id")).scalars()
+            assert list(seen) == ["on", "off", "on"]
+        assert applied(database) == [1, 2, 3]
+    finally:
+        database.dispose()
+
+
+def idle_in_transaction(database):
+    """Sessions of this database left inside a transaction (none may be), seen from
+    a session of its own while ``database``'s connections sit in their pool."""
+    observer = Database(database.url)
+    try:
+        with observer.query() as conn:
+            return conn.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state LIKE 'idle in transaction%'")).scalar()
+    finally:
+        observer.dispose()
+
+
+def test_a_batch_that_fails_at_its_commit_statement_leaves_nothing_behind(postgres_url):
+    """On PostgreSQL a batch is three round trips: BEGIN travels with the checkpoint
+    read and COMMIT with the writes. A failure in that last one rolls the whole batch
+    back and hands the connection back clean; the next batch applies normally."""
+    migrate(postgres_url)
+    database = Database(postgres_url, pool_size=1, max_overflow=0)
+    try:
+        inbox = make_inbox(database)
+        inbox.apply("contacts", [make_event(1)])
+        checkpoints = inbox.tables.checkpoints.name
         with database.write() as conn:
-            conn.execute(text("SELECT 1"))
-        assert seen == ["on", "off", "on"]
-        assert applied(database) == [1, 2]
+            conn.execute(text(f"ALTER TABLE {checkpoints} ADD CONSTRAINT below_three "
+                              "CHECK (position < 3)"))
+        try:
+            inbox.apply("contacts", [make_event(2), make_event(3)])
+        except Exception as exc:
+            assert "below_three" in str(exc)
+        else:
+            raise AssertionError("the checkpoint's constraint did not fail the batch")
+        assert applied(database) == [1] and inbox.position("contacts") == 1
+        assert idle_in_transaction(database) == 0
+        # Only duplicates: the transaction opened with the read is ended all the same.
+        assert inbox.apply("contacts", [make_event(1)]).duplicates == 1
+        assert idle_in_transaction(database) == 0
+        with database.write() as conn:
+            conn.execute(text(f"ALTER TABLE {checkpoints} DROP CONSTRAINT below_three"))
+        assert inbox.apply("contacts", [make_event(2), make_event(3)]).applied == 2
+        assert applied(database) == [1, 2, 3]
+    finally:
+        database.dispose()
+
+
+def test_a_connection_lost_in_the_middle_of_a_batch_is_discarded(postgres_url):
+    migrate(postgres_url)
+    database = Database(postgres_url, pool_size=1, max_overflow=0)
+    try:
+        inbox = make_inbox(database)
+        killer = Database(postgres_url)
+
+        def die_mid_batch(conn, event):  # the session ends between BEGIN and COMMIT
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            with killer.query() as other:
+                other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            record(conn, event)
+
+        inbox.handlers["contacts"]["ClientRegistered"] = die_mid_batch
+        try:
+            inbox.apply("contacts", [make_event(1)])
+        except Exception:
+            pass  # how it surfaces depends on the driver; what is left behind does not
+        inbox.handlers["contacts"]["ClientRegistered"] = record
+        assert inbox.apply("contacts", [make_event(1)]).applied == 1  # a new connection
+        assert applied(database) == [1] and inbox.dead_letters() == []
+        killer.dispose()
     finally:
         database.dispose()
