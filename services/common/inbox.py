@@ -175,7 +175,7 @@ class Inbox:
         events = sorted(events, key=lambda e: e.position)
         try:
             if self.database.is_postgres:
-                result = self._apply_in_two_trips(source, events)
+                result = self._apply_pipelined(source, events)
             else:
                 with self.database.write() as conn:
                     result = self._apply(conn, source, events, isolate=False)
@@ -187,7 +187,7 @@ class Inbox:
         self.progress.advance(source, result.position)  # committed: wake local readers
         return result
 
-    def _apply_in_two_trips(self, source, events):
+    def _apply_pipelined(self, source, events):
         """PostgreSQL: the batch's transaction with its ``BEGIN`` sent with the first
         statement (the checkpoint read) and its ``COMMIT`` with the last (the writes
         and the checkpoint), on a connection in autocommit mode. psycopg2 otherwise

@@ -845,8 +845,7 @@ class ClientImportsRpc:
         if errors:
             raise ValidationFailed("some fields are invalid", errors)
         mapping = parse_mapping(mapping)
-        spreadsheets.check_type(file_name, content)
-        table = spreadsheets.open_table(content)
+        table = spreadsheets.open_table(content, file_name)
         columns = spreadsheets.match_headers(table.header, mapping)
         job_id = str(uuid.uuid4())
         name = str(file_name or "import")[:255]

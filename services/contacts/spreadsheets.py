@@ -308,13 +308,13 @@ def _cell(value):
     return value if isinstance(value, str) else str(value)
 
 
-def open_table(content):
-    """The :class:`Table` of a file's bytes; 415 for anything but CSV/XLSX, 422 for an
-    empty file."""
+def open_table(content, file_name=None):
+    """The :class:`Table` of a file's bytes; 415 for anything but CSV/XLSX (see
+    :func:`check_type`), 422 for an empty file."""
     if not content or not content.strip(b" \t\r\n\xef\xbb\xbf"):
         raise ValidationFailed("The file is empty: it needs a header row and at least one "
                                "row of clients.", {"file": ["the file is empty"]})
-    check_type(None, content)
+    check_type(file_name, content)
     if is_xlsx(content):
         return _xlsx_table(content)
     if content[:4] in (b"PK\x03\x04", b"PK\x05\x06") or content[:8] == \

@@ -9,6 +9,8 @@ from sqlalchemy import text
 from services.common.envelope import NewEvent
 from services.common.errors import ConcurrencyError
 from services.common.eventstore import StreamAppend
+from services.common.notify import Wakeup
+from tests.helpers import wait_until
 
 
 def events(*types):
@@ -42,8 +44,10 @@ def test_stale_expected_version_is_refused_and_stores_nothing(store):
 def test_two_concurrent_appends_at_the_same_version_exactly_one_wins(store):
     store.append("s-1", 0, events("A"), workspace="acme")
     start = eventlet.event.Event()
+    waiting = []
 
     def writer(name):
+        waiting.append(name)
         start.wait()
         try:
             store.append("s-1", 1, events(name), workspace="acme")
@@ -52,7 +56,7 @@ def test_two_concurrent_appends_at_the_same_version_exactly_one_wins(store):
             return "lost"
 
     threads = [eventlet.spawn(writer, f"W{i}") for i in range(2)]
-    eventlet.sleep(0)
+    wait_until(lambda: len(waiting) == 2, message="both writers at the start line")
     start.send()
     outcomes = sorted(t.wait() for t in threads)
     assert outcomes == ["lost", "won"]
@@ -111,6 +115,8 @@ def test_concurrent_writers_and_a_tailing_reader_see_every_event_once_in_order(
                 conn.execute(text("SELECT pg_sleep(:s)"), {"s": random.random() * 0.01})
 
     seen = []
+    committed = Wakeup()
+    database.on_commit(committed.set)
 
     def reader():
         last = 0
@@ -121,7 +127,7 @@ def test_concurrent_writers_and_a_tailing_reader_see_every_event_once_in_order(
                 last = event.position
                 seen.append(event.event_id)
             if not batch:
-                eventlet.sleep(0.001)
+                committed.wait(1.0)  # until the next commit
 
     tail = eventlet.spawn(reader)
     for thread in [eventlet.spawn(writer, w) for w in range(writers)]:

@@ -105,11 +105,14 @@ def test_a_consistency_wait_in_another_gateway_replica_ends_on_the_projectors_no
     projector_db, reader_db = replicas
     progress = Progress()
 
+    reads = []
+
     class ReaderInbox:  # the read model this replica sees: the write not applied yet
         def __init__(self):
             self.progress = progress
 
         def positions(self):
+            reads.append(True)
             return {}
 
     class ReaderConsumer:  # a replica that is not the projector's leader
@@ -123,7 +126,7 @@ def test_a_consistency_wait_in_another_gateway_replica_ends_on_the_projectors_no
     wait_until(lambda: ReaderConsumer.listener.listening, message="the replica listening")
     notifier = running.start(Notifier(projector_db, "clientfolio.gateway.applied"))
     waiter = eventlet.spawn(wait_for_consistency, ReaderConsumer(), "projects:42", timeout=30)
-    eventlet.sleep(0)  # the read is waiting
+    wait_until(lambda: reads, message="the read waiting")
     notifier.poke({"projects": 42})
     # Only the notification can end it: this replica's checkpoints never move.
     assert waiter.wait() is True
