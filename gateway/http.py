@@ -2,9 +2,9 @@
 import functools
 import json
 import re
-import time
 from datetime import date, datetime, timezone
 
+from services.common.consistency import MalformedToken, format_token, parse_token
 from services.common.errors import BadRequest, PayloadTooLarge
 from services.common.web import http, json_response
 
@@ -88,54 +88,28 @@ def if_match(request):
     return int(match.group(1))
 
 
-def consistency_token(source, position):
-    return f"{source}:{int(position)}"
-
-
 def parse_consistency_token(token):
     """``"contacts:42,projects:7"`` -> {"contacts": 42, "projects": 7}."""
-    wanted = {}
-    for part in token.split(","):
-        source, _, position = part.strip().partition(":")
-        if source not in SOURCES or not position.isdigit():
-            raise BadRequest("malformed Consistency-Token",
-                             {"Consistency-Token": ["expected source:position"]})
-        wanted[source] = max(wanted.get(source, 0), int(position))
-    return wanted
+    try:
+        return parse_token(token, SOURCES)
+    except MalformedToken:
+        raise BadRequest("malformed Consistency-Token",
+                         {"Consistency-Token": ["expected source:position"]}) from None
 
 
 def wait_for_consistency(consumer, token, timeout=CONSISTENCY_WAIT_SECONDS):
     """Block until the read model applied every position in ``token`` (or time out).
-
-    When this process runs the active projector of those sources, its commits
-    wake the wait directly; in another replica, the projector's notifications do
-    (PostgreSQL, ``notify.py``); without either, the checkpoints are re-read
-    every 20 ms. A timeout is not an error: the read answers what it has
-    (eventual consistency). Returns True if the positions were reached.
-    """
-    wanted = parse_consistency_token(token)
-
-    def reached(positions):
-        return all(positions.get(source, 0) >= position for source, position in wanted.items())
-
-    inbox = consumer.inbox
-    deadline = time.monotonic() + timeout
-    while True:
-        if reached(inbox.positions()):
-            return True
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        woken = all(consumer.leader.get(source) for source in wanted) or \
-            (consumer.listener is not None and consumer.listener.listening)
-        if inbox.progress.wait(reached, min(1.0 if woken else 0.02, remaining)):
-            return True
+    A timeout is not an error: the read answers what it has (eventual consistency).
+    Returns True if the positions were reached."""
+    return consumer.wait_applied(parse_consistency_token(token), timeout)
 
 
-def written(payload, status, source, position, headers=None):
-    """A write's response: the resource, its ETag and a Consistency-Token."""
+def written(payload, status, source, position=None, headers=None):
+    """A write's response: the resource, its ETag and a Consistency-Token for
+    ``position`` of ``source`` (or for ``source`` = {source: position, ...})."""
     headers = dict(headers or {})
-    headers["Consistency-Token"] = consistency_token(source, position)
+    positions = source if isinstance(source, dict) else {source: position}
+    headers["Consistency-Token"] = format_token(positions)
     version = payload.get("version") if isinstance(payload, dict) else None
     if version is not None:
         headers["ETag"] = f'"{version}"'

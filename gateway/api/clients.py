@@ -4,6 +4,7 @@ Size limits are enforced here too, before any RPC: a body announced (Content-Len
 or found (read with a cap) larger than allowed answers 413 without reading on.
 """
 import base64
+import logging
 import re
 import unicodedata
 import urllib.parse
@@ -15,7 +16,8 @@ from services.common.errors import (BadRequest, PayloadTooLarge, UnsupportedMedi
 from services.common.web import json_response
 from services.contacts.uploads import MAX_PART_BYTES, PART_BYTES, fetch_file, send_file
 
-from ..http import api, date_param, if_match, json_body, resource, today_utc, written
+from ..http import (CONSISTENCY_WAIT_SECONDS, api, date_param, if_match, json_body, resource,
+                    today_utc, written)
 from ..overview import client_figures
 
 MiB = 1024 * 1024
@@ -24,6 +26,9 @@ MAX_FILE_BYTES = 20 * MiB
 MULTIPART_SLACK = 64 * 1024  # boundaries and part headers around the file
 READ_CHUNK = 256 * 1024
 MERGE_KEYS = ("duplicate_ids", "fields", "dry_run")
+MERGE_REACTORS = ("projects", "billing")  # they re-point their records on a merge
+
+log = logging.getLogger(__name__)
 
 def read_capped(stream, limit, what):
     """Read ``stream`` to its end, refusing (413) as soon as it passes ``limit`` bytes."""
@@ -151,7 +156,7 @@ class ClientsApi:
                    "moves": result["moves"], "dry_run": result["dry_run"]}
         if result["dry_run"]:
             return json_response(payload)
-        return written(payload, 200, "contacts", result["position"])
+        return written(payload, 200, self.merge_positions(result["position"]))
 
     @api("POST", "/api/v1/clients/<string:client_id>/unmerge", role="member")
     def unmerge_clients(self, request, principal, client_id):
@@ -163,7 +168,28 @@ class ClientsApi:
             self.command_context(request, principal), client_id, body.get("merge_id"))
         payload = {**result["client"], "merge_id": result["merge_id"],
                    "restored_ids": result["restored_ids"], "changes": result["changes"]}
-        return written(payload, 200, "contacts", result["position"])
+        return written(payload, 200, self.merge_positions(result["position"]))
+
+    def merge_positions(self, position):
+        """The Consistency-Token positions of a merge or unmerge at contacts'
+        ``position``. Projects and billing move the projects and documents in reaction
+        to that event, so the token names their positions after they have reacted
+        too: a read sending it back sees everything moved, not only the clients. A
+        service that does not answer within the wait is left out (its part of the
+        read is then eventually consistent), never failing a merge already done."""
+        positions = {"contacts": position}
+        replies = {name: getattr(self, f"{name}_rpc").caught_up.call_async(
+            {"contacts": position}, CONSISTENCY_WAIT_SECONDS) for name in MERGE_REACTORS}
+        for name, reply in replies.items():
+            try:
+                head = reply.result()
+            except Exception as exc:  # not running, timed out: the merge stands
+                log.warning("merge at contacts:%s: %s did not confirm its moves: %s",
+                            position, name, exc)
+                continue
+            if head is not None:
+                positions[name] = head
+        return positions
 
     # -- photo -----------------------------------------------------------------------------
 

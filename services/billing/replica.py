@@ -20,7 +20,7 @@ the inbox's transaction: exactly-once effect). It keeps:
 The replica is eventually consistent: a client registered a moment ago may not
 be here yet. Before a command refuses an id the replica does not know, it
 waits until the replica has applied the positions the caller's
-``Consistency-Token`` names (``wait_for_positions``, up to 5 s), then polls
+``Consistency-Token`` names (``EventConsumer.wait_applied``, up to 5 s), then polls
 briefly for the id itself (``wait_for_parties``, up to 2 s).
 """
 import time
@@ -186,27 +186,3 @@ def wait_for_parties(database, workspace, client_id, project_id=None, timeout=2.
         if known or time.monotonic() >= deadline:
             return known
         eventlet.sleep(interval)
-
-
-def wait_for_positions(inbox, wanted, timeout=5.0, interval=POLL_SECONDS):
-    """Wait up to ``timeout`` seconds until the replica applied ``wanted``
-    ({source: position}, e.g. from the caller's Consistency-Token); True if it did."""
-    wanted = {source: position for source, position in wanted.items() if source in HANDLERS}
-    deadline = time.monotonic() + timeout
-    while True:
-        if all(inbox.position(source) >= position for source, position in wanted.items()):
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        eventlet.sleep(interval)
-
-
-def consistency_positions(token):
-    """``"contacts:42,projects:7"`` -> {"contacts": 42, "projects": 7}; malformed parts
-    are ignored (the gateway has validated the header already)."""
-    wanted = {}
-    for part in (token or "").split(","):
-        source, _, position = part.strip().partition(":")
-        if position.isdigit():
-            wanted[source] = max(wanted.get(source, 0), int(position))
-    return wanted

@@ -17,8 +17,9 @@ from services.common.rpc import rpc
 from services.common.context import CommandContext
 from services.common.envelope import format_time, utc_now
 from services.common.errors import BadRequest, ConcurrencyError, NotFound, PreconditionFailed
-from services.common.extensions import (EventConsumerProvider, EventSourcedStore,
-                                        EventSourceRpc, HealthChecks)
+from services.common.consistency import MalformedToken, parse_token
+from services.common.extensions import (ConsistencyRpc, EventConsumerProvider,
+                                        EventSourcedStore, EventSourceRpc, HealthChecks)
 from services.common.migrations import migrator
 
 from . import documents, queries, replica
@@ -69,7 +70,7 @@ def _version(value):
                          {"expected_version": ["an integer"]}) from None
 
 
-class BillingService(EventSourceRpc, HealthChecks):
+class BillingService(EventSourceRpc, ConsistencyRpc, HealthChecks):
     name = "billing"
 
     config = Config()
@@ -232,9 +233,12 @@ class BillingService(EventSourceRpc, HealthChecks):
         """Give the replica a chance to learn of ids it does not know yet (eventual
         consistency): first the positions the caller's Consistency-Token names, then a
         short poll for the ids themselves. Never inside a write transaction."""
-        wanted = replica.consistency_positions(consistency)
+        try:
+            wanted = parse_token(consistency)
+        except MalformedToken:  # the gateway has validated the header already
+            wanted = {}
         if wanted:
-            replica.wait_for_positions(self.consumer.inbox, wanted, CONSISTENCY_WAIT)
+            self.consumer.wait_applied(wanted, CONSISTENCY_WAIT)
         timeout = float(self.config.get("BILLING_REPLICA_WAIT", DEFAULT_REPLICA_WAIT))
         replica.wait_for_parties(self.store.db, workspace, client_id, project_id, timeout)
 

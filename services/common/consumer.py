@@ -77,6 +77,35 @@ class EventConsumer:
     def stop(self):
         self._stopping = True
 
+    def wait_applied(self, wanted, timeout):
+        """Block until this consumer's inbox applied every ``{source: position}`` of
+        ``wanted`` that it consumes (other sources are ignored), or ``timeout``
+        seconds passed; True if it did.
+
+        When this process applies those sources, its commits wake the wait directly;
+        in another replica, the applying one's notifications do (PostgreSQL,
+        ``notify.py``); without either, the checkpoints are re-read every 20 ms.
+        """
+        wanted = {source: position for source, position in wanted.items()
+                  if source in self.leader}
+
+        def reached(positions):
+            return all(positions.get(source, 0) >= position
+                       for source, position in wanted.items())
+
+        inbox = self.inbox
+        deadline = time.monotonic() + timeout
+        while True:
+            if reached(inbox.positions()):
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            woken = all(self.leader[source] for source in wanted) or \
+                (self.listener is not None and self.listener.listening)
+            if inbox.progress.wait(reached, min(1.0 if woken else 0.02, remaining)):
+                return True
+
     # -- catch-up ------------------------------------------------------------------
 
     def catch_up(self, source, rpc, until=None):

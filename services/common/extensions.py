@@ -10,6 +10,7 @@ from nameko.rpc import Rpc
 from sqlalchemy import text
 
 from .config import database_url, event_delivery
+from .consistency import parse_token
 from .consumer import EventConsumer
 from .db import get_database
 from .eventstore import EventStore
@@ -23,6 +24,7 @@ from .web import http, json_response, text_response
 log = logging.getLogger(__name__)
 
 MAX_EVENTS_PAGE = 5000
+CAUGHT_UP_WAIT_SECONDS = 5.0
 # How long a stopping service waits for a background thread (relay, consumer, import
 # runner) told to stop before it kills it; see ``stop_within``.
 STOP_GRACE_SECONDS = 5.0
@@ -233,6 +235,28 @@ class EventSourceRpc:
         lets a consumer fill a gap or rebuild without the broker."""
         limit = max(1, min(int(limit), MAX_EVENTS_PAGE))
         return [e.to_dict() for e in self.store.events.read_all(int(position), limit)]
+
+
+class ConsistencyRpc:
+    """Mixin for a service that reacts to other services' events (projects and billing
+    re-point their documents when contacts merges clients): a caller that wrote to a
+    source learns the position this service reached by reacting to that write, and
+    can put it in its ``Consistency-Token``. The service's consumer is the dependency
+    named by ``consumer_attribute``."""
+
+    consumer_attribute = "consumer"
+
+    @rpc
+    def caught_up(self, positions, timeout=CAUGHT_UP_WAIT_SECONDS):
+        """Wait (at most ``timeout`` s, capped at 10) until this service applied
+        ``positions`` ({source: position} or a token) of the sources it consumes; then
+        its own head position: whatever it appended in reaction is at or before it.
+        ``None`` if the wait timed out."""
+        wanted = parse_token(positions)
+        consumer = getattr(self, self.consumer_attribute)
+        if not consumer.wait_applied(wanted, min(float(timeout), 10.0)):
+            return None
+        return self.store.events.head_position()
 
 
 class HealthChecks:

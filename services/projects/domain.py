@@ -19,7 +19,8 @@ Rules (anything else is refused):
   ``status`` (a change that restores it may edit other fields at once). Editing its fields, assigning or clearing its client, logging
   time and adding or changing tasks are refused with ``Conflict`` (409).
   Client merges are the exception: a merge re-points archived projects too
-  (``change_client`` with ``via`` ``merge`` / ``unmerge``).
+  (``change_client``: ``ClientAssigned`` with ``via: bulk``, as the contract's
+  values go, and ``reason`` ``merge`` / ``unmerge`` with the ``merge_id``).
 * A completed project still accepts time entries and tasks (late entries).
 * ``end_date`` may not be before ``start_date`` (422 on ``end_date``), judged
   on the project's state after the change.
@@ -54,9 +55,9 @@ TASK_STATUSES = (OPEN, DONE)
 
 # How a client came to a project (``ClientAssigned.via``).
 VIA_CREATE, VIA_SETTINGS, VIA_BULK = "create", "settings", "bulk"
-VIA_MERGE, VIA_UNMERGE = "merge", "unmerge"
 USER_VIAS = (VIA_CREATE, VIA_SETTINGS, VIA_BULK)
-MERGE_VIAS = (VIA_MERGE, VIA_UNMERGE)
+# Why a merge re-pointed a project (``ClientAssigned.reason``, beside ``via: bulk``).
+MERGE_REASONS = ("merge", "unmerge")
 
 # The fields ``ProjectUpdated.changes`` may name (never the client).
 EDITABLE_FIELDS = ("name", "code", "status", "start_date", "end_date", "budget_hours")
@@ -254,16 +255,19 @@ class Project(Aggregate):
         })
         return True
 
-    def change_client(self, client_id, via):
-        """Re-point the project after a client merge (``merge``) or unmerge (``unmerge``);
-        works whatever the project's status."""
-        if via not in MERGE_VIAS:
-            raise ValueError(f"change_client is for merges, not {via!r}")
+    def change_client(self, client_id, reason, merge_id):
+        """Re-point the project after a client merge (``reason`` ``merge``) or unmerge
+        (``unmerge``); works whatever the project's status. ``via`` stays among the
+        contract's values (``bulk``: many projects at once, not by a user's hand);
+        ``reason`` and ``merge_id`` say which merge did it."""
+        if reason not in MERGE_REASONS:
+            raise ValueError(f"change_client is for merges, not {reason!r}")
         if not client_id or client_id == self.client_id:
             return False
         self._record(CLIENT_ASSIGNED, {
             "project_id": self.id, "client_id": client_id,
-            "previous_client_id": self.client_id, "via": via,
+            "previous_client_id": self.client_id, "via": VIA_BULK,
+            "reason": reason, "merge_id": merge_id,
         })
         return True
 

@@ -9,11 +9,12 @@ its writes, the event's "applied" mark and the checkpoint commit together.
   the kernel's ``ClientReplica`` (``CLIENTS``), a batch of client events at a time.
 - ``ClientsMerged`` re-points the duplicates' projects (of the merge's
   workspace, archived projects included) to the survivor: one
-  ``ClientAssigned`` (``via: merge``, ``previous_client_id`` = the duplicate)
+  ``ClientAssigned`` (``via: bulk``, ``reason: merge``, the ``merge_id``,
+  ``previous_client_id`` = the duplicate)
   per project, appended to the project streams through the event store in the
   handler's transaction, and remembered in ``merge_moves``.
 - ``ClientsUnmerged`` moves back exactly the projects that merge moved
-  (``via: unmerge``), those still with the survivor: a project a user
+  (``reason: unmerge``), those still with the survivor: a project a user
   reassigned since the merge keeps the user's choice.
 
 A concurrent command on one of the projects (PostgreSQL, several writers)
@@ -32,7 +33,6 @@ from . import repository
 from .db import known_clients_table
 from .db import merge_moves_table as moves
 from .db import projects_table as projects
-from .domain import VIA_MERGE, VIA_UNMERGE
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def clients_merged(conn, event):
             project = loaded[project_id]
             previous = project.client_id
             if project.workspace == event.workspace and previous in merged_ids \
-                    and project.change_client(survivor, VIA_MERGE):
+                    and project.change_client(survivor, "merge", merge_id):
                 moved.append({"merge_id": merge_id, "project_id": project_id,
                               "workspace": event.workspace, "from_client_id": previous,
                               "to_client_id": survivor, "undone": False})
@@ -106,7 +106,7 @@ def clients_unmerged(conn, event):
         for row in rows:
             project = loaded.get(row.project_id)
             if project is not None and project.client_id == row.to_client_id \
-                    and project.change_client(row.from_client_id, VIA_UNMERGE):
+                    and project.change_client(row.from_client_id, "unmerge", merge_id):
                 count += 1
         repository.save(conn, loaded.values(), event.actor, event.correlation_id)
         conn.execute(update(moves).where(moves.c.merge_id == merge_id)

@@ -33,8 +33,9 @@ from services.common.context import CommandContext
 from services.common.envelope import format_time, utc_now
 from services.common.errors import (BadRequest, ConcurrencyError, Conflict, NotFound,
                                     PreconditionFailed, ValidationFailed)
-from services.common.extensions import (EventConsumerProvider, EventSourcedStore,
-                                        EventSourceRpc, HealthChecks)
+from services.common.consistency import MalformedToken, parse_token
+from services.common.extensions import (ConsistencyRpc, EventConsumerProvider,
+                                        EventSourcedStore, EventSourceRpc, HealthChecks)
 from services.common.migrations import migrator
 
 from . import domain, queries, repository, schemas
@@ -84,22 +85,11 @@ def _check_version(current, expected, what="project"):
 
 def consistency_positions(consistency):
     """``"contacts:12,projects:3"`` or ``{"contacts": 12}`` -> ``{"contacts": 12, ...}``."""
-    if not consistency:
-        return {}
-    if isinstance(consistency, dict):
-        items = consistency.items()
-    elif isinstance(consistency, str):
-        items = [part.strip().partition(":")[::2] for part in consistency.split(",")]
-    else:
-        raise BadRequest("malformed consistency hint")
-    wanted = {}
-    for source, position in items:
-        try:
-            wanted[str(source)] = max(wanted.get(str(source), 0), int(position))
-        except (TypeError, ValueError):
-            raise BadRequest("malformed consistency hint",
-                             {"Consistency-Token": ["expected source:position"]}) from None
-    return wanted
+    try:
+        return parse_token(consistency)
+    except MalformedToken:
+        raise BadRequest("malformed consistency hint",
+                         {"Consistency-Token": ["expected source:position"]}) from None
 
 
 def check_client(conn, workspace, client_id):
@@ -114,8 +104,9 @@ def check_client(conn, workspace, client_id):
         raise ValidationFailed("an archived client cannot be assigned", {"client_id": [message]})
 
 
-class ProjectsService(EventSourceRpc, HealthChecks):
+class ProjectsService(EventSourceRpc, ConsistencyRpc, HealthChecks):
     name = "projects"
+    consumer_attribute = "replica"
 
     config = Config()
     store = EventSourcedStore("projects", migrate)
@@ -140,12 +131,9 @@ class ProjectsService(EventSourceRpc, HealthChecks):
 
     def _await_client(self, client_id, consistency):
         """Give the client replica a chance to learn about ``client_id`` (see module doc)."""
-        wanted = consistency_positions(consistency).get("contacts")
+        wanted = consistency_positions(consistency)
         if wanted:
-            deadline = time.monotonic() + CONSISTENCY_WAIT_SECONDS
-            while self.replica.inbox.position("contacts") < wanted \
-                    and time.monotonic() < deadline:
-                eventlet.sleep(POLL_SECONDS)
+            self.replica.wait_applied(wanted, CONSISTENCY_WAIT_SECONDS)
         deadline = time.monotonic() + UNKNOWN_CLIENT_WAIT_SECONDS
         while True:
             with self.store.db.read() as conn:

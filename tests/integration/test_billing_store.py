@@ -257,22 +257,3 @@ def test_merges_move_documents_and_unmerges_move_back_only_what_stayed(db):
         stream = documents.STORE.read_stream(issued, conn=conn)
     assert [e.data.get("reason") for e in stream if e.type == "InvoiceClientChanged"] == [
         "merge", "merge", "unmerge", "unmerge"]
-
-
-def test_consistency_positions_and_waiting_for_them():
-    assert replica.consistency_positions("contacts:42, projects:7,contacts:40") == {
-        "contacts": 42, "projects": 7}
-    assert replica.consistency_positions(None) == {}
-    assert replica.consistency_positions("nonsense") == {}
-
-    class Inbox:
-        def __init__(self, positions):
-            self.positions = positions
-
-        def position(self, source):
-            return self.positions.get(source, 0)
-
-    assert replica.wait_for_positions(Inbox({"contacts": 42}), {"contacts": 42,
-                                                                "billing": 99}, timeout=0)
-    assert not replica.wait_for_positions(Inbox({"contacts": 41}), {"contacts": 42},
-                                          timeout=0.05)

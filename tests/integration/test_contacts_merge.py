@@ -126,6 +126,13 @@ def test_merge_dry_run_then_merge_then_unmerge(http, stack):
     uuid.UUID(merge_id)
     assert result["id"] == survivor["id"] and result["version"] == 2
     assert merged.headers["ETag"] == '"2"'
+    # Read-your-writes across the reaction: the token names projects' and billing's
+    # positions after they re-pointed, so the overview shows the moved project at once.
+    token = merged.headers["Consistency-Token"]
+    assert {part.split(":")[0] for part in token.split(",")} == {
+        "contacts", "projects", "billing"}
+    seen = http.get(f"{path}/overview", headers={"Consistency-Token": token}).json()
+    assert [p["id"] for p in seen["projects"]["items"]] == [project["id"]]
     assert result["email"] == "hello@alan.example.com" and result["tags"] == ["broker"]
     for dup_id in (dup["id"], dup2["id"]):
         gone = http.get(f"/api/v1/clients/{dup_id}").json()
@@ -163,7 +170,8 @@ def test_merge_dry_run_then_merge_then_unmerge(http, stack):
     assert [i["type"] for i in history][:3] == ["ClientRegistered", "ClientUpdated",
                                                 "ClientsMerged"]
     assigned = [i for i in history if i["type"] == "ClientAssigned"][0]
-    assert assigned["data"]["via"] == "merge" and assigned["source"] == "projects"
+    assert assigned["data"]["via"] == "bulk" and assigned["source"] == "projects"
+    assert assigned["data"]["reason"] == "merge" and assigned["data"]["merge_id"] == merge_id
     assert assigned["data"]["project_id"] == project["id"]
     dup_history = history_types(dup["id"])
     assert dup_history[:1] == ["ClientRegistered"] and "ClientsMerged" in dup_history
@@ -184,6 +192,13 @@ def test_merge_dry_run_then_merge_then_unmerge(http, stack):
     assert restored["restored_ids"] == [dup["id"], dup2["id"]]
     assert restored["changes"] == {"email": ["hello@alan.example.com", None],
                                    "phone": ["+442079460018", None]}
+    token = undone.headers["Consistency-Token"]
+    assert "projects:" in token and "billing:" in token
+    back_home = http.get(f"/api/v1/clients/{dup['id']}/overview",
+                         headers={"Consistency-Token": token}).json()
+    assert [p["id"] for p in back_home["projects"]["items"]] == [project["id"]]
+    assert http.get(f"{path}/overview", headers={"Consistency-Token": token}
+                    ).json()["projects"]["count"] == 0
     for dup_id in (dup["id"], dup2["id"]):
         back = http.get(f"/api/v1/clients/{dup_id}").json()
         assert back["archived"] is False and back["merged_into"] is None

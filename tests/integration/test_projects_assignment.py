@@ -330,7 +330,9 @@ def test_a_merge_moves_the_duplicates_projects_and_an_unmerge_moves_them_back(st
     merge_id = merge(stack, survivor, [dup_a, dup_b])
     wait_until(lambda: all(get_project(stack, session, pid)["client_id"] == survivor
                            for pid in (p_a, p_b, p_user)), timeout=15, message="the merge")
-    merged = [e for e in projects_events(stack, "ClientAssigned") if e["data"]["via"] == "merge"]
+    merged = [e for e in projects_events(stack, "ClientAssigned")
+              if e["data"].get("reason") == "merge"]
+    assert {(e["data"]["via"], e["data"]["merge_id"]) for e in merged} == {("bulk", merge_id)}
     assert sorted((e["stream_id"], e["data"]["previous_client_id"]) for e in merged) == sorted(
         [(p_a, dup_a), (p_b, dup_b), (p_user, dup_a)])
     assert all(e["data"]["client_id"] == survivor for e in merged)
@@ -351,7 +353,8 @@ def test_a_merge_moves_the_duplicates_projects_and_an_unmerge_moves_them_back(st
     wait_until(lambda: get_project(stack, session, p_a)["client_id"] == dup_a
                and get_project(stack, session, p_b)["client_id"] == dup_b,
                timeout=15, message="the unmerge")
-    back = [e for e in projects_events(stack, "ClientAssigned") if e["data"]["via"] == "unmerge"]
+    back = [e for e in projects_events(stack, "ClientAssigned")
+            if e["data"].get("reason") == "unmerge"]
     assert sorted((e["stream_id"], e["data"]["client_id"], e["data"]["previous_client_id"])
                   for e in back) == sorted([(p_a, dup_a, survivor), (p_b, dup_b, survivor)])
     assert get_project(stack, session, p_s)["client_id"] == survivor
@@ -405,8 +408,9 @@ def test_assignment_bulk_and_merge_on_postgresql(postgres_stack):
     merge(stack, survivor, [duplicate])
     wait_until(lambda: get_project(stack, session, created["id"])["client_id"] == survivor,
                timeout=15, message="the merge on PostgreSQL")
-    vias = [e["data"]["via"] for e in projects_events(stack, "ClientAssigned")]
-    assert vias == ["create"] + ["bulk"] * 5 + ["merge"]
+    vias = [(e["data"]["via"], e["data"].get("reason"))
+            for e in projects_events(stack, "ClientAssigned")]
+    assert vias == [("create", None)] + [("bulk", None)] * 5 + [("bulk", "merge")]
     found = session.get(f"{stack.url}/api/v1/projects", params={"q": "EXPOSICIO"},
                         timeout=10).json()["items"]
     assert [p["id"] for p in found] == [created["id"]]

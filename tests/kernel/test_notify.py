@@ -4,6 +4,7 @@ import pytest
 from eventlet.queue import LightQueue
 
 from gateway.http import wait_for_consistency
+from services.common.consumer import EventConsumer
 from services.common.db import Database
 from services.common.eventstore import EventStore
 from services.common.inbox import Progress
@@ -116,6 +117,7 @@ def test_a_consistency_wait_in_another_gateway_replica_ends_on_the_projectors_no
             return {}
 
     class ReaderConsumer:  # a replica that is not the projector's leader
+        wait_applied = EventConsumer.wait_applied
         leader = {"projects": False}
         inbox = ReaderInbox()
         listener = running.start(Listener(

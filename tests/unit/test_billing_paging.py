@@ -6,7 +6,6 @@ from werkzeug.wrappers import Request
 from gateway.api.billing import if_match, list_filters, optional_body
 from services.billing.queries import (DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor,
                                       parse_limit)
-from services.billing.replica import consistency_positions
 from services.common.errors import BadRequest
 
 
@@ -71,9 +70,3 @@ def test_an_optional_body_may_be_left_out():
         "issue_date": "2026-01-01"}
     with pytest.raises(BadRequest):
         optional_body(request(data=b"[1]"))
-
-
-def test_consistency_positions():
-    assert consistency_positions("contacts:3,projects:9, contacts:5") == {
-        "contacts": 5, "projects": 9}
-    assert consistency_positions("") == {}

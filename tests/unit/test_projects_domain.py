@@ -226,14 +226,17 @@ def test_assign_client_refuses_other_vias_and_no_client():
 
 def test_merges_re_point_even_archived_projects():
     project = stored(new_project(client_id=CLIENT_A, status="archived"))
-    assert project.change_client(CLIENT_B, "merge") is True
+    assert project.change_client(CLIENT_B, "merge", "m-1") is True
+    # ``via`` stays among the contract's values; ``reason`` and ``merge_id`` tell why.
     assert last(project) == {"project_id": PID, "client_id": CLIENT_B,
-                             "previous_client_id": CLIENT_A, "via": "merge"}
-    assert project.change_client(CLIENT_A, "unmerge") is True
-    assert last(project)["via"] == "unmerge" and project.client_id == CLIENT_A
-    assert project.change_client(CLIENT_A, "unmerge") is False
+                             "previous_client_id": CLIENT_A, "via": "bulk",
+                             "reason": "merge", "merge_id": "m-1"}
+    assert project.change_client(CLIENT_A, "unmerge", "m-1") is True
+    assert last(project)["reason"] == "unmerge" and last(project)["via"] == "bulk"
+    assert project.client_id == CLIENT_A
+    assert project.change_client(CLIENT_A, "unmerge", "m-1") is False
     with pytest.raises(ValueError):
-        project.change_client(CLIENT_B, "settings")
+        project.change_client(CLIENT_B, "settings", "m-1")
 
 
 # -- time ------------------------------------------------------------------------------------

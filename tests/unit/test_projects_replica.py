@@ -122,9 +122,10 @@ def test_a_merge_re_points_the_duplicates_projects_and_its_unmerge_moves_them_ba
                                                "merged_ids": [dup_a, dup_b],
                                                "merge_id": merge_id, "fields": {}}))
     moved = store.read_all(head)
-    assert sorted((e.stream_id, e.type, e.data["previous_client_id"], e.data["via"])
-                  for e in moved) == sorted([(p1, "ClientAssigned", dup_a, "merge"),
-                                             (p2, "ClientAssigned", dup_b, "merge")])
+    assert sorted((e.stream_id, e.type, e.data["previous_client_id"], e.data["via"],
+                   e.data["reason"], e.data["merge_id"]) for e in moved) == sorted(
+        [(p1, "ClientAssigned", dup_a, "bulk", "merge", merge_id),
+         (p2, "ClientAssigned", dup_b, "bulk", "merge", merge_id)])
     assert all(e.data["client_id"] == survivor and e.actor == "token:abc"
                and e.correlation_id == "corr-1" for e in moved)
     assert current(db, p1).client_id == current(db, p2).client_id == survivor
@@ -144,7 +145,7 @@ def test_a_merge_re_points_the_duplicates_projects_and_its_unmerge_moves_them_ba
     back = store.read_all(head)
     assert [(e.stream_id, e.data) for e in back] == [
         (p2, {"project_id": p2, "client_id": dup_b, "previous_client_id": survivor,
-              "via": "unmerge"})]
+              "via": "bulk", "reason": "unmerge", "merge_id": merge_id})]
     assert row(db, p2)["client_id"] == dup_b and row(db, p1)["client_id"] == other
     assert current(db, p3).client_id == survivor
 
