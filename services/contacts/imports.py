@@ -42,8 +42,7 @@ from eventlet.queue import LightQueue
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 from sqlalchemy import (Boolean, Column, Float, Integer, LargeBinary, MetaData, String,
-                        Table, Text, bindparam, delete, false, func, insert, or_, select, text,
-                        update)
+                        Table, Text, bindparam, delete, false, func, insert, or_, select, update)
 from sqlalchemy.exc import IntegrityError
 
 from services.common.config import database_url
@@ -60,7 +59,7 @@ from .db import client_match_keys_table, client_tags_table, clients_table
 from .domain import Client, unmerge_reverts
 from .schemas import validate_client
 from .uploads import PART_BYTES, check_range, read_content, take_upload
-from .validation import client_country, email_key, search_text, tax_id_key
+from .validation import client_country, email_key, same_tax_id, search_text, tax_id_key
 
 log = logging.getLogger(__name__)
 
@@ -300,20 +299,6 @@ def load_clients(conn, client_ids):
     return found
 
 
-def lock_tax_keys(conn, workspace, keys):
-    """PostgreSQL: the advisory locks ``queries.tax_id_holder`` takes, for many keys at
-    once (sorted, so two writers cannot deadlock)."""
-    if not keys or conn.dialect.name != "postgresql":
-        return
-    import hashlib
-
-    numbers = sorted({int.from_bytes(hashlib.sha256(
-        f"contacts:tax_id:{workspace}:{key}".encode()).digest()[:8], "big", signed=True)
-        for key in keys})
-    conn.execute(text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) "
-                      "AS k ORDER BY k"), {"keys": numbers})
-
-
 def key_holders(conn, workspace, kind, keys):
     """``{key: client_id}`` of non-archived clients holding each key (lowest id wins)."""
     table = client_match_keys_table
@@ -517,8 +502,8 @@ class JobRun:
         occurred_at = format_time(utc_now())
         with self.db.write() as conn:
             tkeys = [c[3] for c in candidates if c[3]]
-            lock_tax_keys(conn, ctx.workspace, tkeys)
-            tax_holders = key_holders(conn, ctx.workspace, "tax_id", tkeys)
+            queries.lock_tax_numbers(conn, ctx.workspace, tkeys)
+            tax_holders = queries.tax_id_holders(conn, ctx.workspace, tkeys)
             email_holders = {}
             if self.mode == "upsert":
                 email_holders = key_holders(conn, ctx.workspace, "email",
@@ -548,7 +533,8 @@ class JobRun:
                     continue
                 client = clients.get(matched.get(number))
                 if client is not None and tkey and number in by_email \
-                        and tax_key(client.state()) not in (None, tkey):
+                        and tax_key(client.state()) is not None \
+                        and not same_tax_id(tax_key(client.state()), tkey):
                     client = None  # matched by email, but it has another tax id: a new one
                 if client is None or client.archived or client.workspace != ctx.workspace:
                     client = Client(str(uuid.uuid4()))

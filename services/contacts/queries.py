@@ -168,26 +168,69 @@ def get_clients(conn, workspace, client_ids):
 
 
 def tax_id_holder(conn, workspace, record, exclude=()):
-    """The id of another non-archived client holding ``record``'s tax id, or ``None``.
+    """The id of another non-archived client holding ``record``'s tax id, or ``None``
+    (the same number with no country on one side counts, ``same_tax_id``).
 
-    Call it in the write transaction that will store ``record``. On PostgreSQL it first
-    takes a transaction-scoped advisory lock on (workspace, tax id key), so two writers
-    of the same tax id check one after the other and the second sees the first's row
-    (SQLite's database-wide write lock gives the same order).
+    Call it in the write transaction that will store ``record``: it first locks the
+    number (``lock_tax_numbers``), so two writers of the same tax id check one after
+    the other and the second sees the first's row.
     """
     key = match_keys(record).get("tax_id")
     if key is None:
         return None
+    lock_tax_numbers(conn, workspace, [key])
+    return tax_id_holders(conn, workspace, [key], exclude).get(key)
+
+
+def _key_number(conn, key):
+    """SQL for the number part of a tax id key with a country (``ES:B1`` -> ``B1``).
+    It scans the workspace's tax id keys (only for tax ids given without a country)."""
     if conn.dialect.name == "postgresql":
-        digest = hashlib.sha256(f"contacts:tax_id:{workspace}:{key}".encode()).digest()
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
-                     {"k": int.from_bytes(digest[:8], "big", signed=True)})
-    keys = client_match_keys_table
-    query = (select(keys.c.client_id).where(keys.c.workspace == workspace)
-             .where(keys.c.kind == "tax_id").where(keys.c.key == key))
-    if exclude:
-        query = query.where(keys.c.client_id.not_in(list(exclude)))
-    return conn.execute(query.limit(1)).scalar()
+        return func.split_part(key, ":", 2)
+    return func.substr(key, func.instr(key, ":") + 1)
+
+
+def lock_tax_numbers(conn, workspace, keys):
+    """PostgreSQL: transaction-scoped advisory locks on the numbers of tax id ``keys``
+    (sorted, so two writers cannot deadlock; per number, so that a key with a country
+    and one without serialise too). SQLite's database-wide write lock gives the same
+    order."""
+    if not keys or conn.dialect.name != "postgresql":
+        return
+    numbers = sorted({int.from_bytes(hashlib.sha256(
+        f"contacts:tax_id:{workspace}:{validation.tax_number(key)}".encode()).digest()[:8],
+        "big", signed=True) for key in keys})
+    conn.execute(text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) "
+                      "AS k ORDER BY k"), {"keys": numbers})
+
+
+def tax_id_holders(conn, workspace, keys, exclude=()):
+    """``{key: client_id}``: for each tax id key, a non-archived client holding it or,
+    where one side has no country, the same number (``same_tax_id``); an exact holder
+    first, then the lowest id."""
+    table = client_match_keys_table
+    keys = sorted(set(keys))
+    found = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        # Exact keys, and the bare number of keys with a country (held without one).
+        exact = set(chunk) | {validation.tax_number(key) for key in chunk if ":" in key}
+        condition = table.c.key.in_(sorted(exact))
+        bare = [key for key in chunk if ":" not in key]
+        if bare:  # a key without a country matches that number in any country
+            condition = or_(condition, _key_number(conn, table.c.key).in_(bare))
+        query = (select(table.c.key, table.c.client_id).where(table.c.workspace == workspace)
+                 .where(table.c.kind == "tax_id").where(condition)
+                 .order_by(table.c.client_id))
+        if exclude:
+            query = query.where(table.c.client_id.not_in(list(exclude)))
+        held = conn.execute(query).all()
+        for key in chunk:
+            holders = [row for row in held if validation.same_tax_id(key, row.key)]
+            if holders:
+                found[key] = next((row.client_id for row in holders if row.key == key),
+                                  holders[0].client_id)
+    return found
 
 
 def find_by_keys(conn, workspace, wanted):
@@ -422,6 +465,12 @@ def search_condition(conn, q, column=None):
     compact = _TAX_ID_SEPARATORS.sub("", term)
     if compact != term and _looks_like_tax_id(compact):
         terms.append(compact)  # "b-58.378.431" finds the tax id stored as "b58378431"
+    prefix = compact[:2].upper()
+    if prefix in validation.EU_VAT_PREFIXES and compact[:2].isalpha() \
+            and len(compact) >= 10 and _looks_like_tax_id(compact[2:]):
+        # The EU VAT form finds the number stored without it: "ESB58378431" finds
+        # "B58378431" (a stored "ESB58378431" contains both forms anyway).
+        terms.append(compact[2:])
     conditions = []
     for t in terms:
         window = indexed_window(t)

@@ -43,7 +43,9 @@ Duplicate keys
 recorded before a rule existed) into comparable keys. A tax id key is
 ``"<country>:<number>"`` with any VAT prefix moved into the country part, so
 ``B-12.345.678`` of a Spanish client and ``ESB12345678`` both give
-``"ES:B12345678"``; a tax id whose country is unknown gives just the compact number.
+``"ES:B12345678"``; a tax id whose country is unknown gives just the compact number,
+which :func:`same_tax_id` (uniqueness, import matching) takes to be the same tax id
+as that number in any country.
 """
 import functools
 import gettext
@@ -399,6 +401,23 @@ def tax_id_key(value, country=None):
     if compact.startswith(country) and len(compact) > 2 and compact[2].isdigit():
         compact = compact[2:]
     return f"{country}:{compact}"
+
+
+def tax_number(key):
+    """The number part of a tax id key: ``"ES:B12345678"`` -> ``"B12345678"``."""
+    return key.rpartition(":")[2] if key else None
+
+
+def same_tax_id(key, other):
+    """Whether two tax id keys name the same tax id: equal, or the same number where
+    one of them has no country (a client recorded without one, common in spreadsheets
+    that have no country column, holds ``B12345678`` of a Spanish client's
+    ``ES:B12345678``)."""
+    if not key or not other:
+        return False
+    if key == other:
+        return True
+    return (":" not in key or ":" not in other) and tax_number(key) == tax_number(other)
 
 
 # -- phones --------------------------------------------------------------------------------

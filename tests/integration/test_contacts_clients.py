@@ -123,6 +123,30 @@ def test_a_duplicate_tax_id_after_normalisation_is_a_conflict_naming_the_existin
     assert restored.status_code == 409 and restored.json()["existing_id"] == taken.json()["id"]
 
 
+def test_a_tax_id_without_a_country_is_the_same_number_in_any_country(http):
+    spanish = http.post("/api/v1/clients", json={"name": "Talleres", "tax_id": "B05236195",
+                                                 "country": "ES"}).json()
+    bare = http.post("/api/v1/clients", json={"name": "Talleres (sin país)",
+                                              "tax_id": "b-05236195"})
+    assert bare.status_code == 409 and bare.json()["existing_id"] == spanish["id"]
+    # The other way round: a number held without a country blocks it with one.
+    alone = http.post("/api/v1/clients", json={"name": "Sem país", "tax_id": "509442013"})
+    assert alone.status_code == 201, alone.text
+    with_country = http.post("/api/v1/clients", json={"name": "Com país", "country": "PT",
+                                                      "tax_id": "PT 509 442 013"})
+    assert with_country.status_code == 409
+    assert with_country.json()["existing_id"] == alone.json()["id"]
+    # Held without a country, the number is taken in every country...
+    assert http.post("/api/v1/clients", json={"name": "Other country", "country": "US",
+                                              "tax_id": "50-9442013"}).status_code == 409
+    # ...but the same digits in two known countries are two different tax ids.
+    assert http.post("/api/v1/clients", json={"name": "Lisboa", "country": "PT",
+                                              "tax_id": "501964843"}).status_code == 201
+    us = http.post("/api/v1/clients", json={"name": "Boston", "country": "US",
+                                            "tax_id": "50-1964843"})
+    assert us.status_code == 201, us.text
+
+
 def test_concurrent_creates_with_the_same_tax_id_create_one(http):
     def create(i):
         return http.post("/api/v1/clients", json={"name": f"Race {i}", "tax_id": "PT501964843"})
@@ -356,3 +380,14 @@ def test_concurrency_rules_hold_on_postgresql(make_stack):
     assert sorted(a.status_code for a in answers) == [201] + [409] * 5
     winner = next(a.json()["id"] for a in answers if a.status_code == 201)
     assert all(a.json()["existing_id"] == winner for a in answers if a.status_code == 409)
+
+    # The same number with and without a country: one lock per number, one winner.
+    def create_either(i):
+        body = {"name": f"Either {i}", "tax_id": "B05236195"}
+        if i % 2:
+            body["country"] = "ES"
+        return http.post("/api/v1/clients", json=body)
+
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(create_either, range(6)))
+    assert sorted(a.status_code for a in answers) == [201] + [409] * 5

@@ -78,6 +78,8 @@ def test_search_is_case_and_accent_insensitive_on_name_tax_id_email_and_company(
     assert search(http, q="alvarez") == ["Álvarez & Hijos, S.L."]
     assert search(http, q="58378") == ["São Paulo Seguros"]          # tax id
     assert search(http, q="b-58.378.431") == ["São Paulo Seguros"]   # as people type it
+    assert search(http, q="ESB58378431") == ["São Paulo Seguros"]    # its EU VAT form
+    assert search(http, q="es-b58378431") == ["São Paulo Seguros"]
     assert search(http, q="contato@sps") == ["São Paulo Seguros"]    # email
     # Long terms: the trigram index is asked for a part, the whole term is checked.
     assert search(http, q="CONTATO@SPS.EXAMPLE.COM") == ["São Paulo Seguros"]
