@@ -24,10 +24,30 @@ REPLAYED_HEADERS = ("Content-Type", "Location", "ETag", "Consistency-Token")
 
 
 def request_fingerprint(request):
+    """What makes two requests "the same body": method, path and query, then the
+    body's content, whatever its encoding. A retry is rarely byte for byte the first
+    request: a JSON body may come with its keys in another order or other spacing
+    (compared as parsed), and a multipart upload comes with a new boundary each time
+    (compared by its fields, its files' names and their contents)."""
     digest = hashlib.sha256()
-    digest.update(request.method.encode())
-    digest.update(request.full_path.encode())
-    digest.update(request.get_data(cache=True))
+    digest.update(f"{request.method} {request.full_path}\n".encode())
+    if request.mimetype == "multipart/form-data":
+        for name, value in sorted(request.form.items(multi=True)):
+            digest.update(json.dumps(["field", name, value]).encode())
+        for name, upload in sorted(request.files.items(multi=True), key=lambda item: item[0]):
+            digest.update(json.dumps(["file", name, upload.filename]).encode())
+            stream = upload.stream
+            start = stream.tell()
+            for chunk in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(chunk)
+            stream.seek(start)  # the endpoint reads it next
+        return digest.hexdigest()
+    data = request.get_data(cache=True)
+    try:
+        data = json.dumps(json.loads(data), sort_keys=True, separators=(",", ":")).encode()
+    except ValueError:  # not JSON (or not UTF-8): the bytes themselves
+        pass
+    digest.update(data)
     return digest.hexdigest()
 
 

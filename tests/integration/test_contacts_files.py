@@ -116,6 +116,21 @@ def test_photo_refusals(http, client):
     assert http.get(f"/api/v1/clients/{client['id']}").json()["version"] == 1
 
 
+def test_a_retried_upload_with_its_idempotency_key_stores_one_file(http, client):
+    """Each multipart request has a boundary of its own: the retry is compared by its
+    fields and file, not its bytes."""
+    base = f"/api/v1/clients/{client['id']}/files"
+    key = {"Idempotency-Key": f"upload-{uuid.uuid4()}"}
+    pdf = b"%PDF-1.4\n%%EOF\n"
+    first = http.post(base, files={"file": ("contrato.pdf", pdf)}, headers=key)
+    again = http.post(base, files={"file": ("contrato.pdf", pdf)}, headers=key)
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
+    assert [f["id"] for f in http.get(base).json()["items"]] == [first.json()["id"]]
+    other = http.post(base, files={"file": ("contrato.pdf", pdf + b"x")}, headers=key)
+    assert other.status_code == 422 and "Idempotency-Key" in other.json()["errors"]
+
+
 def test_attachments_upload_list_download_delete(http, client, stack):
     base = f"/api/v1/clients/{client['id']}/files"
     assert http.get(base).json() == {"items": []}

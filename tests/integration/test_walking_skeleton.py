@@ -130,6 +130,13 @@ def test_idempotency_key_makes_a_retried_post_harmless(stack):
     events = stack.rpc.contacts.events_since(0, 100)
     assert [e["type"] for e in events] == ["ClientRegistered"]
 
+    # The same body written differently (key order, spacing) is the same request.
+    respaced = session.post(f"{stack.url}/api/v1/clients",
+                            data='{ "name" : "Alan Insurance" }',
+                            headers={**headers, "Content-Type": "application/json"})
+    assert respaced.status_code == 201 and respaced.json() == first.json()
+    assert respaced.headers["Idempotent-Replayed"] == "true"
+
     reused = session.post(f"{stack.url}/api/v1/clients", json={"name": "Other"},
                           headers=headers)
     assert reused.status_code == 422 and "Idempotency-Key" in reused.json()["errors"]
