@@ -195,10 +195,21 @@ class ClientsApi:
 
     @api("PUT", "/api/v1/clients/<string:client_id>/photo", role="member")
     def put_client_photo(self, request, principal, client_id):
-        refuse_large(request, MAX_PHOTO_BYTES, "a photo")
-        content = read_capped(request.stream, MAX_PHOTO_BYTES, "a photo")
+        if request.mimetype == "multipart/form-data":
+            # As a browser's form sends it: the image in the field "file" (or "photo").
+            refuse_large(request, MAX_PHOTO_BYTES + MULTIPART_SLACK, "a photo")
+            upload = request.files.get("file") or request.files.get("photo")
+            if upload is None:
+                raise ValidationFailed("some fields are invalid", {
+                    "file": ["attach the image in the multipart field 'file'"]})
+            stream = upload.stream
+        else:
+            refuse_large(request, MAX_PHOTO_BYTES, "a photo")
+            stream = request.stream
+        content = read_capped(stream, MAX_PHOTO_BYTES, "a photo")
         if not content:
-            raise BadRequest("send the image as the request body")
+            raise BadRequest("send the image as the request body (or as the multipart "
+                             "field 'file')")
         result = self.contacts_rpc.set_photo(self.command_context(request, principal),
                                              client_id, base64.b64encode(content).decode())
         return written(result["client"], 200, "contacts", result["position"])

@@ -114,6 +114,20 @@ def test_photo_refusals(http, client):
     assert chunked.status_code == 413
     assert http.put(path, data=b"").status_code == 400
     assert http.get(f"/api/v1/clients/{client['id']}").json()["version"] == 1
+    # As a form sends it: the same checks on the multipart field.
+    no_field = http.put(path, files={"image": ("logo.png", png())})
+    assert no_field.status_code == 422 and "file" in no_field.json()["errors"]
+    assert http.put(path, files={"file": ("big.png", large)}).status_code == 413
+    assert http.put(path, files={"file": ("notes.png", b"text")}).status_code == 415
+
+
+def test_a_photo_sent_from_a_form_is_stored(http, client):
+    path = f"/api/v1/clients/{client['id']}/photo"
+    image = png()
+    answer = http.put(path, files={"file": ("Foto de perfil.png", image, "image/png")})
+    assert answer.status_code == 200, answer.text
+    stored = http.get(path)
+    assert stored.content == image and stored.headers["Content-Type"] == "image/png"
 
 
 def test_a_retried_upload_with_its_idempotency_key_stores_one_file(http, client):
