@@ -474,6 +474,10 @@ def normalize_phone(value, country=None):
         if region:
             raise InvalidValue(f"not a valid phone number for {country_name(region)}")
         raise InvalidValue("not a valid phone number")
+    if number.extension:
+        # E.164 has no extensions: refused rather than silently cut off.
+        raise InvalidValue(f"an E.164 number has no extension: leave out "
+                           f"'{number.extension}' (write it in the notes)")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 

@@ -171,6 +171,10 @@ def test_valid_phones_become_e164(typed, country, stored):
     ("call me", "ES", "not a valid phone number"),
     ("612345678", None, "add the client's country, or write the number with its "
                         "international prefix (e.g. +34 612 34 56 78)"),
+    ("+34 612 34 56 78 ext. 12", None,
+     "an E.164 number has no extension: leave out '12' (write it in the notes)"),
+    ("+44 20 7946 0018 x123", "GB",
+     "an E.164 number has no extension: leave out '123' (write it in the notes)"),
 ])
 def test_invalid_phones_are_explained(typed, country, message):
     with pytest.raises(InvalidValue) as caught:
