@@ -18,15 +18,28 @@ from services.contacts import exports, spreadsheets
 from services.contacts.imports import DEFAULT_MAX_BYTES
 from services.contacts.uploads import read_parts, send_file
 
-from ..http import api, today_utc
+from ..http import api, today_utc, written
 from .clients import MULTIPART_SLACK, MiB, content_disposition, read_capped, refuse_large
 
 WAIT_SECONDS = 600.0
 IMPORT_FIELDS = ("mode", "dry_run", "mapping")
 
 
-def _truthy(value):
-    return str(value or "").strip().lower() in ("1", "true", "yes")
+def wait_param(request):
+    """``?wait=true|false`` (also 1/0, yes/no); anything else is a 400."""
+    value = (request.args.get("wait") or "false").strip().lower()
+    if value not in ("1", "true", "yes", "0", "false", "no"):
+        raise BadRequest("'wait' must be true or false", {"wait": ["true or false"]})
+    return value in ("1", "true", "yes")
+
+
+def job_response(job, status=200, headers=None, brief=False):
+    """A job's answer, with a ``Consistency-Token`` for what it has written so far
+    (everything, once it is done): a read sending it back sees the imported clients."""
+    job = dict(job)
+    headers = {**(headers or {}), "Consistency-Token": f"contacts:{int(job.pop('position', 0))}"}
+    body = {"id": job["id"], "status": job["status"]} if brief else job
+    return json_response(body, status, headers)
 
 
 class ClientImportsApi:
@@ -38,6 +51,7 @@ class ClientImportsApi:
         if request.mimetype != "multipart/form-data":
             raise UnsupportedMediaType("send the spreadsheet as multipart/form-data, in the "
                                        "field 'file'")
+        wait = wait_param(request)
         limit = self.import_limit()
         refuse_large(request, limit + MULTIPART_SLACK, "an import file")
         upload = request.files.get("file")
@@ -59,19 +73,19 @@ class ClientImportsApi:
             request.form.get("mode") or "create", request.form.get("dry_run") or "false",
             request.form.get("mapping") or None)
         location = {"Location": f"/api/v1/clients/imports/{job['id']}"}
-        if _truthy(request.args.get("wait")):
+        if wait:
             deadline = time.monotonic() + WAIT_SECONDS
             delay = 0.01
             while job["status"] in ("queued", "running") and time.monotonic() < deadline:
                 time.sleep(delay)
                 delay = min(delay * 1.5, 0.25)
                 job = self.contacts_rpc.get_import(ctx, job["id"])
-            return json_response(job, 200, location)
-        return json_response({"id": job["id"], "status": job["status"]}, 202, location)
+            return job_response(job, 200, location)
+        return job_response(job, 202, location, brief=True)
 
     @api("GET", "/api/v1/clients/imports/<string:job_id>")
     def get_client_import(self, request, principal, job_id):
-        return json_response(self.contacts_rpc.get_import(
+        return job_response(self.contacts_rpc.get_import(
             self.command_context(request, principal), job_id))
 
     @api("GET", "/api/v1/clients/imports/<string:job_id>/rows")
@@ -96,10 +110,7 @@ class ClientImportsApi:
     def revert_client_import(self, request, principal, job_id):
         result = self.contacts_rpc.revert_import(self.command_context(request, principal),
                                                  job_id)
-        headers = {}
-        if result.get("position"):
-            headers["Consistency-Token"] = f"contacts:{int(result['position'])}"
-        return json_response(result, 200, headers)
+        return written(result, 200, "contacts", result.get("position") or 0)
 
     @api("GET", "/api/v1/clients/export")
     def export_clients(self, request, principal):

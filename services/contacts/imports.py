@@ -41,8 +41,9 @@ from eventlet.event import Event
 from eventlet.queue import LightQueue
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
-from sqlalchemy import (Boolean, Column, Float, Integer, LargeBinary, MetaData, String,
-                        Table, Text, bindparam, delete, false, func, insert, or_, select, update)
+from sqlalchemy import (BigInteger, Boolean, Column, Float, Integer, LargeBinary, MetaData,
+                        String, Table, Text, bindparam, delete, false, func, insert, or_,
+                        select, update)
 from sqlalchemy.exc import IntegrityError
 
 from services.common.config import database_url
@@ -106,6 +107,7 @@ jobs_table = Table(
     Column("started_at", String(32)),
     Column("finished_at", String(32)),
     Column("reverted_at", String(32)),
+    Column("position", BigInteger),  # of the last event the job appended
 )
 
 files_table = Table(
@@ -211,6 +213,8 @@ def job_record(conn, row, with_errors=True):
         "ignored_columns": columns.get("ignored", []),
         "created_at": row.created_at, "started_at": row.started_at,
         "finished_at": row.finished_at, "reverted_at": row.reverted_at,
+        # Not part of the job's JSON: the gateway answers it as a Consistency-Token.
+        "position": row.position or 0,
     }
     if row.error:
         record["error"] = row.error
@@ -545,9 +549,11 @@ class JobRun:
                 verdicts[number] = self._update(conn, client, data, tkey, tax_holders)
                 if client.id not in touched:
                     touched[client.id] = (client, client.version, False)
+            appended = []
             if not self.dry_run:
-                append_clients(self.store, conn, ctx, touched, occurred_at)
+                appended = append_clients(self.store, conn, ctx, touched, occurred_at)
             counts = {"created": 0, "updated": 0, "unchanged": 0, "error": 0}
+            written = {}
             rows = []
             for number, (outcome, client_id, errors, changes, previous) in sorted(
                     verdicts.items()):
@@ -558,7 +564,9 @@ class JobRun:
                              _dumps(previous) if previous is not None else None))
             bulk_insert(conn, rows_table, ("job_id", "row", "outcome", "client_id", "errors",
                                            "changes", "previous"), rows)
-            self._owned(conn, checkpoint=prepared.last_row,
+            if appended:
+                written["position"] = max(envelope.position for envelope in appended)
+            self._owned(conn, checkpoint=prepared.last_row, **written,
                         processed=jobs.c.processed + prepared.size,
                         created=jobs.c.created + counts["created"],
                         updated=jobs.c.updated + counts["updated"],

@@ -354,3 +354,44 @@ def test_command_line_refusals_are_plain_messages(stack, workspace, tmp_path):
                      config={"AMQP_URI": f"amqp://guest:guest@127.0.0.1:{free_port()}/"})
     assert code == 1 and "cannot reach RabbitMQ" in said and not target.exists()
     assert all_clients(stack.session(workspace), stack) == []  # none of them imported anything
+
+
+def test_import_answers_carry_a_consistency_token_that_shows_the_clients(stack, workspace):
+    session = stack.session(workspace)
+    content = csv_bytes([["Nombre", "NIF", "País"],
+                         ["Talleres Pérez", "B05236195", "ES"],
+                         ["Ferretería Núñez", "", "ES"]])
+    done = upload(session, stack, content)
+    assert done.status_code == 200, done.text
+    token = done.headers["Consistency-Token"]
+    assert token.startswith("contacts:") and int(token.split(":")[1]) > 0
+    assert "position" not in done.json()
+    job = done.json()
+    # The overview of every imported client answers with that token.
+    clients = {c["name"]: c for c in all_clients(session, stack)}
+    for name in ("Talleres Pérez", "Ferretería Núñez"):
+        overview = session.get(f"{stack.url}/api/v1/clients/{clients[name]['id']}/overview",
+                               headers={"Consistency-Token": token}, timeout=10)
+        assert overview.status_code == 200 and overview.json()["client"]["name"] == name
+    again = session.get(f"{stack.url}/api/v1/clients/imports/{job['id']}", timeout=10)
+    assert again.headers["Consistency-Token"] == token
+    queued = upload(session, stack, content, wait=False, mode="upsert")
+    assert queued.status_code == 202 and queued.headers["Consistency-Token"]
+    assert set(queued.json()) == {"id", "status"}
+    refused = session.post(f"{stack.url}/api/v1/clients/imports?wait=maybe",
+                           files={"file": ("c.csv", content)}, timeout=10)
+    assert refused.status_code == 400 and "wait" in refused.json()["errors"]
+
+
+def test_an_upsert_without_a_country_column_updates_the_clients_that_have_one(stack, workspace):
+    session = stack.session(workspace)
+    created = session.post(f"{stack.url}/api/v1/clients", timeout=10, json={
+        "name": "Talleres Pérez", "tax_id": "B05236195", "country": "ES", "notes": "n"})
+    assert created.status_code == 201, created.text
+    done = upload(session, stack, csv_bytes([["Nombre", "NIF", "Ciudad"],
+                                             ["Talleres Pérez", "B-05236195", "Madrid"]]),
+                  mode="upsert").json()
+    assert (done["created"], done["updated"], done["failed"]) == (0, 1, 0), done
+    clients = all_clients(session, stack)
+    assert len(clients) == 1 and clients[0]["address"]["city"] == "Madrid"
+    assert clients[0]["country"] == "ES" and clients[0]["notes"] == "n"
