@@ -6,9 +6,10 @@ record into one row as it comes. CSV is written line by line (UTF-8 with a BOM s
 spreadsheet programs read accents right); XLSX is written with openpyxl's
 ``write_only`` mode into a temporary file that is then streamed in chunks and removed.
 
-The headers are the importer's English headers (``spreadsheets.EXPORT_COLUMNS``), and
-cells that a spreadsheet would run as a formula are neutralised, so an exported file
-imports back (upsert) with every row ``unchanged``.
+The headers are the importer's English headers (``spreadsheets.EXPORT_COLUMNS``), tags
+are joined the way the importer splits them (``spreadsheets.join_tags``), and cells that
+a spreadsheet would run as a formula are neutralised (``'=x`` included), so an exported
+file imports back (upsert) with every row ``unchanged``.
 """
 import os
 import tempfile

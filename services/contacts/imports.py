@@ -468,6 +468,11 @@ class JobRun:
                 eventlet.sleep(0)
             row_id = _uuid(data.pop("id", None)) if self.mode == "upsert" else None
             data.pop("id", None)
+            problem = data.pop(spreadsheets.EXTRA_CELLS, None)
+            if problem:  # more cells than the header: an unquoted separator, most likely
+                verdicts[number] = ("error", None, [{"field": "row", "message": problem}],
+                                    None, None)
+                continue
             try:
                 fields = validate_client(data)
             except ValidationFailed as exc:

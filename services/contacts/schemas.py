@@ -88,7 +88,8 @@ def _kind(text):
 
 
 class Tags(fields.Field):
-    """A list of short labels; a single string is split on commas and semicolons.
+    """A list of short labels, none holding ``;``; a single string is split on commas
+    and semicolons.
 
     Labels are stripped, blank ones dropped, and repeats (ignoring case and accents)
     removed, keeping the first spelling. ``null`` loads as an empty list.
@@ -107,6 +108,12 @@ class Tags(fields.Field):
                 tag = self.item.deserialize(raw)
             except ValidationError as exc:
                 errors[index] = exc.messages
+                continue
+            if tag is not None and ";" in tag:
+                # ";" separates tags in spreadsheets: such a tag would not come back
+                # from an export as one tag.
+                errors[index] = ["a tag cannot contain ';' (it separates tags in "
+                                 "spreadsheets)"]
                 continue
             if tag is None or validation.search_text(tag) in seen:
                 continue

@@ -7,17 +7,20 @@ export (``exports``) and the command line.
   declared type or first bytes, with a message saying what to send instead.
 - :func:`open_table` decides a file's type by its content (XLSX is a ZIP holding
   ``[Content_Types].xml``; anything else must decode as text: UTF-8 with or without
-  BOM, else Windows-1252), detects the CSV delimiter (comma, semicolon or tab) and
-  returns a :class:`Table`: its header and an iterator of ``(row_number, cells)``
-  numbered as a spreadsheet shows them (header = row 1; a quoted cell holding line
-  breaks is still one row).
+  BOM, else Windows-1252), detects the CSV delimiter (comma, semicolon or tab, one
+  the header line holds: a one-column file has none) and returns a :class:`Table`:
+  its header and an iterator of ``(row_number, cells)`` numbered as a spreadsheet
+  shows them (header = row 1; a quoted cell holding line breaks is still one row).
 - :func:`match_headers` maps column headers to client field paths, in English,
   Spanish, Portuguese and Catalan, ignoring case, accents and punctuation; an
   explicit mapping wins.
-- :func:`row_to_client` turns one row into the dict ``validate_client`` loads.
+- :func:`row_to_client` turns one row into the dict ``validate_client`` loads; it
+  reads the values spreadsheets hold (kinds such as "Persona física", tags split as
+  the export joins them, postal codes that lost their leading zeros), and
+  :func:`row_problem` says why a row wider than the header cannot be imported.
 - :func:`neutralise` / :func:`restore` guard against formula injection (OWASP "CSV
-  injection"): a cell starting with ``=``, ``+``, ``-``, ``@``, tab or CR gets a
-  leading ``'`` on export, and loses it again on import.
+  injection"): a cell starting with ``=``, ``+``, ``-``, ``@``, tab or CR (after any
+  ``'``) gets a leading ``'`` on export, and loses one again on import.
 """
 import csv
 import io
@@ -28,6 +31,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from services.common.errors import UnsupportedMediaType, ValidationFailed
+
+from . import validation
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -183,17 +188,24 @@ NO_HEADER = ("We could not find a header row with column names such as Name, Ema
 
 # -- formula injection -----------------------------------------------------------------
 
+def _quoted_formula(value):
+    """Whether ``value`` is a formula start behind zero or more ``'``."""
+    return isinstance(value, str) and value.lstrip("'").startswith(FORMULA_STARTS)
+
+
 def neutralise(value):
-    """A cell a spreadsheet would run as a formula gets a leading ``'``."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+    """A cell a spreadsheet would run as a formula gets a leading ``'``; so does one
+    that already starts with ``'`` and a formula start (``'=x``), which the importer
+    would otherwise read back as ``=x``."""
+    if _quoted_formula(value):
         return "'" + value
     return value
 
 
 def restore(value):
-    """Undo :func:`neutralise`: ``'`` followed by a formula start loses the quote."""
-    if isinstance(value, str) and len(value) > 1 and value[0] == "'" \
-            and value[1] in FORMULA_STARTS:
+    """Undo :func:`neutralise`: ``'`` followed by a formula start (or by more ``'``
+    before one) loses one quote."""
+    if _quoted_formula(value) and value.startswith("'"):
         return value[1:]
     return value
 
@@ -277,7 +289,8 @@ def check_type(file_name, content, content_type=None):
 
 def detect_delimiter(text):
     """The delimiter of a CSV text: the one of ``,``, ``;``, tab most found in its first
-    line outside quotes (comma when none is)."""
+    line outside quotes; ``None`` when the header holds none (a one-column file, whose
+    names may well hold commas: "Talleres Pérez, S.A.")."""
     counts = {",": 0, ";": 0, "\t": 0}
     quoted = False
     for ch in text[:65536]:
@@ -288,7 +301,12 @@ def detect_delimiter(text):
         elif not quoted and ch in counts:
             counts[ch] += 1
     best = max(counts, key=lambda d: (counts[d], d == ","))
-    return best if counts[best] else ","
+    return best if counts[best] else None
+
+
+# What a one-column file is read with: the unit separator, which no one types, so each
+# line (or quoted cell) is one cell.
+_ONE_COLUMN = "\x1f"
 
 
 def _blank(cells):
@@ -324,7 +342,7 @@ def open_table(content, file_name=None):
     delimiter = detect_delimiter(text)
 
     def records():
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter or _ONE_COLUMN)
         for index, cells in enumerate(reader, start=1):
             yield index, cells
 
@@ -384,11 +402,13 @@ def _xlsx_table(content):
 @dataclass
 class Columns:
     """Which column holds which field: ``fields`` [(index, path)], ``unknown`` headers
-    (not imported), ``ignored`` headers (recognised, never imported)."""
+    (not imported), ``ignored`` headers (recognised, never imported), and ``width``:
+    the number of columns up to the last one with a header (``None``: not checked)."""
 
     fields: list
     unknown: list
     ignored: list
+    width: int | None = None
 
 
 def check_mapping(mapping):
@@ -432,23 +452,92 @@ def match_headers(header, mapping=None):
         message = ("We could not find the column with the client's name: add a column "
                    "called Name (or Nombre, Nome, Nom) or map one to \"name\".")
         raise ValidationFailed(message, {"file": [message]})
-    return Columns(fields, unknown, ignored)
+    width = max(index for index, title in enumerate(header) if header_key(title)) + 1
+    return Columns(fields, unknown, ignored, width)
+
+
+# What spreadsheets say in the kind column besides the words ``validate_client`` knows
+# ("Empresa", "Particular", "Autónomo"), compared folded (see header_key).
+KIND_PHRASES = {
+    header_key(phrase): kind
+    for kind, phrases in {
+        "person": ("persona física", "pessoa física", "pessoa singular", "persona natural",
+                   "natural person", "private individual", "self-employed", "sole trader",
+                   "sole proprietor", "freelance", "freelancer", "autónoma",
+                   "trabajador autónomo", "trabajadora autónoma", "empresario individual",
+                   "empresária em nome individual", "empresário em nome individual",
+                   "empresari individual", "treballador autònom", "PF"),
+        "company": ("persona jurídica", "pessoa jurídica", "pessoa coletiva",
+                    "pessoa colectiva", "persona moral", "legal person", "legal entity",
+                    "sociedade", "societat", "PJ"),
+    }.items()
+    for phrase in phrases
+}
+
+# The key under which row_to_client marks a row wider than its header (see row_problem).
+# validate_client refuses keys it does not know, so such a row is never imported.
+EXTRA_CELLS = "extra_cells"
+
+
+def split_tags(text):
+    """The tags of a cell: split on ``;`` when it holds one, else on ``,``. The export
+    joins with ``; `` and ends a lone tag holding a comma with ``;`` ("x,y;")."""
+    return text.split(";") if ";" in text else text.split(",")
+
+
+def join_tags(tags):
+    """The cell of a list of tags, read back exactly by :func:`split_tags`."""
+    text = "; ".join(tags or [])
+    if len(tags or []) == 1 and "," in text:
+        text += ";"
+    return text
+
+
+def row_problem(columns, cells):
+    """Why a row cannot be imported as it is, or ``None``: a value beyond the header's
+    last column (usually a separator inside a cell without quotes, which split it).
+    Empty cells there are fine (Excel's CSV exports often end rows with some)."""
+    if columns.width is None:
+        return None
+    extra = [cell for cell in cells[columns.width:]
+             if cell is not None and str(cell).strip()]
+    if not extra:
+        return None
+    used = max(index for index, cell in enumerate(cells)
+               if cell is not None and str(cell).strip()) + 1
+    return (f"this row has more cells than the header has columns ({used} instead of "
+            f"{columns.width}): a cell probably holds the separator without quotes, so its "
+            "text was split; put that cell in quotes (or give the extra column a header)")
 
 
 def row_to_client(columns, cells):
     """The client dict of one row (``validate_client``'s input): blank cells are
-    ``None``, formula quotes are removed, ``address.x`` paths become nested dicts."""
+    ``None``, formula quotes are removed, ``address.x`` paths become nested dicts,
+    tags a list, kinds such as "Persona jurídica" ``company``, and all-digit postal
+    codes get back the leading zeros a number lost (08001 in Spain). A row with values
+    beyond the header has its :func:`row_problem` under ``EXTRA_CELLS``."""
     data = {}
     for index, path in columns.fields:
         value = cells[index] if index < len(cells) else None
         value = restore(_cell(value))
         if isinstance(value, str) and not value.strip():
             value = None
+        if path == "tags" and value is not None:
+            value = split_tags(value)
+        elif path == "kind" and value is not None:
+            value = KIND_PHRASES.get(header_key(value), value)
         if "." in path:
             outer, inner = path.split(".", 1)
             data.setdefault(outer, {})[inner] = value
         else:
             data[path] = value
+    address = data.get("address")
+    if address and address.get("postal_code"):
+        address["postal_code"] = validation.pad_postal_code(
+            address["postal_code"], validation.client_country(data))
+    problem = row_problem(columns, cells)
+    if problem:
+        data[EXTRA_CELLS] = problem
     return data
 
 
@@ -464,7 +553,7 @@ def client_row(record):
         else:
             value = record.get(path)
         if path == "tags":
-            value = "; ".join(value or [])
+            value = join_tags(value)
         elif path == "created_at" and value:
             value = str(value)[:10]
         cells.append(neutralise(value) if value not in (None, "") else "")

@@ -150,6 +150,41 @@ _COUNTRY_ALIASES = {
     "holland": "NL", "czechia": "CZ", "turkey": "TR", "russia": "RU",
 }
 
+# Language names people write (en, es, pt, ca), compared folded (accents optional).
+# pycountry's translations miss some ("Castellano", "Euskera") and give others to two
+# languages (its Catalan names Breton "Francès" too), which drops them from the index:
+# these always win.
+_LANGUAGE_ALIASES = {
+    "es": ("Spanish", "Castilian", "Español", "Castellano", "Espanhol", "Castelhano",
+           "Espanyol", "Castellà"),
+    "pt": ("Portuguese", "Portugués", "Português", "Portuguès"),
+    "ca": ("Catalan", "Valencian", "Catalán", "Valenciano", "Catalão", "Català", "Valencià"),
+    "en": ("English", "Inglés", "Inglês", "Anglès"),
+    "fr": ("French", "Francés", "Francês", "Francès"),
+    "de": ("German", "Alemán", "Alemão", "Alemany"),
+    "it": ("Italian", "Italiano", "Italià"),
+    "nl": ("Dutch", "Flemish", "Neerlandés", "Holandés", "Neerlandês", "Holandês",
+           "Neerlandès", "Holandès"),
+    "eu": ("Basque", "Vasco", "Euskera", "Vascuence", "Basco", "Basc", "Èuscar"),
+    "gl": ("Galician", "Gallego", "Galego", "Gallec"),
+    "zh": ("Chinese", "Mandarin", "Chino", "Mandarín", "Chinês", "Mandarim", "Xinès",
+           "Mandarí"),
+    "ja": ("Japanese", "Japonés", "Japonês", "Japonès"),
+    "ar": ("Arabic", "Árabe", "Àrab"),
+    "ru": ("Russian", "Ruso", "Russo", "Rus"),
+    "pl": ("Polish", "Polaco", "Polonês", "Polonès"),
+    "ro": ("Romanian", "Rumano", "Romeno", "Romanès"),
+    "sv": ("Swedish", "Sueco", "Suec"),
+    "da": ("Danish", "Danés", "Dinamarquês", "Danès"),
+    "no": ("Norwegian", "Noruego", "Norueguês", "Noruec"),
+    "fi": ("Finnish", "Finlandés", "Finés", "Finlandês", "Finès", "Finlandès"),
+    "el": ("Greek", "Modern Greek", "Griego", "Grego", "Grec"),
+    "tr": ("Turkish", "Turco", "Turc"),
+    "he": ("Hebrew", "Hebreo", "Hebraico", "Hebreu"),
+    "hi": ("Hindi",),
+    "ko": ("Korean", "Coreano", "Coreà"),
+}
+
 
 def _translations(domain):
     found = []
@@ -193,7 +228,11 @@ def _country_names():
 
 @functools.lru_cache(maxsize=1)
 def _language_names():
-    return _name_index(pycountry.languages, "iso639-3", lambda lang: getattr(lang, "alpha_2", None))
+    index = _name_index(pycountry.languages, "iso639-3",
+                        lambda lang: getattr(lang, "alpha_2", None))
+    index.update({search_text(name): code for code, names in _LANGUAGE_ALIASES.items()
+                  for name in names})
+    return index
 
 
 def normalize_country(value):
@@ -239,6 +278,32 @@ def country_name(code):
     if country is None:
         return code
     return getattr(country, "common_name", None) or country.name
+
+
+# -- postal codes --------------------------------------------------------------------------
+
+# Countries whose postal codes are all digits of one length. A spreadsheet that stored
+# one as a number dropped its leading zeros (Barcelona's 08001 became 8001). Portugal
+# (1000-001, or just 1000) and others with letters or several lengths are not here.
+POSTAL_CODE_DIGITS = {
+    "ES": 5, "FR": 5, "IT": 5, "DE": 5, "US": 5, "MX": 5, "FI": 5, "TR": 5, "MY": 5,
+    "KR": 5, "NO": 4, "DK": 4, "AU": 4, "ZA": 4, "RO": 6, "SG": 6, "KZ": 6, "CN": 6,
+    "JP": 7, "BR": 8,
+}
+
+
+def pad_postal_code(value, country):
+    """The postal code with the leading zeros a number lost, when ``country`` (alpha-2)
+    has fixed-length all-digit codes and ``value`` is only digits and shorter:
+    ``8001`` in ES -> ``"08001"``. Anything else is returned as it came."""
+    length = POSTAL_CODE_DIGITS.get(country)
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if length and isinstance(value, str):
+        digits = value.strip()
+        if digits.isascii() and digits.isdigit() and len(digits) < length:
+            return digits.zfill(length)
+    return value
 
 
 # -- tax ids -------------------------------------------------------------------------------

@@ -246,6 +246,13 @@ def test_xlsx_import_and_round_trips(stack, workspace):
     job = upload(session, stack, content, name="c.xlsx", mode="create").json()
     assert (job["created"], job["failed"]) == (2, 0), job["errors"]
     assert job["ignored_columns"] == ["Fecha añadida"]
+    # Tags holding commas and a value that already starts with a quoted formula.
+    tricky = {"Lone Comma": {"tags": ["x,y"], "notes": "'=already quoted"},
+              "Two Tags": {"tags": ["a", "x,y"], "notes": "''+1"},
+              "Quoted Tag": {"tags": ["=x,y"], "notes": "'@sum"}}
+    for name, fields in tricky.items():
+        created = session.post(f"{stack.url}/api/v1/clients", json={"name": name, **fields})
+        assert created.status_code == 201, created.text
 
     for format in ("csv", "xlsx"):
         exported = session.get(f"{stack.url}/api/v1/clients/export", params={"format": format})
@@ -262,9 +269,12 @@ def test_xlsx_import_and_round_trips(stack, workspace):
         again = upload(session, stack, exported.content, name=f"export.{format}",
                        mode="upsert").json()
         assert (again["unchanged"], again["created"], again["updated"], again["failed"]) \
-            == (2, 0, 0, 0), (format, again)
-    names = sorted(c["name"] for c in all_clients(session, stack))
-    assert names == ["=1+2 Consulting", "@Persona"]
+            == (5, 0, 0, 0), (format, again)
+    clients = {c["name"]: c for c in all_clients(session, stack)}
+    assert sorted(clients) == ["=1+2 Consulting", "@Persona", "Lone Comma", "Quoted Tag",
+                               "Two Tags"]
+    for name, fields in tricky.items():
+        assert {key: clients[name][key] for key in fields} == fields, name
 
 
 def test_export_filters_and_bad_format(stack, workspace):
@@ -395,3 +405,54 @@ def test_an_upsert_without_a_country_column_updates_the_clients_that_have_one(st
     clients = all_clients(session, stack)
     assert len(clients) == 1 and clients[0]["address"]["city"] == "Madrid"
     assert clients[0]["country"] == "ES" and clients[0]["notes"] == "n"
+
+
+def test_a_one_column_file_keeps_the_commas_of_its_names(stack, workspace):
+    session = stack.session(workspace)
+    content = "Nombre\nTalleres Pérez, S.A. X\nConstrucciones García, S.L. X\n".encode()
+    job = upload(session, stack, content).json()
+    assert (job["created"], job["failed"]) == (2, 0), job
+    assert sorted(c["name"] for c in all_clients(session, stack)) == [
+        "Construcciones García, S.L. X", "Talleres Pérez, S.A. X"]
+
+
+WIDE = ("Nombre,Ciudad\r\n"
+        "Bueno SL,Girona\r\n"
+        "Talleres Pérez, S.A.,Madrid\r\n"  # the comma splits the name
+        "Excel SL,Lleida,,\r\n").encode()   # empty cells beyond: fine
+
+
+def test_a_row_wider_than_its_header_is_an_error_not_cut(stack, workspace):
+    session = stack.session(workspace)
+    job = upload(session, stack, WIDE).json()
+    assert (job["total"], job["created"], job["failed"]) == (3, 2, 1), job
+    assert {e["row"] for e in job["errors"]} == {3}
+    assert sorted(c["name"] for c in all_clients(session, stack)) == ["Bueno SL", "Excel SL"]
+    errors = session.get(f"{stack.url}/api/v1/clients/imports/{job['id']}/errors.csv")
+    rows = list(csv.reader(io.StringIO(errors.content.decode("utf-8-sig"))))
+    assert rows[1][:3] == ["Talleres Pérez", " S.A.", "Madrid"]
+
+
+def test_a_row_wider_than_its_header_says_why(stack, workspace):
+    job = upload(stack.session(workspace), stack, WIDE).json()
+    message, = [e["message"] for e in job["errors"] if e["row"] == 3]
+    assert message.startswith("this row has more cells than the header has columns")
+
+
+def test_everyday_kinds_languages_and_postal_codes(stack, workspace):
+    session = stack.session(workspace)
+    content = _xlsx([
+        ["Nombre", "Tipo", "Idioma", "País", "Código postal"],
+        ["Ana Núñez", "Persona física", "Francés", "ES", 8001],
+        ["Lisboa Seguros", "Pessoa coletiva", "Inglês", "PT", 1000],
+        ["Cal Pep", "Persona jurídica", "Alemany", "España", "8001"],
+        ["João Silva", "Pessoa singular", "Italiano", "Brasil", 1310100],
+    ])
+    job = upload(session, stack, content, name="clientes.xlsx").json()
+    assert (job["created"], job["failed"]) == (4, 0), job["errors"]
+    got = {c["name"]: (c["kind"], c["language"], c["address"]["postal_code"])
+           for c in all_clients(session, stack)}
+    assert got == {"Ana Núñez": ("person", "fr", "08001"),
+                   "Lisboa Seguros": ("company", "en", "1000"),
+                   "Cal Pep": ("company", "de", "08001"),
+                   "João Silva": ("person", "it", "01310100")}

@@ -198,6 +198,8 @@ def test_required_and_typed_fields():
         "address": ["must be an object with the fields street, city, postal_code, region, "
                     "country"]}
     assert errors_of({"name": "x", "tags": 5}) == {"tags": ["must be a list of labels"]}
+    assert errors_of({"name": "x", "tags": ["ok", "bar; pub"]}) == {
+        "tags.1": ["a tag cannot contain ';' (it separates tags in spreadsheets)"]}
     assert errors_of({"name": "x", "tags": [str(n) for n in range(51)]}) == {
         "tags": ["at most 50 tags"]}
 
