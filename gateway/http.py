@@ -6,6 +6,7 @@ from datetime import date, datetime, timezone
 
 from services.common.consistency import MalformedToken, format_token, parse_token
 from services.common.errors import BadRequest, PayloadTooLarge
+from services.common.paging import canonical_id
 from services.common.web import http, json_response
 
 from .auth import authenticate
@@ -67,6 +68,19 @@ def date_param(request, name, default=None):
         return date.fromisoformat(value)
     except ValueError:
         raise BadRequest(f"'{name}' must be a date (YYYY-MM-DD)", {name: ["not a date"]}) from None
+
+
+def id_param(request, name):
+    """The uuid in query parameter ``name``, canonical (None when absent). A malformed one
+    is 400 naming it, as the projects list answers: matching nothing, it would read as an
+    empty list."""
+    value = request.args.get(name)
+    if value is None or value == "":
+        return None
+    canonical = canonical_id(value)
+    if canonical is None:
+        raise BadRequest(f"'{name}' must be an id (a UUID)", {name: ["must be an id (a UUID)"]})
+    return canonical
 
 
 def today_utc():

@@ -10,7 +10,10 @@ from decimal import Decimal
 from types import SimpleNamespace as Row
 
 import psycopg2.errors
-from sqlalchemy import String, bindparam, cast, func, literal_column, null, select, union_all
+from sqlalchemy import (String, and_, bindparam, cast, func, literal_column, null, or_, select,
+                        union_all)
+
+from services.common.paging import DEFAULT_LIMIT, decode_cursor, encode_cursor
 
 CLIENT_SUMMARY = ("id", "name", "kind", "tax_id", "email", "phone", "country", "category",
                   "archived")
@@ -229,23 +232,41 @@ def client_overview(conn, t, workspace, client_id, as_of):
     }
 
 
-def client_tasks(conn, t, workspace, client_id, due, as_of):
-    """The open tasks of the client's projects whose standing is ``due`` (or all open)."""
-    rows = conn.execute(
-        select(t.tasks, t.projects.c.name.label("project_name"))
-        .join(t.projects, t.projects.c.id == t.tasks.c.project_id)
-        .where(t.projects.c.client_id == client_id).where(t.tasks.c.workspace == workspace)
-        .where(t.tasks.c.status == "open")
-        .order_by(t.tasks.c.due_date, t.tasks.c.id)
-    ).all()
-    items = []
-    for row in rows:
-        standing = task_standing(row, as_of)
-        if due in (None, "open") or standing == due:
-            items.append({"id": row.id, "project_id": row.project_id,
-                          "project_name": row.project_name, "title": row.title,
-                          "due_date": row.due_date, "status": row.status, "standing": standing})
-    return items
+def client_tasks(conn, t, workspace, client_id, due, as_of, limit=DEFAULT_LIMIT, cursor=None):
+    """One page of the open tasks of the client's projects whose standing is ``due`` (or all
+    open): ``{"items", "next_cursor"}``, earliest due first, undated last, then by id.
+
+    The standing is a condition of the query (what ``task_standing`` computes), so the
+    pages together are exactly what the overview counts. The cursor is the last row's
+    sort key (``""`` for undated), encoded as the projects lists encode theirs."""
+    after = decode_cursor(cursor, (str, str))
+    due_date, task_id = t.tasks.c.due_date, t.tasks.c.id
+    undated = due_date.is_(None)
+    query = (select(t.tasks, t.projects.c.name.label("project_name"))
+             .join(t.projects, t.projects.c.id == t.tasks.c.project_id)
+             .where(t.projects.c.client_id == client_id).where(t.tasks.c.workspace == workspace)
+             .where(t.tasks.c.status == "open"))
+    day = as_of.isoformat()  # YYYY-MM-DD compares as the date; NULL matches none of these
+    standing = {"overdue": due_date < day, "due": due_date == day,
+                "upcoming": due_date > day}.get(due)
+    if standing is not None:
+        query = query.where(standing)
+    if after is not None:
+        last_due, last_id = after
+        if last_due:
+            query = query.where(or_(due_date > last_due,
+                                    and_(due_date == last_due, task_id > last_id), undated))
+        else:
+            query = query.where(undated, task_id > last_id)
+    rows = conn.execute(query.order_by(undated, due_date, task_id).limit(limit + 1)).all()
+    items = [{"id": row.id, "project_id": row.project_id, "project_name": row.project_name,
+              "title": row.title, "due_date": row.due_date, "status": row.status,
+              "standing": task_standing(row, as_of)} for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode_cursor([last.due_date or "", last.id])
+    return {"items": items, "next_cursor": next_cursor}
 
 
 def client_figures(conn, t, workspace, client_ids, as_of):

@@ -7,9 +7,10 @@ on an existing document honours ``If-Match`` (412 when it has moved on).
 """
 from services.common.web import json_response
 
-from ..http import api, date_param, if_match, json_body, resource, today_utc, written
+from ..http import api, date_param, id_param, if_match, json_body, resource, today_utc, written
 
 LIST_PARAMETERS = ("client_id", "project_id", "status", "limit", "cursor")
+ID_PARAMETERS = ("client_id", "project_id")
 
 
 def optional_body(request):
@@ -28,6 +29,14 @@ def list_filters(request, with_as_of=False):
                if request.args.get(name) not in (None, "")}
     if with_as_of:
         filters["as_of"] = date_param(request, "as_of", today_utc()).isoformat()
+    return filters
+
+
+def checked_filters(request, with_as_of=False):
+    """``list_filters`` with its ids canonical: a malformed one is 400 naming it (billing
+    would match nothing and answer an empty page, as if the client had no documents)."""
+    filters = list_filters(request, with_as_of)
+    filters.update({name: id_param(request, name) for name in ID_PARAMETERS if name in filters})
     return filters
 
 
@@ -50,7 +59,7 @@ class BillingApi:
     @api("GET", "/api/v1/invoices")
     def list_invoices(self, request, principal):
         return json_response(self.billing_rpc.list_invoices(
-            self.command_context(request, principal), list_filters(request, with_as_of=True)))
+            self.command_context(request, principal), checked_filters(request, with_as_of=True)))
 
     @api("GET", "/api/v1/invoices/<string:invoice_id>")
     def get_invoice(self, request, principal, invoice_id):
@@ -99,7 +108,7 @@ class BillingApi:
     @api("GET", "/api/v1/purchase-orders")
     def list_purchase_orders(self, request, principal):
         return json_response(self.billing_rpc.list_purchase_orders(
-            self.command_context(request, principal), list_filters(request)))
+            self.command_context(request, principal), checked_filters(request)))
 
     @api("GET", "/api/v1/purchase-orders/<string:purchase_order_id>")
     def get_purchase_order(self, request, principal, purchase_order_id):
@@ -125,7 +134,7 @@ class BillingApi:
     @api("GET", "/api/v1/quotes")
     def list_quotes(self, request, principal):
         return json_response(self.billing_rpc.list_quotes(
-            self.command_context(request, principal), list_filters(request)))
+            self.command_context(request, principal), checked_filters(request)))
 
     @api("GET", "/api/v1/quotes/<string:quote_id>")
     def get_quote(self, request, principal, quote_id):

@@ -1,9 +1,10 @@
 """The per-client overview and the tasks drill-down, answered from the read model."""
 from services.common.errors import BadRequest, NotFound
 from services.common.web import json_response
+from services.common.paging import check_limit
 
 from .. import overview
-from ..http import api, date_param, today_utc
+from ..http import api, date_param, id_param, today_utc
 
 TASK_DUE = ("overdue", "due", "upcoming", "open")
 
@@ -21,18 +22,21 @@ class OverviewApi:
 
     @api("GET", "/api/v1/tasks")
     def list_tasks(self, request, principal):
-        """The tasks a client's overview counts: ``due`` = overdue | due | upcoming | open."""
-        client_id = request.args.get("client_id")
-        if not client_id:
+        """The tasks a client's overview counts: ``due`` = overdue | due | upcoming | open,
+        one page at a time (``limit``, ``cursor``)."""
+        client_id = id_param(request, "client_id")  # a malformed id is 400, not 404
+        if client_id is None:
             raise BadRequest("client_id is required", {"client_id": ["required"]})
         due = request.args.get("due") or "open"
         if due not in TASK_DUE:
             raise BadRequest(f"due must be one of {', '.join(TASK_DUE)}",
                              {"due": ["not a known value"]})
         as_of = date_param(request, "as_of", today_utc())
+        limit = check_limit(request.args.get("limit") or None)
         tables = self.read_model.tables()
         with self.db.read() as conn:
             if overview.find_client(conn, tables, principal.workspace, client_id) is None:
                 raise NotFound("no such client")
-            items = overview.client_tasks(conn, tables, principal.workspace, client_id, due, as_of)
-        return json_response({"items": items, "next_cursor": None})
+            page = overview.client_tasks(conn, tables, principal.workspace, client_id, due,
+                                         as_of, limit, request.args.get("cursor"))
+        return json_response(page)

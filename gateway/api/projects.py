@@ -12,6 +12,7 @@ client created a moment ago can be assigned at once.
 """
 
 from services.common.errors import BadRequest, ValidationFailed
+from services.common.paging import check_limit
 
 from ..http import api, if_match, json_body, resource, written
 
@@ -19,15 +20,8 @@ from ..http import api, if_match, json_body, resource, written
 
 def page_args(request):
     """``limit`` and ``cursor`` of a list request (400 for a malformed limit)."""
-    limit = request.args.get("limit")
-    if limit in (None, ""):
-        limit = None
-    else:
-        if not limit.isdigit() or not 1 <= int(limit) <= 500:
-            raise BadRequest("limit must be from 1 to 500",
-                             {"limit": ["must be an integer from 1 to 500"]})
-        limit = int(limit)
-    return {"limit": limit or 50, "cursor": request.args.get("cursor") or None}
+    return {"limit": check_limit(request.args.get("limit") or None),
+            "cursor": request.args.get("cursor") or None}
 
 
 class ProjectsApi:

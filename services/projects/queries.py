@@ -10,22 +10,18 @@ Lists are keyset-paginated with an opaque cursor (base64 of the last row's sort
 key): projects newest first, time entries by date (latest first), tasks in the
 order they were added.
 """
-import base64
-import json
 import unicodedata
 from decimal import Decimal
 
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 
-from services.common.errors import BadRequest
+from services.common.paging import DEFAULT_LIMIT, check_limit, decode_cursor, encode_cursor
 
 from . import domain
 from .db import projects_table as projects
 from .db import tasks_table as tasks
 from .db import time_entries_table as entries
 
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 500
 
 # Letters that Unicode decomposition does not reduce to a base letter.
 _EXTRA_FOLDS = str.maketrans({
@@ -219,40 +215,6 @@ def task_record(row):
 
 
 # -- cursors ------------------------------------------------------------------------------
-
-
-def encode_cursor(key):
-    raw = json.dumps(key, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor, types):
-    """The sort key a cursor stands for (one part per type in ``types``);
-    ``BadRequest`` (400) if it is not one of ours."""
-    if cursor in (None, ""):
-        return None
-    try:
-        text = str(cursor)
-        key = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-    except (ValueError, TypeError):
-        key = None
-    if not isinstance(key, list) or len(key) != len(types) \
-            or not all(type(part) is kind for part, kind in zip(key, types)):
-        raise BadRequest("malformed cursor", {"cursor": ["not a cursor from a previous page"]})
-    return key
-
-
-def check_limit(limit):
-    if limit is None:
-        return DEFAULT_LIMIT
-    try:
-        value = int(limit)
-    except (TypeError, ValueError):
-        value = 0
-    if isinstance(limit, bool) or not 1 <= value <= MAX_LIMIT:
-        raise BadRequest(f"limit must be from 1 to {MAX_LIMIT}",
-                         {"limit": [f"must be an integer from 1 to {MAX_LIMIT}"]})
-    return value
 
 
 def _page(rows, limit, record, key):

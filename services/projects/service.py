@@ -37,6 +37,7 @@ from services.common.consistency import MalformedToken, parse_token
 from services.common.extensions import (ConsistencyRpc, EventConsumerProvider,
                                         EventSourcedStore, EventSourceRpc, HealthChecks)
 from services.common.migrations import migrator
+from services.common.paging import canonical_id
 
 from . import domain, queries, repository, schemas
 from .db import known_clients_table as known_clients
@@ -49,16 +50,6 @@ UNKNOWN_CLIENT_WAIT_SECONDS = 2.0  # for a client the replica has not seen yet
 POLL_SECONDS = 0.02
 WRITE_ATTEMPTS = 10  # a command without an expected version is retried on a concurrent append
 NOT_FOUND = "not found"
-
-
-def canonical_id(value):
-    """A UUID's canonical text, or ``None`` if ``value`` is not a UUID."""
-    if not isinstance(value, str):
-        return None
-    try:
-        return str(uuid.UUID(value.strip()))
-    except ValueError:
-        return None
 
 
 def _project_id(value):

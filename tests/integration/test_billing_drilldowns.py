@@ -1,6 +1,7 @@
 """Every billing figure of the client overview drills down to exactly the documents it
 counts: the billing lists with the same client, status and as_of give the same counts
 and the same amounts per currency, whatever the date."""
+import uuid
 from collections import defaultdict
 from decimal import Decimal
 
@@ -94,3 +95,24 @@ def test_the_overview_figures_are_what_the_lists_hold(stack):
         == (2, {"EUR": Decimal("1300.00")})
     assert figure(listed("quotes", status="accepted"), "total") \
         == as_figure(quotes["accepted"])
+
+
+def test_a_malformed_id_filter_is_a_bad_request(stack):
+    """As the projects list answers it: 400 naming the parameter, never an empty page."""
+    session = stack.session(role="member")
+    client_id = create_client(stack, session)
+    drafted = new_invoice(stack, session, client_id)
+    for path in ("invoices", "purchase-orders", "quotes"):
+        for name in ("client_id", "project_id"):
+            for value in ("nope", "1234", client_id + "0"):
+                refused = session.get(url(stack, path), params={name: value})
+                assert refused.status_code == 400, (path, name, value, refused.text)
+                assert refused.headers["Content-Type"].startswith("application/problem+json")
+                assert name in refused.json()["errors"], (path, name, value)
+        # A well-formed id nobody has is an empty page, as before.
+        empty = session.get(url(stack, path), params={"client_id": str(uuid.uuid4())})
+        assert empty.status_code == 200 and empty.json() == {"items": [], "next_cursor": None}
+    # Any spelling of a uuid names the same client.
+    upper = session.get(url(stack, "invoices"), params={"client_id": client_id.upper()})
+    assert upper.status_code == 200, upper.text
+    assert [item["id"] for item in upper.json()["items"]] == [drafted["id"]]

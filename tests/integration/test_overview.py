@@ -67,18 +67,55 @@ def overview(session, stack, client_id, as_of):
     return response.json()
 
 
+def drilled_tasks(session, stack, client_id, due, as_of, limit=2):
+    """Every page of the tasks drill-down walked ``limit`` at a time: each page but the
+    last is full and no task comes twice."""
+    items, cursor = [], None
+    while True:
+        params = {"client_id": client_id, "due": due, "as_of": as_of.isoformat(),
+                  "limit": limit, **({"cursor": cursor} if cursor else {})}
+        answer = session.get(f"{stack.url}/api/v1/tasks", params=params)
+        assert answer.status_code == 200, answer.text
+        page = answer.json()
+        items += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            assert len(page["items"]) <= limit
+            break
+        assert len(page["items"]) == limit
+    ids = [item["id"] for item in items]
+    assert len(ids) == len(set(ids)), f"a task listed twice: {ids}"
+    return items
+
+
+def reference_tasks(state, client, as_of):
+    """The keys of the open tasks each task figure counts, from the contract's definitions."""
+    offset = (as_of - BASE_DAY).days
+    due = {key: task["due"] for key, task in state.tasks.items()
+           if not task["done"] and state.projects[task["project"]]["client"] == client}
+    return {"open": set(due),
+            "overdue": {key for key, day in due.items() if day is not None and day < offset},
+            "due": {key for key, day in due.items() if day == offset},
+            "upcoming": {key for key, day in due.items() if day is not None and day > offset}}
+
+
 def check_history(stack, stores, ops, as_of_days=(0, 10, 25, 60)):
     workspace = f"ws-{uuid.uuid4().hex[:8]}"
     driver = Driver(stores, workspace)
     driver.run(ops)
     converged(stack, stores)
     session = stack.session(workspace=workspace, role="viewer")
+    names = {value: key for key, value in driver.ids.items()}
     for offset in as_of_days:
         as_of = date.fromordinal(BASE_DAY.toordinal() + offset)
         for client in driver.state.clients:
             served = comparable(overview(session, stack, driver.ids[client], as_of), driver.ids)
             expected = reference_overview(driver.state, client, as_of)
             assert served == expected, (client, as_of, ops)
+            # Each task figure drills down, all pages together, to exactly what it counts.
+            for due, keys in reference_tasks(driver.state, client, as_of).items():
+                listed = drilled_tasks(session, stack, driver.ids[client], due, as_of)
+                assert {names[item["id"]] for item in listed} == keys, (client, as_of, due, ops)
     return driver, session
 
 
@@ -135,6 +172,68 @@ def test_the_overview_of_a_client_as_the_seeds_describe_it(sources):
     other = stack.session(workspace="elsewhere")
     assert other.get(f"{stack.url}/api/v1/clients/{driver.ids['alan']}/overview").status_code \
         == 404
+
+
+@pytest.mark.parametrize("databases", ["sqlite", "postgres"])
+def test_the_tasks_drill_down_pages_in_a_stable_order(make_stack, databases):
+    stack, stores = make_sources_stack(make_stack, databases=databases)
+    ops = [Op("client", {"id": "alan"}), Op("client", {"id": "sps"}),
+           Op("project", {"id": "web", "client": "alan"}),
+           Op("project", {"id": "app", "client": "sps"})]
+    # Ties on one due date (ordered by id), undated tasks, done ones, another client's.
+    dues = [5, 10, 10, 10, None, 20, 10, None, 3, 10, 25, 10]
+    ops += [Op("task", {"id": f"t{n}", "project": "web", "due": due})
+            for n, due in enumerate(dues)]
+    ops += [Op("task_update", {"id": "t0", "due": 5, "done": True}),
+            Op("task", {"id": "other", "project": "app", "due": 10})]
+    ops += [Op("task", {"id": f"bulk{n}", "project": "web", "due": 30 + n % 4})
+            for n in range(45)]
+    driver, session = check_history(stack, stores, ops, as_of_days=(10,))
+    alan, as_of = driver.ids["alan"], date(2026, 11, 11)
+    tasks = f"{stack.url}/api/v1/tasks"
+
+    def page(**params):
+        answer = session.get(tasks, params={"client_id": alan, "as_of": as_of.isoformat(),
+                                            **params})
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    everything = page(limit=500)
+    assert everything["next_cursor"] is None and len(everything["items"]) == 56
+    # Earliest due first, undated last; one due date in id order.
+    keys = [(item["due_date"] is None, item["due_date"] or "") for item in everything["items"]]
+    assert keys == sorted(keys)
+    tied = [item["id"] for item in everything["items"] if item["due_date"] == "2026-11-11"]
+    assert len(tied) == 6 and tied == sorted(tied)
+    for limit in (1, 2, 5, 55, 56):
+        walked = drilled_tasks(session, stack, alan, "open", as_of, limit)
+        assert walked == everything["items"], limit
+    first = page()  # 50 by default
+    assert len(first["items"]) == 50 and first["next_cursor"]
+    rest = page(cursor=first["next_cursor"])
+    assert rest["next_cursor"] is None
+    assert first["items"] + rest["items"] == everything["items"]
+    due = page(due="due", limit=2)
+    assert len(due["items"]) == 2 and due["next_cursor"]
+    assert page(due="due", limit=2, cursor=due["next_cursor"])["items"] == \
+        page(due="due")["items"][2:4]
+
+    for limit in ("0", "501", "-1", "ten", "2.5", "1e2", "²"):
+        refused = session.get(tasks, params={"client_id": alan, "limit": limit})
+        assert refused.status_code == 400, (limit, refused.text)
+        assert refused.headers["Content-Type"].startswith("application/problem+json")
+        assert "limit" in refused.json()["errors"], limit
+    for cursor in ("nope", "W10", "eyJhIjoxfQ"):
+        refused = session.get(tasks, params={"client_id": alan, "cursor": cursor})
+        assert refused.status_code == 400 and "cursor" in refused.json()["errors"], cursor
+    for client_id in ("nope", "1234", alan + "0"):
+        refused = session.get(tasks, params={"client_id": client_id})
+        assert refused.status_code == 400, (client_id, refused.text)
+        assert refused.headers["Content-Type"].startswith("application/problem+json")
+        assert "client_id" in refused.json()["errors"], client_id
+    assert session.get(tasks, params={"client_id": str(uuid.uuid4())}).status_code == 404
+    # The canonical form of an id names the same client.
+    assert page(client_id=alan.upper(), limit=500)["items"] == everything["items"]
 
 
 @settings(max_examples=12, deadline=None,

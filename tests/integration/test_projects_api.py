@@ -178,8 +178,8 @@ def test_list_filters_search_and_pages(stack):
             break
     assert seen == list(reversed(ids))
 
-    for params in ({"limit": 0}, {"limit": 501}, {"limit": "ten"}, {"cursor": "garbage"},
-                   {"status": "paused"}, {"client_id": "not-an-id"}):
+    for params in ({"limit": 0}, {"limit": 501}, {"limit": "ten"}, {"limit": "²"},
+                   {"cursor": "garbage"}, {"status": "paused"}, {"client_id": "not-an-id"}):
         answer = session.get(url(stack, "/projects"), params=params, timeout=10)
         assert answer.status_code == 400 and answer.headers["Content-Type"] == PROBLEM, params
 
