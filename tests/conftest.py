@@ -156,7 +156,20 @@ def database_url(request, tmp_path):
                                                        .replace("[", "_").replace("]", ""))
 
 
+_ports_handed_out = set()
+
+
 def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port nothing listens on, never the same one twice in a test run.
+
+    The services listen with SO_REUSEPORT (eventlet's default): two services given the
+    same port would both bind it and share its connections, so a test stack's gateway
+    URL would reach its contacts service now and then (404). A port the kernel hands
+    out again after its probe socket closed is therefore skipped."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _ports_handed_out:
+            _ports_handed_out.add(port)
+            return port
