@@ -183,8 +183,9 @@ def tax_id_holder(conn, workspace, record, exclude=()):
 
 
 def _key_number(conn, key):
-    """SQL for the number part of a tax id key with a country (``ES:B1`` -> ``B1``).
-    It scans the workspace's tax id keys (only for tax ids given without a country)."""
+    """SQL for the number part of a tax id key with a country (``ES:B1`` -> ``B1``);
+    on PostgreSQL the expression of index ``ix_client_match_keys_number`` (migration
+    0007), so a tax id given without a country is an index lookup, not a scan."""
     if conn.dialect.name == "postgresql":
         return func.split_part(key, ":", 2)
     return func.substr(key, func.instr(key, ":") + 1)
