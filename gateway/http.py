@@ -34,6 +34,10 @@ def api(method, url, role="viewer"):
             if (request.content_length or 0) > MAX_REQUEST_BYTES:
                 # Before anything reads the body (the Idempotency-Key fingerprint does).
                 raise PayloadTooLarge(f"requests are limited to {MAX_REQUEST_BYTES // 2**20} MiB")
+            if request.content_length is None:
+                # A body sent chunked is refused as soon as it passes the limit.
+                request.environ["wsgi.input"] = CappedInput(request.environ["wsgi.input"],
+                                                            MAX_REQUEST_BYTES)
             token = request.headers.get("Consistency-Token")
             if token:
                 wait_for_consistency(self.projector, token)
@@ -44,6 +48,36 @@ def api(method, url, role="viewer"):
             return fn(self, request, principal, **path)
         return http(method, url)(endpoint)
     return decorate
+
+
+class CappedInput:
+    """A request body of unannounced length (chunked) that raises 413 once more than
+    ``limit`` bytes have arrived. (werkzeug's own maximum stops reading at the limit
+    without a word, so the endpoint would see a truncated body.)"""
+
+    def __init__(self, stream, limit):
+        self.stream = stream
+        self.limit = limit
+        self.size = 0
+
+    def _count(self, data):
+        self.size += len(data)
+        if self.size > self.limit:
+            raise PayloadTooLarge(f"requests are limited to {self.limit // 2**20} MiB")
+        return data
+
+    def read(self, size=-1):
+        if size is not None and size >= 0:
+            return self._count(self.stream.read(size))
+        parts = []  # the whole body: in pieces, so that memory stops at the limit too
+        while True:
+            part = self._count(self.stream.read(65536))
+            if not part:
+                return b"".join(parts)
+            parts.append(part)
+
+    def readline(self, size=-1):
+        return self._count(self.stream.readline(size))
 
 
 def json_body(request):

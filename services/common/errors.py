@@ -58,10 +58,18 @@ class Conflict(ClientfolioError):
 
 @deserialize_to_instance
 class PreconditionFailed(ClientfolioError):
-    """An ``If-Match`` / expected version that no longer holds."""
+    """An ``If-Match`` / expected version that no longer holds; ``extra["version"]``
+    is the resource's current version."""
 
     status = 412
     title = "Precondition failed"
+
+    def __init__(self, detail="", errors=None, extra=None):
+        extra = dict(extra or {})
+        # nameko sends exception arguments as text: the version is an integer again.
+        if isinstance(extra.get("version"), str) and extra["version"].isdigit():
+            extra["version"] = int(extra["version"])
+        super().__init__(detail, errors, extra)
 
 
 @deserialize_to_instance

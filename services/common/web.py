@@ -59,7 +59,11 @@ def problem_response(status, title, detail="", errors=None, extra=None, headers=
 
 def problem_from_exception(exc):
     if isinstance(exc, ClientfolioError):
-        return problem_response(exc.status, exc.title, exc.detail, exc.errors, exc.extra)
+        # RFC 9110: a 401 names the scheme the client should use.
+        headers = {"WWW-Authenticate": 'Bearer realm="clientfolio"'} if exc.status == 401 \
+            else None
+        return problem_response(exc.status, exc.title, exc.detail, exc.errors, exc.extra,
+                                headers)
     if isinstance(exc, HTTPException):
         return problem_response(exc.code, exc.name, exc.description)
     log.exception("unhandled error", exc_info=exc)
@@ -73,6 +77,11 @@ class ProblemWsgiApp(WsgiApp):
         route = "unmatched"
         try:
             from werkzeug.wrappers import Request
+            if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+                # eventlet's server de-chunks the body and ends it; without this flag
+                # werkzeug reads a body without Content-Length as empty (a valid POST
+                # sent chunked answered 400 "needs a JSON body").
+                environ["wsgi.input_terminated"] = True
             request = Request(environ, shallow=True)
             adapter = self.url_map.bind_to_environ(environ)
             try:

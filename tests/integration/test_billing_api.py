@@ -114,6 +114,7 @@ def test_invoice_lifecycle_draft_edit_issue_pay(api):
     assert edited.json()["total"] == "1210.16" and edited.headers["ETag"] == '"2"'
     stale = session.patch(path, json={"due_date": "2026-04-30"}, headers={"If-Match": '"1"'})
     assert stale.status_code == 412 and stale.headers["Content-Type"] == PROBLEM
+    assert isinstance(stale.json()["version"], int)
     unchanged = session.patch(path, json={"due_date": "2026-03-31"})
     assert unchanged.status_code == 200 and unchanged.json()["version"] == 2
     assert session.patch(path, json={"client_id": client_id}).status_code == 422

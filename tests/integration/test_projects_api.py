@@ -44,6 +44,7 @@ def test_create_read_edit_and_archive_a_project(stack):
     stale = session.patch(url(stack, f"/projects/{project['id']}"), json={"code": "X"},
                           headers={"If-Match": '"1"'}, timeout=10)
     assert stale.status_code == 412 and stale.headers["Content-Type"] == PROBLEM
+    assert isinstance(stale.json()["version"], int)
     weak = session.patch(url(stack, f"/projects/{project['id']}"), json={"code": "RL-27"},
                          headers={"If-Match": 'W/"2"'}, timeout=10)
     assert weak.status_code == 200 and weak.headers["ETag"] == '"3"'

@@ -40,6 +40,7 @@ def test_create_a_client_then_read_its_overview_with_the_consistency_token(stack
 def test_auth_roles_and_workspaces(stack):
     anonymous = requests.post(f"{stack.url}/api/v1/clients", json={"name": "X"}, timeout=10)
     assert anonymous.status_code == 401 and anonymous.headers["Content-Type"] == PROBLEM
+    assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
     bad = requests.get(f"{stack.url}/api/v1/clients/x/overview",
                        headers={"Authorization": "Bearer cf_nope"}, timeout=10)
     assert bad.status_code == 401
@@ -77,6 +78,26 @@ def test_bad_input_gets_a_clear_problem(stack):
     assert wrong_method.status_code == 405
     bad_date = session.get(f"{stack.url}/api/v1/clients/x/overview", params={"as_of": "22/11"})
     assert bad_date.status_code == 400
+
+
+def test_a_body_sent_chunked_is_read_and_held_to_the_limit(stack):
+    """No Content-Length (Transfer-Encoding: chunked, as streaming clients send)."""
+    session = stack.session()
+    created = session.post(f"{stack.url}/api/v1/clients", timeout=10,
+                           data=iter([b'{"name": ', '"Fundació Catalana"}'.encode()]),
+                           headers={"Content-Type": "application/json"})
+    assert created.status_code == 201, created.text
+    assert created.json()["name"] == "Fundació Catalana"
+
+    def endless():  # past the gateway's 64 MiB limit, never announced
+        chunk = b" " * 2**20
+        for _ in range(70):
+            yield chunk
+
+    too_large = session.post(f"{stack.url}/api/v1/clients", data=endless(), timeout=60,
+                             headers={"Content-Type": "application/json"})
+    assert too_large.status_code == 413, too_large.text
+    assert too_large.headers["Content-Type"] == PROBLEM
 
 
 def test_system_endpoints_need_no_token(stack):
