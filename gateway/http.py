@@ -6,6 +6,7 @@ from datetime import date, datetime, timezone
 
 from services.common.consistency import MalformedToken, format_token, parse_token
 from services.common.errors import BadRequest, PayloadTooLarge
+from services.common.logs import bind
 from services.common.paging import canonical_id
 from services.common.web import http, json_response
 
@@ -30,6 +31,7 @@ def api(method, url, role="viewer"):
         @functools.wraps(fn)
         def endpoint(self, request, **path):
             principal = authenticate(self.db, request.headers.get("Authorization"))
+            bind(principal.workspace, request.headers.get("X-Correlation-Id"))
             principal.require(role)
             if (request.content_length or 0) > MAX_REQUEST_BYTES:
                 # Before anything reads the body (the Idempotency-Key fingerprint does).

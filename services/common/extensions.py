@@ -15,6 +15,7 @@ from .consumer import EventConsumer
 from .db import get_database
 from .eventstore import EventStore
 from .inbox import Inbox
+from .logs import bind
 from .metrics import RPC_LATENCY, render
 from .notify import Listener, Notifier, parse_positions
 from .relay import OutboxRelay
@@ -145,6 +146,9 @@ class EventSourcedStore(DependencyProvider):
     # each of its RPC workers here.
     def worker_setup(self, worker_ctx):
         self._started[worker_ctx.call_id] = time.perf_counter()
+        ctx = worker_ctx.args[0] if worker_ctx.args else None
+        if isinstance(ctx, dict) and "workspace" in ctx:  # a command context: log with it
+            bind(ctx.get("workspace"), ctx.get("correlation_id"))
 
     def worker_teardown(self, worker_ctx):
         started = self._started.pop(worker_ctx.call_id, None)

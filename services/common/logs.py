@@ -1,9 +1,33 @@
-"""JSON log lines on stdout: timestamp, level, service, correlation_id, workspace."""
+"""JSON log lines on stdout: timestamp, level, service, correlation_id, workspace.
+
+The correlation id and workspace are those of the request or RPC being served by
+the current green thread (``bind``, called as a worker starts), so every line a
+command logs in any service can be found from the request's ``X-Correlation-Id``.
+"""
 import json
 import logging
 import sys
 
+from eventlet.corolocal import local
+
 from .envelope import format_time, utc_now
+
+_current = local()  # per green thread: each nameko worker runs in its own
+
+
+def bind(workspace=None, correlation_id=None):
+    """The workspace and correlation id of what this green thread serves now."""
+    _current.workspace = workspace
+    _current.correlation_id = correlation_id
+
+
+class ContextFilter(logging.Filter):
+    def filter(self, record):
+        if getattr(record, "correlation_id", None) is None:
+            record.correlation_id = getattr(_current, "correlation_id", None)
+        if getattr(record, "workspace", None) is None:
+            record.workspace = getattr(_current, "workspace", None)
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -29,6 +53,7 @@ class JsonFormatter(logging.Formatter):
 def setup_logging(service, level="INFO"):
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter(service))
+    handler.addFilter(ContextFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

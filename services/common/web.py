@@ -7,7 +7,9 @@ methods answer problem+json 404/405 instead of an HTML page.
 import inspect
 import json
 import logging
+import re
 import time
+import uuid
 
 import orjson
 from nameko.web.handlers import HttpRequestHandler
@@ -21,6 +23,8 @@ from .metrics import HTTP_LATENCY, HTTP_REQUESTS
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+# An X-Correlation-Id a caller may choose (else the server makes one).
+_CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 
 
 _ORJSON_OPTIONS = (orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
@@ -75,8 +79,13 @@ class ProblemWsgiApp(WsgiApp):
     def __call__(self, environ, start_response):
         started = time.perf_counter()
         route = "unmatched"
+        correlation_id = None
         try:
             from werkzeug.wrappers import Request
+            correlation_id = environ.get("HTTP_X_CORRELATION_ID", "")
+            if not _CORRELATION_ID.match(correlation_id):
+                # Each request gets one: its events and every service's log lines carry it.
+                correlation_id = environ["HTTP_X_CORRELATION_ID"] = uuid.uuid4().hex
             if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
                 # eventlet's server de-chunks the body and ends it; without this flag
                 # werkzeug reads a body without Content-Length as empty (a valid POST
@@ -96,6 +105,8 @@ class ProblemWsgiApp(WsgiApp):
                     response.headers["Content-Type"] = PROBLEM_JSON
         except Exception as exc:  # never an HTML page or a dropped connection
             response = problem_from_exception(exc)
+        if correlation_id is not None:
+            response.headers["X-Correlation-Id"] = correlation_id
         method = environ.get("REQUEST_METHOD", "GET")
         HTTP_REQUESTS.labels(method, route, str(response.status_code)).inc()
         HTTP_LATENCY.labels(method, route).observe(time.perf_counter() - started)

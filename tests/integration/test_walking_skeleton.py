@@ -100,6 +100,23 @@ def test_a_body_sent_chunked_is_read_and_held_to_the_limit(stack):
     assert too_large.headers["Content-Type"] == PROBLEM
 
 
+def test_every_request_has_a_correlation_id_that_its_events_carry(stack):
+    session = stack.session()
+    chosen = session.post(f"{stack.url}/api/v1/clients", json={"name": "Chosen"},
+                          headers={"X-Correlation-Id": "req-42"}, timeout=10)
+    made = session.post(f"{stack.url}/api/v1/clients", json={"name": "Made"}, timeout=10)
+    assert chosen.headers["X-Correlation-Id"] == "req-42"
+    generated = made.headers["X-Correlation-Id"]
+    assert len(generated) == 32
+    events = {e["stream_id"]: e for e in stack.rpc.contacts.events_since(0, 5000)}
+    assert events[chosen.json()["id"]]["correlation_id"] == "req-42"
+    assert events[made.json()["id"]]["correlation_id"] == generated
+    # Errors carry it too; one that is not a plain token is replaced.
+    refused = session.post(f"{stack.url}/api/v1/clients", json={},
+                           headers={"X-Correlation-Id": "bad id\u00e9"}, timeout=10)
+    assert refused.status_code == 422 and len(refused.headers["X-Correlation-Id"]) == 32
+
+
 def test_system_endpoints_need_no_token(stack):
     for path in ("/health", "/ready", "/metrics", "/api/v1/openapi.json"):
         assert requests.get(f"{stack.url}{path}", timeout=10).status_code == 200, path

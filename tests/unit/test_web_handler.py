@@ -25,3 +25,17 @@ def test_arguments_are_bound_per_request_only_for_methods_not_taking_any_path(mo
         for _ in range(2):
             handler.check_signature(("request",), {"client_id": "c1"})
     assert checked == ["strict", "strict"]
+
+
+def test_log_lines_carry_the_bound_workspace_and_correlation_id():
+    import logging
+
+    from services.common.logs import ContextFilter, bind
+
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "message", None, None)
+    bind("acme", "req-42")
+    try:
+        assert ContextFilter().filter(record) is True
+    finally:
+        bind()
+    assert (record.workspace, record.correlation_id) == ("acme", "req-42")
