@@ -20,6 +20,7 @@ from kombu import Connection, Consumer, Exchange, Queue
 from nameko.exceptions import UnknownService
 from nameko.standalone.rpc import ClusterRpcProxy
 
+from .contract import EVENT_TYPES
 from .envelope import InvalidEvent, parse_event
 from .inbox import Inbox
 from .leader import leadership
@@ -58,6 +59,7 @@ class EventConsumer:
         self.queue_type = config.get("EVENT_QUEUE_TYPE") or "classic"
         self._stopping = False
         self.ready = {source: False for source in self.sources}
+        self._ahead = {}  # source -> events received beyond a gap, until the next catch-up
         self.leader = {source: False for source in self.sources}
 
     @property
@@ -114,6 +116,7 @@ class EventConsumer:
         while not self._stopping:
             batch = getattr(rpc, source).events_since(position, self.batch_size)
             if not batch:
+                CONSUMER_LAG.labels(self.name, source).set(0)  # at the head of the log
                 return position
             events = []
             for body in batch:
@@ -204,7 +207,7 @@ class EventConsumer:
                 now = time.monotonic()
                 if needs_catch_up or now - last_catch_up > self.catch_up_interval:
                     # Fills gaps, and anything the broker never delivered to us.
-                    self.catch_up(source, rpc)
+                    self._set_aside_unknown_positions(source, self.catch_up(source, rpc))
                     needs_catch_up = False
                     last_catch_up = now
             consumer.cancel()
@@ -220,10 +223,31 @@ class EventConsumer:
         if not events:
             return False
         result = self._apply(source, events)
+        known = EVENT_TYPES.get(source, frozenset())
+        for event in result.skipped:
+            if event.type not in known:
+                # Its position was applied from the source's log: this copy is a message
+                # of a type the source never publishes, set aside rather than ignored.
+                self.inbox.park(source, event.to_json(),
+                                f"unknown event type {event.type!r} at position "
+                                f"{event.position}, which was already applied", event)
+        # Beyond a gap: checked against the source's log after the catch-up.
+        self._ahead.setdefault(source, []).extend(
+            e for e in events if e.position > result.position)
         # What this consumer knows exists but has not applied (a gap waiting to be filled).
         CONSUMER_LAG.labels(self.name, source).set(
             max(0, max(e.position for e in events) - result.position))
         return result.gap_after is not None
+
+    def _set_aside_unknown_positions(self, source, head):
+        """After a catch-up to the source's ``head``: a message whose position is still
+        beyond it is not in the source's log (a real event is committed, hence in the
+        log, before it is published), so it is set aside, not silently dropped."""
+        for event in self._ahead.pop(source, []):
+            if event.position > head:
+                self.inbox.park(source, event.to_json(),
+                                f"position {event.position} is not in the {source} event "
+                                f"log, which ends at {head}", event)
 
     def _apply(self, source, events):
         result = self.inbox.apply(source, events)

@@ -18,7 +18,7 @@ transaction, advances the source's checkpoint, so:
 import json
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import (
     Boolean,
@@ -117,6 +117,7 @@ class ApplyResult:
     parked: int = 0
     gap_after: int | None = None  # checkpoint at which a missing position was found
     position: int = 0  # checkpoint after the call
+    skipped: list = field(default_factory=list)  # events at positions already applied
 
 
 class Inbox:
@@ -219,6 +220,7 @@ class Inbox:
         for event in events:
             if event.position <= checkpoint:
                 result.duplicates += 1
+                result.skipped.append(event)
                 continue
             if event.position != checkpoint + 1:
                 result.gap_after = checkpoint
@@ -332,10 +334,17 @@ class Inbox:
 
     # -- dead letters ----------------------------------------------------------------
 
-    def park(self, source, body, reason):
-        """Set aside a message that cannot be applied (never dropped)."""
+    def park(self, source, body, reason, event=None):
+        """Set aside a message that cannot be applied (never dropped); an event already
+        set aside (same id) is not set aside twice."""
         with self.database.write() as conn:
-            self._park(conn, source, body, reason, None)
+            if event is not None and conn.execute(
+                    select(self.tables.dead_letters.c.id)
+                    .where(self.tables.dead_letters.c.source == source)
+                    .where(self.tables.dead_letters.c.event_id == event.event_id)
+                    .limit(1)).first() is not None:
+                return
+            self._park(conn, source, body, reason, event)
 
     def _park(self, conn, source, body, reason, event):
         if isinstance(body, (bytes, bytearray)):

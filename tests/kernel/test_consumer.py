@@ -127,6 +127,38 @@ def test_poison_messages_are_parked_and_the_consumer_keeps_going(source, consume
     thread.wait()
 
 
+def test_messages_of_unknown_type_or_position_are_set_aside_not_dropped(source, consumer,
+                                                                         amqp_uri):
+    """A message the source never published: an unknown type at a position already
+    applied, or a position beyond the source's log. Parked (once), never silently
+    acknowledged away; the lag it suggested does not stay."""
+    import uuid
+
+    from services.common.metrics import CONSUMER_LAG
+
+    thread = run(consumer)
+    first = register(source, "ana")
+    publish(amqp_uri, first.to_dict())
+    wait_until(lambda: applied(consumer) == [1], message="the good event")
+    unknown = {**first.to_dict(), "event_id": str(uuid.uuid4()), "type": "ClientExploded"}
+    ahead = {**first.to_dict(), "event_id": str(uuid.uuid4()), "position": 1000}
+    publish(amqp_uri, unknown, unknown, routing_key="ClientExploded")
+    publish(amqp_uri, ahead)
+    wait_until(lambda: len(consumer.inbox.dead_letters()) == 2, message="both set aside")
+    letters = {letter["event_id"]: letter for letter in consumer.inbox.dead_letters()}
+    assert letters[unknown["event_id"]]["reason"] == (
+        "unknown event type 'ClientExploded' at position 1, which was already applied")
+    assert letters[ahead["event_id"]]["reason"] == (
+        "position 1000 is not in the contacts event log, which ends at 1")
+    assert CONSUMER_LAG.labels("sink", "contacts")._value.get() == 0
+    second = register(source, "bea")
+    publish(amqp_uri, second.to_dict())
+    wait_until(lambda: applied(consumer) == [1, 2], message="consumer still going")
+    assert len(consumer.inbox.dead_letters()) == 2
+    consumer.stop()
+    thread.wait()
+
+
 def test_redelivered_events_after_a_restart_are_applied_once(source, consumer, amqp_uri):
     thread = run(consumer)
     events = [register(source, name) for name in ("ana", "bea")]
