@@ -11,9 +11,13 @@
 """
 import argparse
 import json
+import re
 import sys
 
 SERVICES = ("contacts", "projects", "billing", "gateway")
+# A workspace name is stored in every service's String(100) columns and printed in log
+# lines and shell commands: plain ASCII, no spaces or slashes ("demo", "ws-abc123").
+WORKSPACE_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
 
 
 class UsageError(Exception):
@@ -67,14 +71,22 @@ def _gateway_database(config):
     return get_database(url)
 
 
+def check_workspace(name):
+    if not WORKSPACE_NAME.fullmatch(name):
+        raise UsageError(f"invalid workspace name {name!r}: use 1-100 letters, digits, "
+                         "'-', '_' or '.'")
+
+
 def cmd_token(args):
+    if args.action == "create":  # checked before any database is opened or migrated
+        if not args.workspace or not args.role:
+            raise UsageError("token create needs --workspace NAME and --role admin|member|viewer")
+        check_workspace(args.workspace)
     config = _prepare(args)
     from gateway import auth
 
     database = _gateway_database(config)
     if args.action == "create":
-        if not args.workspace or not args.role:
-            raise UsageError("token create needs --workspace NAME and --role admin|member|viewer")
         try:
             _, token = auth.create_token(database, args.workspace, args.role, args.label)
         except ValueError as exc:

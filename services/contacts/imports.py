@@ -40,7 +40,6 @@ import eventlet
 from eventlet.event import Event
 from eventlet.queue import LightQueue
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc
 from sqlalchemy import (BigInteger, Boolean, Column, Float, Integer, LargeBinary, MetaData,
                         String, Table, Text, bindparam, delete, false, func, insert, or_,
                         select, update)
@@ -54,6 +53,7 @@ from services.common.errors import (BadRequest, ConcurrencyError, Conflict, NotF
                                     ValidationFailed)
 from services.common.eventstore import EventStore, StreamAppend, events_table
 from services.common.extensions import stop_within
+from services.common.rpc import rpc
 
 from . import queries, spreadsheets
 from .db import client_match_keys_table, client_tags_table, clients_table

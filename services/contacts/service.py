@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import eventlet
 from nameko.dependency_providers import Config
-from nameko.rpc import RpcProxy, rpc
+from nameko.rpc import RpcProxy
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -27,6 +27,7 @@ from services.common.eventstore import StreamAppend
 from services.common.extensions import (EventConsumerProvider, EventSourcedStore,
                                         EventSourceRpc, HealthChecks)
 from services.common.migrations import migrator
+from services.common.rpc import rpc  # typed errors are answers: logged as expected
 
 from . import duplicates as duplicate_list
 from . import files as file_rules
@@ -160,7 +161,7 @@ class ContactsService(ClientImportsRpc, UploadsRpc, EventSourceRpc, HealthChecks
         if expected_version is not None and client.version != expected_version:
             raise PreconditionFailed(
                 f"the client is at version {client.version}, not {expected_version}; "
-                "read it again", extra={"current_version": client.version})
+                "read it again", extra={"version": client.version})
 
     def _save(self, conn, ctx, client, is_new=False):
         """Project the client's pending events, then append them; returns the envelopes.

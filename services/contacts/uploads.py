@@ -15,12 +15,12 @@ import binascii
 import time
 import uuid
 
-from nameko.rpc import rpc
 from sqlalchemy import (Column, Float, Index, Integer, LargeBinary, MetaData, String, Table,
                         delete, func, select)
 
 from services.common.context import CommandContext
 from services.common.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
+from services.common.rpc import rpc
 
 MiB = 1024 * 1024
 PART_BYTES = 4 * MiB  # what the gateway sends: 5.3 MiB of base64, well under any broker limit

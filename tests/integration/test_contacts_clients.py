@@ -171,6 +171,7 @@ def test_patch_with_if_match_and_the_history_of_changes(http):
 
     stale = http.patch(path, json={"category": "x"}, headers={"If-Match": '"1"'})
     assert stale.status_code == 412 and stale.headers["Content-Type"] == PROBLEM
+    assert stale.json()["version"] == 2  # the current version, an integer as in ETag
     bad = http.patch(path, json={"category": "x"}, headers={"If-Match": "yesterday"})
     assert bad.status_code == 400
     unknown = http.patch(f"/api/v1/clients/{uuid.uuid4()}", json={"name": "x"})
@@ -344,6 +345,31 @@ def test_rpc_methods_for_other_services(stack, workspace):
         rpc.update_client(ctx, client["id"], {"notes": "x"}, 1)
     with pytest.raises(NotFound):
         rpc.get_client({"workspace": "elsewhere"}, client["id"])
+
+
+def test_client_errors_over_rpc_are_logged_as_expected(stack, workspace, caplog):
+    """A 4xx is an answer, not a failure: nameko logs it as an "(expected)" WARNING, as
+    projects and billing do, not as an ERROR that pages an operator."""
+    import base64
+    import logging
+
+    from services.common.errors import NotFound, UnsupportedMediaType, ValidationFailed
+
+    rpc = stack.rpc.contacts
+    ctx = {"workspace": workspace, "actor": "service:test", "correlation_id": "c-2"}
+    client = rpc.create_client(ctx, {"name": "Quiet Logs"})["client"]
+    caplog.set_level(logging.WARNING, logger="nameko.containers")
+    with pytest.raises(ValidationFailed):
+        rpc.create_client(ctx, {"name": "x", "no_such_field": 1})
+    with pytest.raises(NotFound):
+        rpc.get_client(ctx, str(uuid.uuid4()))
+    with pytest.raises(UnsupportedMediaType):
+        rpc.set_photo(ctx, client["id"], base64.b64encode(b"not an image").decode())
+    handled = [r for r in caplog.records if r.name == "nameko.containers"
+               and "contacts." in r.getMessage()]
+    assert len(handled) == 3, [r.getMessage() for r in handled]
+    assert all(r.levelno == logging.WARNING and r.getMessage().startswith("(expected)")
+               for r in handled), [(r.levelname, r.getMessage()) for r in handled]
 
 
 @pytest.mark.postgres
