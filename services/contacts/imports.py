@@ -60,7 +60,8 @@ from .db import client_match_keys_table, client_tags_table, clients_table
 from .domain import Client, unmerge_reverts
 from .schemas import validate_client
 from .uploads import PART_BYTES, check_range, read_content, take_upload
-from .validation import client_country, email_key, same_tax_id, search_text, tax_id_key
+from .validation import (client_country, email_key, same_tax_id, search_text, tax_id_key,
+                         tax_number)
 
 log = logging.getLogger(__name__)
 
@@ -388,7 +389,7 @@ class JobRun:
             with self.db.write() as conn:
                 self._owned(conn, total=total)
         checkpoint = job.checkpoint
-        self.seen = {}
+        self.seen = {}  # tax id number -> [(key, row)] of the file's rows so far
         if checkpoint > 1:
             self._replay_seen(table, columns, checkpoint)
         # Two stages: this green thread checks the rows of the next batch (CPU) while
@@ -435,7 +436,18 @@ class JobRun:
                 continue
             key = tax_key(spreadsheets.row_to_client(columns, cells))
             if key:
-                self.seen.setdefault(key, number)
+                self._saw(key, number)
+
+    def _saw(self, key, row):
+        self.seen.setdefault(tax_number(key), []).append((key, row))
+
+    def _seen_row(self, key):
+        """The first row of the file with the same tax id as ``key`` (``same_tax_id``:
+        a row without a country and one with it count as the same), or ``None``."""
+        for other, row in self.seen.get(tax_number(key), ()):
+            if same_tax_id(key, other):
+                return row
+        return None
 
     def _prepare_all(self, table, columns, checkpoint, prepared):
         """Read and check the rows after ``checkpoint``, a batch at a time, into
@@ -479,7 +491,7 @@ class JobRun:
                 verdicts[number] = ("error", None, row_errors(exc.errors), None, None)
                 continue
             tkey = tax_key(fields)
-            earlier = self.seen.get(tkey) if tkey else None
+            earlier = self._seen_row(tkey) if tkey else None
             if earlier:
                 verdicts[number] = ("error", None, [{
                     "field": "tax_id",
@@ -487,7 +499,7 @@ class JobRun:
                     None, None)
                 continue
             if tkey:
-                self.seen[tkey] = number
+                self._saw(tkey, number)
             candidates.append((number, data, fields, tkey, email_key(fields.get("email"))))
             if row_id:
                 ids[number] = row_id

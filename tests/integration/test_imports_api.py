@@ -456,3 +456,17 @@ def test_everyday_kinds_languages_and_postal_codes(stack, workspace):
                    "Lisboa Seguros": ("company", "en", "1000"),
                    "Cal Pep": ("company", "de", "08001"),
                    "João Silva": ("person", "it", "01310100")}
+
+
+def test_a_tax_id_with_and_without_a_country_in_one_file_is_an_in_file_duplicate(
+        stack, workspace):
+    session = stack.session(workspace)
+    content = csv_bytes([["Nombre", "NIF", "País"],
+                         ["Con país", "B05236195", "ES"],
+                         ["Sin país", "B-05236195", ""],
+                         ["Otro país", "501964843", "PT"],
+                         ["Mismos dígitos", "50-1964843", "US"]])
+    job = upload(session, stack, content).json()
+    assert (job["created"], job["failed"]) == (3, 1), job
+    assert job["errors"] == [{"row": 3, "field": "tax_id",
+                              "message": "this tax id is already in row 2 of the file"}]
