@@ -4,7 +4,7 @@ import json
 import re
 from datetime import date, datetime, timezone
 
-from services.common.consistency import MalformedToken, format_token, parse_token
+from services.common.consistency import format_token, parse_token
 from services.common.errors import BadRequest, PayloadTooLarge
 from services.common.logs import bind
 from services.common.paging import canonical_id
@@ -138,20 +138,11 @@ def if_match(request):
     return int(match.group(1))
 
 
-def parse_consistency_token(token):
-    """``"contacts:42,projects:7"`` -> {"contacts": 42, "projects": 7}."""
-    try:
-        return parse_token(token, SOURCES)
-    except MalformedToken:
-        raise BadRequest("malformed Consistency-Token",
-                         {"Consistency-Token": ["expected source:position"]}) from None
-
-
 def wait_for_consistency(consumer, token, timeout=CONSISTENCY_WAIT_SECONDS):
     """Block until the read model applied every position in ``token`` (or time out).
     A timeout is not an error: the read answers what it has (eventual consistency).
     Returns True if the positions were reached."""
-    return consumer.wait_applied(parse_consistency_token(token), timeout)
+    return consumer.wait_applied(parse_token(token, SOURCES), timeout)
 
 
 def written(payload, status, source, position=None, headers=None):

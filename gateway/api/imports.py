@@ -12,6 +12,7 @@ import time
 
 from werkzeug.wrappers import Response
 
+from services.common.consistency import format_token
 from services.common.errors import BadRequest, UnsupportedMediaType, ValidationFailed
 from services.common.web import json_response
 from services.contacts import exports, spreadsheets
@@ -37,7 +38,8 @@ def job_response(job, status=200, headers=None, brief=False):
     """A job's answer, with a ``Consistency-Token`` for what it has written so far
     (everything, once it is done): a read sending it back sees the imported clients."""
     job = dict(job)
-    headers = {**(headers or {}), "Consistency-Token": f"contacts:{int(job.pop('position', 0))}"}
+    headers = {**(headers or {}),
+               "Consistency-Token": format_token({"contacts": job.pop("position", 0)})}
     body = {"id": job["id"], "status": job["status"]} if brief else job
     return json_response(body, status, headers)
 

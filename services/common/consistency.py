@@ -5,10 +5,18 @@ A token is ``"<source>:<position>[,<source>:<position>...]"``, e.g.
 ``"contacts:42,projects:7"``: each source's global event position. Waiting is done
 by the consumer that applies those sources (``EventConsumer.wait_applied``).
 """
+from nameko.exceptions import deserialize_to_instance
+
+from .errors import BadRequest
 
 
-class MalformedToken(ValueError):
-    pass
+@deserialize_to_instance
+class MalformedToken(BadRequest):
+    """A token that is not ``source:position[,...]``: 400 wherever it is read."""
+
+    def __init__(self, detail="", errors=None, extra=None):
+        super().__init__("malformed Consistency-Token",
+                         errors or {"Consistency-Token": ["expected source:position"]}, extra)
 
 
 def format_token(positions):
@@ -27,17 +35,17 @@ def parse_token(token, sources=None):
     elif isinstance(token, str):
         items = [part.strip().partition(":")[::2] for part in token.split(",")]
     else:
-        raise MalformedToken(f"a consistency token is text, not {type(token).__name__}")
+        raise MalformedToken()
     wanted = {}
     for source, position in items:
         source = str(source)
         if isinstance(position, bool) or (isinstance(position, str) and not position.isdigit()):
-            raise MalformedToken(f"expected source:position, got {source}:{position}")
+            raise MalformedToken()
         try:
             position = int(position)
         except (TypeError, ValueError):
-            raise MalformedToken(f"expected source:position, got {source}:{position}") from None
+            raise MalformedToken() from None
         if not source or position < 0 or (sources is not None and source not in sources):
-            raise MalformedToken(f"expected source:position, got {source}:{position}")
+            raise MalformedToken()
         wanted[source] = max(wanted.get(source, 0), position)
     return wanted

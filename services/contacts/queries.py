@@ -225,9 +225,12 @@ def tax_id_holders(conn, workspace, keys, exclude=()):
                  .order_by(table.c.client_id))
         if exclude:
             query = query.where(table.c.client_id.not_in(list(exclude)))
-        held = conn.execute(query).all()
+        by_number = {}  # compared per number, not each key against every row held
+        for row in conn.execute(query):
+            by_number.setdefault(validation.tax_number(row.key), []).append(row)
         for key in chunk:
-            holders = [row for row in held if validation.same_tax_id(key, row.key)]
+            holders = [row for row in by_number.get(validation.tax_number(key), ())
+                       if validation.same_tax_id(key, row.key)]
             if holders:
                 found[key] = next((row.client_id for row in holders if row.key == key),
                                   holders[0].client_id)

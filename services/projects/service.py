@@ -33,7 +33,7 @@ from services.common.context import CommandContext
 from services.common.envelope import format_time, utc_now
 from services.common.errors import (BadRequest, ConcurrencyError, Conflict, NotFound,
                                     PreconditionFailed, ValidationFailed)
-from services.common.consistency import MalformedToken, parse_token
+from services.common.consistency import parse_token
 from services.common.extensions import (ConsistencyRpc, EventConsumerProvider,
                                         EventSourcedStore, EventSourceRpc, HealthChecks)
 from services.common.migrations import migrator
@@ -72,15 +72,6 @@ def _check_version(current, expected, what="project"):
     if expected is not None and current != expected:
         raise PreconditionFailed(f"the {what} is at version {current}, not {expected}",
                                  extra={"version": current})
-
-
-def consistency_positions(consistency):
-    """``"contacts:12,projects:3"`` or ``{"contacts": 12}`` -> ``{"contacts": 12, ...}``."""
-    try:
-        return parse_token(consistency)
-    except MalformedToken:
-        raise BadRequest("malformed consistency hint",
-                         {"Consistency-Token": ["expected source:position"]}) from None
 
 
 def check_client(conn, workspace, client_id):
@@ -122,7 +113,7 @@ class ProjectsService(EventSourceRpc, ConsistencyRpc, HealthChecks):
 
     def _await_client(self, client_id, consistency):
         """Give the client replica a chance to learn about ``client_id`` (see module doc)."""
-        wanted = consistency_positions(consistency)
+        wanted = parse_token(consistency)
         if wanted:
             self.replica.wait_applied(wanted, CONSISTENCY_WAIT_SECONDS)
         deadline = time.monotonic() + UNKNOWN_CLIENT_WAIT_SECONDS
