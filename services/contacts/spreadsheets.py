@@ -6,8 +6,8 @@ export (``exports``) and the command line.
 - :func:`check_type` refuses (415) what is plainly not CSV/XLSX by its name,
   declared type or first bytes, with a message saying what to send instead.
 - :func:`open_table` decides a file's type by its content (XLSX is a ZIP holding
-  ``[Content_Types].xml``; anything else must decode as text: UTF-8 with or without
-  BOM, else Windows-1252), detects the CSV delimiter (comma, semicolon or tab, one
+  ``[Content_Types].xml``; anything else must decode as text: UTF-16 with its BOM
+  (Excel's "Unicode Text"), UTF-8 with or without BOM, else Windows-1252), detects the CSV delimiter (comma, semicolon or tab, one
   the header line holds: a one-column file has none) and returns a :class:`Table`:
   its header and an iterator of ``(row_number, cells)`` numbered as a spreadsheet
   shows them (header = row 1; a quoted cell holding line breaks is still one row).
@@ -235,7 +235,13 @@ def is_xlsx(content):
 
 
 def decode_text(content):
-    """``(text, encoding)``: UTF-8 (BOM removed) else Windows-1252; 415 for binary data."""
+    """``(text, encoding)``: UTF-16 when it starts with its BOM (Excel's "Unicode Text",
+    tab separated), else UTF-8 (BOM removed), else Windows-1252; 415 for binary data."""
+    if content[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        try:
+            return content.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError:
+            raise UnsupportedMediaType(_UNSUPPORTED) from None
     if b"\x00" in content[:65536]:
         raise UnsupportedMediaType(_UNSUPPORTED)
     try:
@@ -339,6 +345,9 @@ def open_table(content, file_name=None):
             b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
         raise UnsupportedMediaType(_UNSUPPORTED)
     text, encoding = decode_text(content)
+    if not text.strip(" \t\r\n\ufeff"):
+        raise ValidationFailed("The file is empty: it needs a header row and at least one "
+                               "row of clients.", {"file": ["the file is empty"]})
     delimiter = detect_delimiter(text)
 
     def records():

@@ -113,6 +113,9 @@ def test_spanish_semicolon_windows_1252_with_bad_rows(stack, workspace):
                          "Telemóvel", "País", "Etiquetas"]),
     ("cp1252", ";", ["Nom", "NIF", "Correu electrònic", "Telèfon mòbil", "País",
                      "Etiquetes"]),
+    # Excel's "Unicode Text": UTF-16 with its BOM, tab separated
+    ("utf-16", "\t", ["Nombre del cliente", "NIF", "Correo electrónico", "Teléfono móvil",
+                      "País", "Etiquetas"]),
 ])
 def test_encodings_delimiters_languages_upsert_twice(stack, workspace, encoding, delimiter,
                                                      headers):

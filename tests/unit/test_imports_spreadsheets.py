@@ -19,7 +19,7 @@ def _csv(rows, delimiter=",", encoding="utf-8"):
     return out.getvalue().encode(encoding)
 
 
-@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp1252"])
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp1252", "utf-16"])
 @pytest.mark.parametrize("delimiter", [",", ";", "\t"])
 def test_csv_encodings_and_delimiters(encoding, delimiter):
     content = _csv([["Nombre", "Correo electrónico", "Notas"],
@@ -106,6 +106,10 @@ def test_no_header_empty_and_binary_files():
     assert "name" in nameless.value.detail
     with pytest.raises(ValidationFailed):
         spreadsheets.open_table(b"\xef\xbb\xbf\r\n  ")
+    with pytest.raises(ValidationFailed):
+        spreadsheets.open_table(" \r\n".encode("utf-16"))
+    with pytest.raises(UnsupportedMediaType):  # a BOM, then not UTF-16 (odd length)
+        spreadsheets.open_table(b"\xff\xfeN\x00a")
     with pytest.raises(UnsupportedMediaType):
         spreadsheets.open_table(b"\x89PNG\r\n\x1a\n\x00\x00")
     with pytest.raises(UnsupportedMediaType):
