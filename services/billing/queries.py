@@ -12,20 +12,17 @@ something still owed, ``due_date >= as_of``) and ``overdue`` (authorized,
 something still owed, ``due_date < as_of``). ``as_of`` is a parameter of the
 query only: the results move with it without any new event.
 """
-import base64
-import binascii
 import json
 
 from sqlalchemy import and_, insert, select, update
 
 from services.common.errors import BadRequest
+from services.common.paging import check_limit, decode_cursor, encode_cursor
 
 from . import domain, money
 from .db import invoices_table, purchase_orders_table, quotes_table
 from .domain import Invoice, PurchaseOrder, Quote
 
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 500
 
 INVOICE_FILTERS = ("draft", "authorized", "paid", "pending", "overdue", "void")
 PURCHASE_ORDER_FILTERS = domain.PURCHASE_ORDER_STATUSES
@@ -114,34 +111,6 @@ def resource(kind, record, as_of=None):
     return record
 
 
-def encode_cursor(seq):
-    return base64.urlsafe_b64encode(f"s{int(seq)}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor):
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not text.startswith("s") or not text[1:].isdigit():
-            raise ValueError(text)
-        return int(text[1:])
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise BadRequest("the cursor is not one this list gave",
-                         {"cursor": ["unknown cursor"]}) from None
-
-
-def parse_limit(value):
-    if value is None or value == "":
-        return DEFAULT_LIMIT
-    try:
-        limit = int(value)
-    except (TypeError, ValueError):
-        limit = None
-    if limit is None or isinstance(value, bool) or not 1 <= limit <= MAX_LIMIT:
-        raise BadRequest(f"limit must be an integer from 1 to {MAX_LIMIT}",
-                         {"limit": [f"an integer from 1 to {MAX_LIMIT}"]})
-    return limit
-
-
 def _status_clause(kind, status, as_of):
     table = kind.table
     if kind is not INVOICE:
@@ -161,7 +130,7 @@ def list_documents(conn, kind, workspace, *, client_id=None, project_id=None, st
                    as_of=None, limit=None, cursor=None):
     """One page of a workspace's documents, newest first: ``{"items", "next_cursor"}``."""
     table = kind.table
-    limit = parse_limit(limit)
+    limit = check_limit(limit)
     query = select(table.c.seq, table.c.record).where(table.c.workspace == workspace)
     if client_id:
         query = query.where(table.c.client_id == str(client_id))
@@ -173,9 +142,10 @@ def list_documents(conn, kind, workspace, *, client_id=None, project_id=None, st
                              {"status": [f"one of {', '.join(kind.filters)}"]})
         query = query.where(_status_clause(kind, status, as_of))
     if cursor:
-        query = query.where(table.c.seq < decode_cursor(cursor))
+        (seq,) = decode_cursor(cursor, (int,))
+        query = query.where(table.c.seq < seq)
     rows = conn.execute(query.order_by(table.c.seq.desc()).limit(limit + 1)).all()
     page = rows[:limit]
     items = [resource(kind, json.loads(row.record), as_of) for row in page]
-    next_cursor = encode_cursor(page[-1].seq) if len(rows) > limit else None
+    next_cursor = encode_cursor([page[-1].seq]) if len(rows) > limit else None
     return {"items": items, "next_cursor": next_cursor}

@@ -12,8 +12,9 @@ MAX_LIMIT = 500
 
 
 def check_limit(limit):
-    """``limit`` as an int (``DEFAULT_LIMIT`` when absent); 400 unless 1..MAX_LIMIT."""
-    if limit is None:
+    """``limit`` as an int (``DEFAULT_LIMIT`` when absent or empty, as a form sends an
+    unfilled field); 400 unless 1..MAX_LIMIT."""
+    if limit is None or limit == "":
         return DEFAULT_LIMIT
     try:
         value = int(limit)

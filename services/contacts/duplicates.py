@@ -26,12 +26,11 @@ Tax ids are unique among non-archived clients (a write that would break that is
 refused with 409), so the ``tax_id`` reason only shows for clients stored before the
 rule was enforced (revision 0001 data).
 """
-import base64
-import binascii
 
 from sqlalchemy import func, select
 
 from services.common.errors import BadRequest
+from services.common.paging import decode_cursor, encode_cursor
 
 from .db import client_match_keys_table as keys
 from .db import clients_table as clients
@@ -95,19 +94,14 @@ def _created_at(conn, workspace, ids):
 
 def page(items, limit, cursor):
     """A page of the list: the cursor is the opaque offset of the next group."""
+    key = decode_cursor(cursor, (str, int))
     offset = 0
-    if cursor:
-        try:
-            offset = int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-                         .removeprefix("dup:"))
-        except (ValueError, binascii.Error, UnicodeDecodeError):
-            raise BadRequest("'cursor': not a cursor of this list",
-                             {"cursor": ["not a cursor of this list (start again without it)"]})
-        if offset < 0:
-            raise BadRequest("'cursor': not a cursor of this list",
-                             {"cursor": ["not a cursor of this list (start again without it)"]})
+    if key is not None:
+        kind, offset = key
+        if kind != "dup" or offset < 0:
+            raise BadRequest("malformed cursor",
+                             {"cursor": ["not a cursor from a previous page"]})
     chunk = items[offset:offset + limit]
     more = offset + limit < len(items)
-    next_cursor = (base64.urlsafe_b64encode(f"dup:{offset + limit}".encode()).decode()
-                   .rstrip("=") if more else None)
+    next_cursor = encode_cursor(["dup", offset + limit]) if more else None
     return {"items": chunk, "next_cursor": next_cursor}

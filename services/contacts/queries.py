@@ -4,8 +4,6 @@
 lag behind the event store. ``list_clients`` is the search/filter/sort/keyset query
 of ``GET /api/v1/clients`` (also used by the benchmark against a million rows).
 """
-import base64
-import binascii
 import functools
 import hashlib
 import json
@@ -16,6 +14,7 @@ from sqlalchemy import (and_, delete, exists, false, func, insert, or_, select, 
                         tuple_)
 
 from services.common.errors import BadRequest
+from services.common.paging import DEFAULT_LIMIT, check_limit, decode_cursor, encode_cursor
 
 from . import validation
 from .db import (client_files_table, client_match_keys_table, client_tags_table,
@@ -25,8 +24,6 @@ from .validation import InvalidValue, duplicate_keys, search_text
 
 clients = clients_table
 
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 500
 SORTS = ("name", "-name", "created_at", "-created_at")
 ARCHIVED = ("false", "true", "all")
 MIN_TRIGRAM = 3  # shorter terms cannot use a trigram index
@@ -327,39 +324,25 @@ def parse_list_params(params):
     if sort not in SORTS:
         errors["sort"] = [f"must be one of {', '.join(SORTS)}"]
     parsed["sort"] = sort
-    limit = _one(params, "limit")
     parsed["limit"] = DEFAULT_LIMIT
-    if limit is not None:
-        if not re.fullmatch(r"\d{1,6}", limit) or not 1 <= int(limit) <= MAX_LIMIT:
-            errors["limit"] = [f"must be a whole number from 1 to {MAX_LIMIT}"]
-        else:
-            parsed["limit"] = int(limit)
+    try:
+        parsed["limit"] = check_limit(_one(params, "limit"))
+    except BadRequest as bad:
+        errors.update(bad.errors)
     parsed["cursor"] = None
-    cursor = _one(params, "cursor")
-    if cursor is not None and "sort" not in errors:
-        try:
-            parsed["cursor"] = decode_cursor(cursor, sort)
-        except ValueError:
-            errors["cursor"] = ["not a cursor of this list (start again without it)"]
+    if "sort" not in errors:
+        try:  # a cursor holds its list's sort: one from another sort is refused
+            key = decode_cursor(_one(params, "cursor"), (str, str, str))
+        except BadRequest as bad:
+            errors.update(bad.errors)
+        else:
+            if key is not None and key[0] != sort:
+                errors["cursor"] = ["not a cursor of this sort (start again without it)"]
+            elif key is not None:
+                parsed["cursor"] = (key[1], key[2])
     if errors:
         raise BadRequest("some parameters are invalid: " + ", ".join(sorted(errors)), errors)
     return parsed
-
-
-def encode_cursor(sort, value, client_id):
-    raw = json.dumps([sort, value, client_id], separators=(",", ":"), ensure_ascii=False)
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor, sort):
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        cursor_sort, value, client_id = json.loads(raw)
-    except (ValueError, TypeError, binascii.Error):
-        raise ValueError("bad cursor") from None
-    if cursor_sort != sort or not isinstance(value, str) or not isinstance(client_id, str):
-        raise ValueError("bad cursor")
-    return value, client_id
 
 
 def _like_escape(text):
@@ -541,5 +524,5 @@ def list_clients(conn, workspace, params):
     rows = conn.execute(query).all()
     more = len(rows) > p["limit"]
     rows = rows[:p["limit"]]
-    next_cursor = encode_cursor(p["sort"], rows[-1].sort_value, rows[-1].id) if more else None
+    next_cursor = encode_cursor([p["sort"], rows[-1].sort_value, rows[-1].id]) if more else None
     return {"items": [json.loads(row.record) for row in rows], "next_cursor": next_cursor}

@@ -424,7 +424,7 @@ def test_list_parameters(params, errors):
 
 
 def test_cursors_belong_to_their_sort():
-    cursor = queries.encode_cursor("name", "acme", "c1")
+    cursor = queries.encode_cursor(["name", "acme", "c1"])
     assert queries.parse_list_params({"sort": "name", "cursor": cursor})["cursor"] == \
         ("acme", "c1")
     with pytest.raises(BadRequest):
