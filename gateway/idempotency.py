@@ -32,9 +32,12 @@ def request_fingerprint(request):
     digest = hashlib.sha256()
     digest.update(f"{request.method} {request.full_path}\n".encode())
     if request.mimetype == "multipart/form-data":
-        for name, value in sorted(request.form.items(multi=True)):
+        # A part may come without a name (None): it sorts as "" and still counts.
+        for name, value in sorted(request.form.items(multi=True),
+                                  key=lambda item: (item[0] or "", item[1])):
             digest.update(json.dumps(["field", name, value]).encode())
-        for name, upload in sorted(request.files.items(multi=True), key=lambda item: item[0]):
+        for name, upload in sorted(request.files.items(multi=True),
+                                   key=lambda item: item[0] or ""):
             digest.update(json.dumps(["file", name, upload.filename]).encode())
             stream = upload.stream
             start = stream.tell()

@@ -722,6 +722,10 @@ def errors_csv(conn, job):
         if number not in errors:
             continue
         cells = ["" if c is None else str(c) for c in cells]
+        # Blank cells past the header (a formatted empty cell in Excel, a trailing ";;")
+        # are dropped, so the error column lands under its header.
+        while len(cells) > width and not cells[-1].strip():
+            cells.pop()
         cells = (cells + [""] * width)[:max(width, len(cells))]
         message = "; ".join(f"{e['field']}: {e['message']}" for e in errors[number])
         writer.writerow([*cells, f"row {number}: {message}"])

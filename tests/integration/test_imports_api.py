@@ -473,3 +473,20 @@ def test_a_tax_id_with_and_without_a_country_in_one_file_is_an_in_file_duplicate
     assert (job["created"], job["failed"]) == (3, 1), job
     assert job["errors"] == [{"row": 3, "field": "tax_id",
                               "message": "this tax id is already in row 2 of the file"}]
+
+
+def test_errors_csv_of_rows_with_blank_cells_past_the_header_imports_again(stack, workspace):
+    """Excel keeps formatted empty cells and spreadsheet exports end rows with ";;":
+    the error column must still land under its header, so the fixed file imports."""
+    session = stack.session(workspace)
+    content = b"Nombre;Correo electr\xf3nico\r\nMal correo;no-es-un-correo;;\r\nBien;b@c.es;;\r\n"
+    job = upload(session, stack, content, mode="upsert").json()
+    assert (job["created"], job["failed"]) == (1, 1), job
+    report = session.get(f"{stack.url}/api/v1/clients/imports/{job['id']}/errors.csv")
+    rows = list(csv.reader(io.StringIO(report.content.decode("utf-8-sig"))))
+    assert rows[0] == ["Nombre", "Correo electrónico", "error"]
+    assert rows[1][:2] == ["Mal correo", "no-es-un-correo"] and len(rows[1]) == 3
+    assert rows[1][2].startswith("row 2: email")
+    rows[1][1] = "mal@correo.es"
+    again = upload(session, stack, csv_bytes(rows), mode="upsert").json()
+    assert (again["created"], again["failed"]) == (1, 0), again
