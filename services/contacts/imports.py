@@ -8,7 +8,10 @@ How a job runs
 --------------
 - Rows are read in file order and handled in batches (``IMPORT_BATCH_SIZE``, default
   500). Each row is validated with ``validate_client``; in ``upsert`` mode it is matched
-  to an existing client by normalised tax id (``tax_id_key``), then by email.
+  to an existing client by normalised tax id (``tax_id_key``), then by email, and a row
+  with neither by its folded name when exactly one client has that name and it too has
+  no tax id or email (and no other country): else a file of names alone would double
+  on re-import.
 - A batch is ONE transaction: the new clients' ``ClientRegistered`` and the changed
   clients' ``ClientUpdated`` (made by the service's own ``Client`` aggregate), their
   query-table rows (built with the service's projection helpers), each row's verdict,
@@ -60,8 +63,8 @@ from .db import client_match_keys_table, client_tags_table, clients_table
 from .domain import Client, unmerge_reverts
 from .schemas import validate_client
 from .uploads import PART_BYTES, check_range, read_content, take_upload
-from .validation import (client_country, email_key, same_tax_id, search_text, tax_id_key,
-                         tax_number)
+from .validation import (client_country, email_key, fold_name, same_tax_id, search_text,
+                         tax_id_key, tax_number)
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +146,7 @@ class PreparedBatch:
     last_row: int  # the spreadsheet row number of its last row: the next checkpoint
     size: int
     verdicts: dict  # rows already decided (errors): row -> verdict
-    candidates: list  # (row, data, fields, tax key, email key) of the valid rows
+    candidates: list  # (row, data, fields, tax key, email key, name key) of the valid rows
     ids: dict  # row -> client id given in the file (upsert)
 
 
@@ -316,6 +319,31 @@ def key_holders(conn, workspace, kind, keys):
                                 .where(table.c.kind == kind).where(table.c.key.in_(chunk))
                                 .order_by(table.c.client_id)):
             found.setdefault(row.key, row.client_id)
+    return found
+
+
+def _same_by_name(fields, held):
+    """A row with a client's name alone is that client only if the client too is known
+    by its name alone (no tax id, no email: the row must not match, then blank out, a
+    client known by them) and is not in another country."""
+    if held.get("tax_id") or held.get("email"):
+        return False
+    country, held_country = client_country(fields), client_country(held)
+    return not (country and held_country and country != held_country)
+
+
+def sole_name_holders(conn, workspace, names):
+    """``{folded name: client_id}`` for the names exactly one non-archived client has."""
+    table = client_match_keys_table
+    found = {}
+    names = sorted(set(names))
+    for start in range(0, len(names), 500):
+        chunk = names[start:start + 500]
+        for row in conn.execute(select(table.c.key, func.min(table.c.client_id))
+                                .where(table.c.workspace == workspace)
+                                .where(table.c.kind == "name").where(table.c.key.in_(chunk))
+                                .group_by(table.c.key).having(func.count() == 1)):
+            found[row[0]] = row[1]
     return found
 
 
@@ -500,7 +528,9 @@ class JobRun:
                 continue
             if tkey:
                 self._saw(tkey, number)
-            candidates.append((number, data, fields, tkey, email_key(fields.get("email"))))
+            ekey = email_key(fields.get("email"))
+            nkey = fold_name(fields.get("name")) if not (tkey or ekey) else None
+            candidates.append((number, data, fields, tkey, ekey, nkey or None))
             if row_id:
                 ids[number] = row_id
         return PreparedBatch(batch[-1][0], len(batch), verdicts, candidates, ids)
@@ -525,13 +555,15 @@ class JobRun:
             tkeys = [c[3] for c in candidates if c[3]]
             queries.lock_tax_numbers(conn, ctx.workspace, tkeys)
             tax_holders = queries.tax_id_holders(conn, ctx.workspace, tkeys)
-            email_holders = {}
+            email_holders, name_holders = {}, {}
             if self.mode == "upsert":
                 email_holders = key_holders(conn, ctx.workspace, "email",
                                             [c[4] for c in candidates if c[4]])
-            matched, by_email = {}, set()
+                name_holders = sole_name_holders(conn, ctx.workspace,
+                                                 [c[5] for c in candidates if c[5]])
+            matched, by_email, by_name = {}, set(), set()
             known = id_holders(conn, ctx.workspace, ids.values())
-            for number, data, fields, tkey, ekey in candidates:
+            for number, data, fields, tkey, ekey, nkey in candidates:
                 if ids.get(number) in known:
                     matched[number] = ids[number]
                 elif tkey and tkey in tax_holders:
@@ -543,16 +575,22 @@ class JobRun:
                 elif ekey and ekey in email_holders:
                     matched[number] = email_holders[ekey]
                     by_email.add(number)
+                elif nkey and nkey in name_holders:
+                    matched[number] = name_holders[nkey]
+                    by_name.add(number)
             clients = load_clients(conn, matched.values())
             if matched and conn.dialect.name == "postgresql":
                 conn.execute(select(clients_table.c.id)
                              .where(clients_table.c.id.in_(sorted(set(matched.values()))))
                              .order_by(clients_table.c.id).with_for_update())
             touched = {}
-            for number, data, fields, tkey, ekey in candidates:
+            for number, data, fields, tkey, ekey, nkey in candidates:
                 if number in verdicts:
                     continue
                 client = clients.get(matched.get(number))
+                if client is not None and number in by_name and not _same_by_name(
+                        fields, client.state()):
+                    client = None
                 if client is not None and tkey and number in by_email \
                         and tax_key(client.state()) is not None \
                         and not same_tax_id(tax_key(client.state()), tkey):

@@ -490,3 +490,31 @@ def test_errors_csv_of_rows_with_blank_cells_past_the_header_imports_again(stack
     rows[1][1] = "mal@correo.es"
     again = upload(session, stack, csv_bytes(rows), mode="upsert").json()
     assert (again["created"], again["failed"]) == (1, 0), again
+
+
+def test_upsert_of_rows_with_neither_tax_id_nor_email_matches_by_name(stack, workspace):
+    """A CRM's company export often has names and phones only: importing it twice must
+    not double the client list."""
+    session = stack.session(workspace)
+    content = csv_bytes([["Name", "Phone Number", "Country/Region"],
+                         ["São Paulo Seguros Ltda.", "+55 11 3003-3030", "BR"],
+                         ["Talleres Pérez, S.A.", "", "ES"]])
+    first = upload(session, stack, content, mode="upsert").json()
+    assert (first["created"], first["failed"]) == (2, 0), first
+    second = upload(session, stack, content, mode="upsert").json()
+    assert (second["unchanged"], second["created"]) == (2, 0), second
+    # the name alone, in another spelling of case and accents, updates that client (the
+    # row's values win, the name's spelling included)
+    third = upload(session, stack, csv_bytes([["Nombre", "Teléfono", "País"],
+                                              ["TALLERES PEREZ SA", "612 345 678", "ES"]]),
+                   mode="upsert").json()
+    assert (third["updated"], third["created"]) == (1, 0), third
+    # a client known by its email is not taken by a row with its name alone
+    session.post(f"{stack.url}/api/v1/clients",
+                 json={"name": "Ferretería Núñez", "email": "hola@nunez.es", "country": "ES"})
+    fourth = upload(session, stack, csv_bytes([["Name", "Email"], ["Ferretería Núñez", ""]]),
+                    mode="upsert").json()
+    assert fourth["created"] == 1, fourth
+    names = [c["name"] for c in all_clients(session, stack)]
+    assert sorted(names) == sorted(["São Paulo Seguros Ltda.", "TALLERES PEREZ SA",
+                                    "Ferretería Núñez", "Ferretería Núñez"])
