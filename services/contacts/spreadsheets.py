@@ -133,7 +133,7 @@ HEADER_LABELS = {
         "pais do endereco", "pais da morada", "pais de l adreca",
     ],
     "company.name": [
-        "company name", "company", "organization", "organisation", "business name",
+        "company name", "account name", "company", "organization", "organisation", "business name",
         "empresa", "nombre de la empresa", "nombre comercial", "nome da empresa",
         "nome comercial", "nom de l empresa", "nom comercial",
     ],
@@ -457,6 +457,12 @@ def match_headers(header, mapping=None):
             fields.append((index, path))
     if not fields:
         raise ValidationFailed(NO_HEADER, {"file": [NO_HEADER]})
+    if "name" not in taken and "company.name" in taken and "company.name" not in \
+            explicit.values():
+        # A CRM's export of companies ("Company name", "Account Name") has no other
+        # name: the company's name is the client's.
+        fields = [(index, "name" if path == "company.name" else path) for index, path in fields]
+        taken.add("name")
     if "name" not in taken:
         message = ("We could not find the column with the client's name: add a column "
                    "called Name (or Nombre, Nome, Nom) or map one to \"name\".")

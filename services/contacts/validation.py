@@ -269,6 +269,11 @@ def normalize_language(value):
     found = _language_names().get(search_text(text))
     if found:
         return found
+    if "/" in text:  # "French / Français", "Spanish (AR) / Español (AR)": Odoo's exports
+        for part in text.split("/"):
+            found = _language_names().get(search_text(re.sub(r"\(.*?\)", "", part)))
+            if found:
+                return found
     raise InvalidValue("not a known language (use a two-letter code such as es, pt or en)")
 
 

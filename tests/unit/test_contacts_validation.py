@@ -204,13 +204,14 @@ def test_unknown_countries(typed):
     ("es", "es"), ("ES", "es"), ("spa", "es"), ("ger", "de"), ("deu", "de"),
     ("pt-BR", "pt"), ("pt_BR", "pt"), ("en-GB", "en"), ("Spanish", "es"),
     ("español", "es"), ("Catalán", "ca"), ("català", "ca"), ("Português", "pt"),
-    ("inglés", "en"), ("Deutsch", "de"), ("Français", "fr"),
+    ("inglés", "en"), ("Deutsch", "de"), ("Français", "fr"), ("French / Français", "fr"),
+    ("Spanish (AR) / Español (AR)", "es"),
 ])
 def test_languages(typed, code):
     assert normalize_language(typed) == code
 
 
-@pytest.mark.parametrize("typed", ["xx", "zz-ZZ", "Klingon", "e", "ast"])
+@pytest.mark.parametrize("typed", ["xx", "zz-ZZ", "Klingon", "e", "ast", "Klingon / tlhIngan"])
 def test_unknown_languages(typed):
     # "ast" (Asturian) is a real language, but it has no ISO 639-1 two-letter code
     with pytest.raises(InvalidValue, match="not a known language"):

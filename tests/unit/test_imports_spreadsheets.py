@@ -435,3 +435,12 @@ def test_postal_codes_that_lost_their_leading_zeros_get_them_back(country, cell,
 def test_the_address_country_decides_the_postal_code_too():
     data, _ = _client_of_row(["Name", "Address country", "Postal code"], ["Acme", "ES", "8001"])
     assert data["address"] == {"country": "ES", "postal_code": "08001"}
+
+
+def test_a_company_export_without_a_name_column_takes_the_company_name():
+    columns = spreadsheets.match_headers(["Account Name", "Phone Number", "City"])
+    assert (0, "name") in columns.fields and (0, "company.name") not in columns.fields
+    both = spreadsheets.match_headers(["Name", "Company name"])
+    assert both.fields == [(0, "name"), (1, "company.name")]
+    with pytest.raises(ValidationFailed):  # mapped on purpose: the user said what it is
+        spreadsheets.match_headers(["Empresa"], {"Empresa": "company.name"})
