@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
 from services.common.envelope import format_time, utc_now
-from services.common.errors import Conflict, ValidationFailed
+from services.common.errors import BadRequest, Conflict, ValidationFailed
 
 from .db import idempotency_keys_table as keys
 
@@ -62,7 +62,7 @@ def _expired(created_at):
 def run_once(database, workspace, key, request, execute):
     """Run ``execute()`` once for (workspace, key); replay its response afterwards."""
     if len(key) > 200:
-        raise ValidationFailed("the Idempotency-Key is too long",
+        raise BadRequest("the Idempotency-Key is too long",
                                {"Idempotency-Key": ["at most 200 characters"]})
     fingerprint = request_fingerprint(request)
     if not _claim(database, workspace, key, fingerprint):

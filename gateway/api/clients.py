@@ -88,7 +88,10 @@ class ClientsApi:
         """The list; with ``figures=true`` each item also carries its overview figures
         (projects, outstanding, overdue as of ``as_of``) so a table needs one call."""
         args = request.args.to_dict(flat=True)
-        with_figures = args.pop("figures", "false").lower() in ("true", "1", "yes")
+        figures_arg = (args.pop("figures", "") or "false").lower()
+        if figures_arg not in ("true", "1", "yes", "false", "0", "no"):
+            raise BadRequest("figures must be true or false", {"figures": ["true or false"]})
+        with_figures = figures_arg in ("true", "1", "yes")
         as_of = date_param(request, "as_of", today_utc()) if with_figures else None
         args.pop("as_of", None)
         page = self.contacts_rpc.list_clients(self.command_context(request, principal), args)

@@ -930,11 +930,16 @@ class ClientImportsRpc:
         """Each row's verdict, in row order: ``{"items": [{"row", "outcome",
         "client_id", "errors", "changes"}], "next_cursor"}`` (dry runs included)."""
         ctx = CommandContext.load(ctx)
-        try:
-            after = int(after_row or 0)
-            limit = max(1, min(int(limit or 500), 500))
-        except (TypeError, ValueError):
-            raise BadRequest("'cursor' and 'limit' must be whole numbers") from None
+        errors = {}
+        for name, value in (("cursor", after_row), ("limit", limit)):
+            try:
+                int(value or 0)
+            except (TypeError, ValueError):
+                errors[name] = ["must be a whole number"]
+        if errors:
+            raise BadRequest("'cursor' and 'limit' must be whole numbers", errors)
+        after = int(after_row or 0)
+        limit = max(1, min(int(limit or 500), 500))
         with self.store.db.read() as conn:
             job = _find_job(conn, ctx.workspace, job_id)
             rows = conn.execute(select(rows_table).where(rows_table.c.job_id == job.id)

@@ -111,3 +111,5 @@ def test_the_client_list_can_carry_each_clients_figures(stack, acme):
     assert figures["São Paulo Seguros"]["projects"] == 0
     plain = session.get(f"{stack.url}/api/v1/clients").json()["items"]
     assert all("figures" not in item for item in plain)
+    bad = session.get(f"{stack.url}/api/v1/clients", params={"figures": "banana"})
+    assert bad.status_code == 400 and "figures" in bad.json()["errors"]
