@@ -137,7 +137,8 @@ class ClientsApi:
     @api("GET", "/api/v1/clients/<string:client_id>/history")
     def client_history(self, request, principal, client_id):
         return json_response(self.contacts_rpc.client_history(
-            self.command_context(request, principal), client_id))
+            self.command_context(request, principal), client_id,
+            limit=request.args.get("limit"), cursor=request.args.get("cursor")))
 
     # -- merges ----------------------------------------------------------------------------
 

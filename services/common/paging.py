@@ -47,6 +47,22 @@ def decode_cursor(cursor, types):
     return key
 
 
+def offset_page(items, limit, cursor, kind):
+    """One page of a list held whole in memory (a timeline, the duplicate groups): its
+    cursor is the opaque offset of the next item, tagged with the list's ``kind`` so a
+    cursor of another list is refused (400)."""
+    limit = check_limit(limit)
+    key = decode_cursor(cursor, (str, int))
+    offset = 0
+    if key is not None:
+        tag, offset = key
+        if tag != kind or offset < 0:
+            raise BadRequest("malformed cursor", {"cursor": ["not a cursor from a previous page"]})
+    more = offset + limit < len(items)
+    return {"items": items[offset:offset + limit],
+            "next_cursor": encode_cursor([kind, offset + limit]) if more else None}
+
+
 def canonical_id(value):
     """A UUID's canonical text, or ``None`` if ``value`` is not a UUID."""
     if not isinstance(value, str):

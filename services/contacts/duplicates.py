@@ -29,8 +29,7 @@ rule was enforced (revision 0001 data).
 
 from sqlalchemy import func, select
 
-from services.common.errors import BadRequest
-from services.common.paging import decode_cursor, encode_cursor
+from services.common.paging import offset_page
 
 from .db import client_match_keys_table as keys
 from .db import clients_table as clients
@@ -94,14 +93,4 @@ def _created_at(conn, workspace, ids):
 
 def page(items, limit, cursor):
     """A page of the list: the cursor is the opaque offset of the next group."""
-    key = decode_cursor(cursor, (str, int))
-    offset = 0
-    if key is not None:
-        kind, offset = key
-        if kind != "dup" or offset < 0:
-            raise BadRequest("malformed cursor",
-                             {"cursor": ["not a cursor from a previous page"]})
-    chunk = items[offset:offset + limit]
-    more = offset + limit < len(items)
-    next_cursor = encode_cursor(["dup", offset + limit]) if more else None
-    return {"items": chunk, "next_cursor": next_cursor}
+    return offset_page(items, limit, cursor, "dup")

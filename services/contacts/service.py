@@ -27,6 +27,7 @@ from services.common.eventstore import StreamAppend
 from services.common.extensions import (EventConsumerProvider, EventSourcedStore,
                                         EventSourceRpc, HealthChecks)
 from services.common.migrations import migrator
+from services.common.paging import offset_page
 from services.common.rpc import rpc  # typed errors are answers: logged as expected
 
 from . import duplicates as duplicate_list
@@ -318,8 +319,9 @@ class ContactsService(ClientImportsRpc, UploadsRpc, EventSourceRpc, HealthChecks
             return queries.list_clients(conn, ctx.workspace, parsed)
 
     @rpc
-    def client_history(self, ctx, client_id):
-        """The client's timeline, oldest first: ``{"items": [...]}``."""
+    def client_history(self, ctx, client_id, limit=None, cursor=None):
+        """The client's timeline, oldest first, a page at a time: ``{"items",
+        "next_cursor"}``."""
         ctx = CommandContext.load(ctx)
         stream_id = _uuid(client_id)
         if stream_id is None:
@@ -327,7 +329,8 @@ class ContactsService(ClientImportsRpc, UploadsRpc, EventSourceRpc, HealthChecks
         with self.store.db.read() as conn:
             events = self.store.events.read_stream(stream_id, conn=conn)
             Client.rehydrate(stream_id, events).ensure_in(ctx.workspace)
-            return {"items": timeline.client_history(conn, events, ctx.workspace, stream_id)}
+            items = timeline.client_history(conn, events, ctx.workspace, stream_id)
+        return offset_page(items, limit, cursor, "history")
 
     # -- duplicates and merges -------------------------------------------------------------
 

@@ -191,6 +191,14 @@ def test_patch_with_if_match_and_the_history_of_changes(http):
     assert set(update["data"]) == {"client_id", "changes", "previous"}
     assert history[0]["changes"]["name"] == [None, "Alan Insurance"]
 
+    first = http.get(f"{path}/history", params={"limit": 1}).json()
+    assert [i["type"] for i in first["items"]] == ["ClientRegistered"] and first["next_cursor"]
+    rest = http.get(f"{path}/history", params={"cursor": first["next_cursor"]}).json()
+    assert [i["type"] for i in rest["items"]] == ["ClientUpdated"] and rest["next_cursor"] is None
+    for params in ({"limit": 501}, {"cursor": "nope"}):
+        refused = http.get(f"{path}/history", params=params)
+        assert refused.status_code == 400 and set(refused.json()["errors"]) == set(params)
+
 
 def test_patch_without_changes_appends_nothing(http, stack):
     client = http.post("/api/v1/clients", json={"name": "Same", "email": "same@example.com"})
