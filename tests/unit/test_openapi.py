@@ -18,3 +18,19 @@ def test_every_contract_path_is_documented():
                  "/api/v1/projects/assign-client", "/api/v1/invoices", "/api/v1/tasks",
                  "/api/v1/purchase-orders", "/api/v1/quotes", "/health", "/ready"):
         assert path in paths, path
+
+
+def test_every_api_operation_documents_401_and_every_write_403():
+    """Every /api/v1 operation but the document itself needs a token (401), and every
+    write a role above viewer (403): the document says so where it happens."""
+    missing = []
+    for path, operations in load_openapi()["paths"].items():
+        if not path.startswith("/api/v1/") or path == "/api/v1/openapi.json":
+            continue
+        for method, operation in operations.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            needed = ["401"] + ([] if method == "get" else ["403"])
+            missing += [(method, path, code) for code in needed
+                        if code not in operation["responses"]]
+    assert not missing
