@@ -339,8 +339,7 @@ class ContactsService(ClientImportsRpc, UploadsRpc, EventSourceRpc, HealthChecks
         """The standing list of likely duplicate groups: ``{"items", "next_cursor"}``
         (see ``services.contacts.duplicates`` for groups, reasons and the score)."""
         ctx = CommandContext.load(ctx)
-        limit = queries.parse_list_params({"limit": limit} if limit is not None else {})["limit"]
-        with self.store.db.read() as conn:
+        with self.store.db.read() as conn:  # the page checks limit and cursor (400)
             groups = duplicate_list.duplicate_groups(conn, ctx.workspace)
         return duplicate_list.page(groups, limit, cursor)
 

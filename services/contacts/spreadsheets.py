@@ -7,7 +7,8 @@ export (``exports``) and the command line.
   declared type or first bytes, with a message saying what to send instead.
 - :func:`open_table` decides a file's type by its content (XLSX is a ZIP holding
   ``[Content_Types].xml``; anything else must decode as text: UTF-16 with its BOM
-  (Excel's "Unicode Text"), UTF-8 with or without BOM, else Windows-1252), detects the CSV delimiter (comma, semicolon or tab, one
+  (Excel's "Unicode Text"), UTF-8 with or without BOM, else Windows-1252), detects
+  the CSV delimiter (comma, semicolon or tab, one
   the header line holds: a one-column file has none) and returns a :class:`Table`:
   its header and an iterator of ``(row_number, cells)`` numbered as a spreadsheet
   shows them (header = row 1; a quoted cell holding line breaks is still one row).
@@ -133,7 +134,8 @@ HEADER_LABELS = {
         "pais do endereco", "pais da morada", "pais de l adreca",
     ],
     "company.name": [
-        "company name", "account name", "company", "organization", "organisation", "business name",
+        "company name", "account name", "company", "organization", "organisation",
+        "business name",
         "empresa", "nombre de la empresa", "nombre comercial", "nome da empresa",
         "nome comercial", "nom de l empresa", "nom comercial",
     ],
@@ -332,12 +334,16 @@ def _cell(value):
     return value if isinstance(value, str) else str(value)
 
 
+def _empty_file():
+    return ValidationFailed("The file is empty: it needs a header row and at least one "
+                            "row of clients.", {"file": ["the file is empty"]})
+
+
 def open_table(content, file_name=None):
     """The :class:`Table` of a file's bytes; 415 for anything but CSV/XLSX (see
     :func:`check_type`), 422 for an empty file."""
     if not content or not content.strip(b" \t\r\n\xef\xbb\xbf"):
-        raise ValidationFailed("The file is empty: it needs a header row and at least one "
-                               "row of clients.", {"file": ["the file is empty"]})
+        raise _empty_file()
     check_type(file_name, content)
     if is_xlsx(content):
         return _xlsx_table(content)
@@ -346,8 +352,7 @@ def open_table(content, file_name=None):
         raise UnsupportedMediaType(_UNSUPPORTED)
     text, encoding = decode_text(content)
     if not text.strip(" \t\r\n\ufeff"):
-        raise ValidationFailed("The file is empty: it needs a header row and at least one "
-                               "row of clients.", {"file": ["the file is empty"]})
+        raise _empty_file()
     delimiter = detect_delimiter(text)
 
     def records():
@@ -461,7 +466,8 @@ def match_headers(header, mapping=None):
             explicit.values():
         # A CRM's export of companies ("Company name", "Account Name") has no other
         # name: the company's name is the client's.
-        fields = [(index, "name" if path == "company.name" else path) for index, path in fields]
+        fields = [(index, "name" if path == "company.name" else path)
+                  for index, path in fields]
         taken.add("name")
     if "name" not in taken:
         message = ("We could not find the column with the client's name: add a column "
