@@ -452,9 +452,11 @@ def match_headers(header, mapping=None):
         if not key:
             continue
         path = explicit[key] if key in explicit else HEADERS.get(key)
-        if path is None or path in taken:
+        if path is None:
             unknown.append(title)
             continue
+        # A second column of a field ("Phone" and "Mobile") fills it in the rows where
+        # the first one is blank: row_to_client takes the first value.
         taken.add(path)
         if path in IGNORED_PATHS:
             ignored.append(title)
@@ -535,7 +537,8 @@ def row_to_client(columns, cells):
     """The client dict of one row (``validate_client``'s input): blank cells are
     ``None``, formula quotes are removed, ``address.x`` paths become nested dicts,
     tags a list, kinds such as "Persona jurídica" ``company``, and all-digit postal
-    codes get back the leading zeros a number lost (08001 in Spain). A row with values
+    codes and tax ids get back the leading zeros a number lost (08001 in Spain). When
+    two columns hold one field, the first with a value wins. A row with values
     beyond the header has its :func:`row_problem` under ``EXTRA_CELLS``."""
     data = {}
     for index, path in columns.fields:
@@ -547,15 +550,18 @@ def row_to_client(columns, cells):
             value = split_tags(value)
         elif path == "kind" and value is not None:
             value = KIND_PHRASES.get(header_key(value), value)
+        target, name = data, path
         if "." in path:
-            outer, inner = path.split(".", 1)
-            data.setdefault(outer, {})[inner] = value
-        else:
-            data[path] = value
+            outer, name = path.split(".", 1)
+            target = data.setdefault(outer, {})
+        if target.get(name) is None:  # else an earlier column of the field has a value
+            target[name] = value
+    country = validation.client_country(data)
     address = data.get("address")
     if address and address.get("postal_code"):
-        address["postal_code"] = validation.pad_postal_code(
-            address["postal_code"], validation.client_country(data))
+        address["postal_code"] = validation.pad_postal_code(address["postal_code"], country)
+    if data.get("tax_id") is not None:
+        data["tax_id"] = validation.pad_tax_id(data["tax_id"], country)
     problem = row_problem(columns, cells)
     if problem:
         data[EXTRA_CELLS] = problem

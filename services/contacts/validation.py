@@ -313,6 +313,50 @@ def pad_postal_code(value, country):
 
 # -- tax ids -------------------------------------------------------------------------------
 
+# Countries whose all-digit tax ids may start with zeros, and those ids' lengths: a
+# spreadsheet that stored one as a number dropped them (Partita IVA 00488410010 became
+# 488410010). Belgian and Dutch numbers are padded by their own validators.
+TAX_ID_DIGITS = {
+    "IT": (11,),  # Partita IVA
+    "BR": (11, 14),  # CPF, CNPJ
+    "US": (9,),  # EIN, SSN, ITIN
+    "EC": (10, 13),  # cédula, RUC (provinces 01-09)
+    "PL": (9, 11, 14),  # REGON, PESEL (born 2000-2009), long REGON
+    "DK": (10,),  # CPR (born on days 1-9)
+}
+MAX_LOST_ZEROS = 3  # more would make a typo's chance of passing a checksum too likely
+
+
+def pad_tax_id(value, country):
+    """The tax id with the leading zeros a number lost, when ``country`` (alpha-2) has
+    all-digit ids that may start with zeros (``TAX_ID_DIGITS``), ``value`` is only digits,
+    is not valid as written, and exactly one of the lengths at most three zeros away is
+    valid: ``488410010`` in IT -> ``"00488410010"``. Anything else is returned as it came
+    (and is judged, and refused if need be, as written)."""
+    lengths = TAX_ID_DIGITS.get(country)
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not lengths or not isinstance(value, str):
+        return value
+    digits = value.strip()
+    if not (digits.isascii() and digits.isdigit()) or len(digits) >= max(lengths):
+        return value
+    try:
+        normalize_tax_id(digits, country)
+        return value
+    except InvalidValue:
+        pass
+    valid = []
+    for length in lengths:
+        if 0 < length - len(digits) <= MAX_LOST_ZEROS:
+            try:
+                valid.append(normalize_tax_id(digits.zfill(length), country))
+            except InvalidValue:
+                continue
+    return valid[0] if len(valid) == 1 else value
+
+
+
 # country -> (what the user should have typed, stdnum modules tried in order).
 TAX_ID_RULES = {
     "ES": ("Spanish tax id (NIF/NIE/CIF)", ("es.nif",)),

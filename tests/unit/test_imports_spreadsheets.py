@@ -444,3 +444,51 @@ def test_a_company_export_without_a_name_column_takes_the_company_name():
     assert both.fields == [(0, "name"), (1, "company.name")]
     with pytest.raises(ValidationFailed):  # mapped on purpose: the user said what it is
         spreadsheets.match_headers(["Empresa"], {"Empresa": "company.name"})
+
+
+@pytest.mark.parametrize("country, cell, tax_id", [
+    ("IT", 488410010, "00488410010"),  # Partita IVA that Excel stored as a number
+    ("Italia", "488410010", "00488410010"),
+    ("BR", 1234567890, "01234567890"),  # CPF
+    ("BR", "360305000104", "00360305000104"),  # CNPJ
+    ("US", 12345678, "012345678"),  # EIN
+    ("IT", "00488410010", "00488410010"),  # kept as written
+    ("IT", "488410011", "488410011"),  # no padding makes it valid: refused as written
+    ("IT", "4884", "4884"),  # too many zeros lost to guess
+    ("ES", "488410010", "488410010"),  # Spanish ids are never all digits with zeros lost
+    (None, "488410010", "488410010"),  # no country, no rule
+])
+def test_tax_ids_that_lost_their_leading_zeros_get_them_back(country, cell, tax_id):
+    workbook = Workbook()
+    workbook.active.append(["Nome", "País", "Partita IVA / CPF"])
+    workbook.active.append(["Acme", country, cell])
+    out = io.BytesIO()
+    workbook.save(out)
+    table = spreadsheets.open_table(out.getvalue())
+    columns = spreadsheets.match_headers(table.header, {"Partita IVA / CPF": "tax_id"})
+    (_, cells), = table.rows()
+    assert spreadsheets.row_to_client(columns, cells)["tax_id"] == tax_id
+
+
+def test_a_padded_tax_id_is_valid_and_one_that_is_not_is_refused_as_written():
+    data, _ = _client_of_row(["Name", "Country", "Tax ID"], ["Acme", "IT", "488410010"])
+    assert validate_client(data)["tax_id"] == "00488410010"
+    data, _ = _client_of_row(["Name", "Country", "Tax ID"], ["Acme", "IT", "488410011"])
+    with pytest.raises(ValidationFailed) as failed:
+        validate_client(data)
+    assert "tax_id" in failed.value.errors
+
+
+@pytest.mark.parametrize("phone, mobile, expected", [
+    ("+34 912 345 678", "+34 612 345 678", "+34 912 345 678"),
+    (None, "+34 612 345 678", "+34 612 345 678"),
+    ("", "+34 612 345 678", "+34 612 345 678"),
+    (None, None, None),
+])
+def test_a_second_column_of_a_field_fills_the_rows_where_the_first_is_blank(
+        phone, mobile, expected):
+    columns = spreadsheets.match_headers(["Nombre", "Teléfono", "Teléfono móvil", "Email"])
+    assert not columns.unknown
+    data, _ = _client_of_row(["Nombre", "Teléfono", "Teléfono móvil"],
+                             ["Acme", phone, mobile])
+    assert data["phone"] == expected
