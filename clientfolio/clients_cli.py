@@ -2,7 +2,8 @@
 
     clientfolio clients export FILE --workspace W [--format csv|xlsx] [--q ...]
     clientfolio clients import FILE --workspace W [--mode create|upsert] [--dry-run]
-                                    [--mapping JSON] [--errors FILE]
+                                    [--mapping JSON] [--blank-cells keep|clear]
+                                    [--errors FILE]
 
 Both talk to the contacts service over RPC (the config's ``AMQP_URI``), exactly as the
 HTTP API does, and print progress lines on stderr. An import is a job of the contacts
@@ -119,7 +120,7 @@ def cmd_import(args, config, out=sys.stderr):
         ctx = _context(args)
         job = rpc.contacts.start_import(ctx, args.file.rsplit("/", 1)[-1],
                                         send_file(rpc.contacts, ctx, content), args.mode,
-                                        args.dry_run, args.mapping)
+                                        args.dry_run, args.mapping, args.blank_cells)
         print(f"import {job['id']} queued", file=out, flush=True)
         last = None
         while job["status"] in ("queued", "running"):
@@ -168,6 +169,9 @@ def register(subparsers):
     clients.add_argument("--dry-run", action="store_true",
                          help="import: report what would happen, change nothing")
     clients.add_argument("--mapping", help='import: JSON {"column header": "field path"}')
+    clients.add_argument("--blank-cells", choices=("keep", "clear"), default="keep",
+                         help="import, upsert: a blank cell keeps the stored value (default) "
+                              "or clears it")
     clients.add_argument("--errors", help="import: write the failed rows to this CSV file")
     for name in exports.FILTERS:
         clients.add_argument(f"--{name.replace('_', '-')}", dest=name,

@@ -23,7 +23,7 @@ from ..http import api, today_utc, written
 from .clients import MULTIPART_SLACK, MiB, content_disposition, read_capped, refuse_large
 
 WAIT_SECONDS = 600.0
-IMPORT_FIELDS = ("mode", "dry_run", "mapping")
+IMPORT_FIELDS = ("mode", "dry_run", "mapping", "blank_cells")
 
 
 def wait_param(request):
@@ -73,7 +73,7 @@ class ClientImportsApi:
             ctx, upload.filename or "import",
             send_file(self.contacts_rpc, ctx, content, self.upload_part_bytes()),
             request.form.get("mode") or "create", request.form.get("dry_run") or "false",
-            request.form.get("mapping") or None)
+            request.form.get("mapping") or None, request.form.get("blank_cells") or "keep")
         location = {"Location": f"/api/v1/clients/imports/{job['id']}"}
         if wait:
             deadline = time.monotonic() + WAIT_SECONDS

@@ -11,7 +11,9 @@ How a job runs
   to an existing client by normalised tax id (``tax_id_key``), then by email, and a row
   with neither by its folded name when exactly one client has that name and it too has
   no tax id or email (and no other country): else a file of names alone would double
-  on re-import.
+  on re-import. A blank cell of a matched row keeps the stored value unless the job
+  says ``blank_cells="clear"`` (a file of some columns, half filled, must not erase
+  what the clients already have).
 - A batch is ONE transaction: the new clients' ``ClientRegistered`` and the changed
   clients' ``ClientUpdated`` (made by the service's own ``Client`` aggregate), their
   query-table rows (built with the service's projection helpers), each row's verdict,
@@ -78,6 +80,7 @@ MAX_ATTEMPTS = 5
 CHECK_SLICE = 25  # rows checked between two yields to the writer (about 3 ms)
 MAX_ERRORS_SHOWN = 1000
 MODES = ("create", "upsert")
+BLANK_CELLS = ("keep", "clear")  # what an upsert does with a blank cell of a known column
 ACTIVE = ("queued", "running")
 TAX_FIELDS = ("tax_id", "country", "address")
 EXISTS = "a client with this tax id already exists"
@@ -112,6 +115,7 @@ jobs_table = Table(
     Column("finished_at", String(32)),
     Column("reverted_at", String(32)),
     Column("position", BigInteger),  # of the last event the job appended
+    Column("blank_cells", String(5)),  # keep | clear; null (older jobs): clear
 )
 
 files_table = Table(
@@ -210,6 +214,7 @@ def job_record(conn, row, with_errors=True):
     columns = json.loads(row.columns or "{}")
     record = {
         "id": row.id, "status": row.status, "mode": row.mode, "dry_run": row.dry_run,
+        "blank_cells": row.blank_cells or "clear",
         "file_name": row.file_name, "format": row.format,
         "total": row.total, "processed": row.processed, "created": row.created,
         "updated": row.updated, "unchanged": row.unchanged, "failed": row.failed,
@@ -347,6 +352,21 @@ def sole_name_holders(conn, workspace, names):
     return found
 
 
+def without_blanks(data):
+    """A row's values without its blank cells (``None``), nested ones included: what an
+    upsert changes when blank cells keep the stored values."""
+    kept = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            value = {name: inner for name, inner in value.items() if inner is not None}
+            if not value:
+                continue
+        elif value is None:
+            continue
+        kept[key] = value
+    return kept
+
+
 def id_holders(conn, workspace, client_ids):
     """Those of ``client_ids`` that are non-archived clients of ``workspace``."""
     ids = sorted(set(client_ids))
@@ -409,6 +429,7 @@ class JobRun:
         self.ctx = CommandContext(job.workspace, job.actor, job.correlation_id)
         self.mode = job.mode
         self.dry_run = job.dry_run
+        self.keep_blanks = (job.blank_cells or "clear") == "keep"
         table = spreadsheets.open_table(bytes(content))
         columns = spreadsheets.match_headers(table.header,
                                              json.loads(job.mapping) if job.mapping else None)
@@ -630,6 +651,8 @@ class JobRun:
 
     def _update(self, conn, client, data, tkey, tax_holders):
         """Apply one row to an existing client: its verdict."""
+        if self.keep_blanks:
+            data = without_blanks(data)
         try:
             values = validate_client(data, partial=True, current=client.state())
         except ValidationFailed as exc:
@@ -884,13 +907,19 @@ class ClientImportsRpc:
     """Mixin of ``ContactsService``: import jobs over RPC (see docs/imports.md)."""
 
     @rpc
-    def start_import(self, ctx, file_name, data, mode="create", dry_run=False, mapping=None):
-        """Check the file (413/415/422 at once) and queue a job: the job record."""
+    def start_import(self, ctx, file_name, data, mode="create", dry_run=False, mapping=None,
+                     blank_cells="keep"):
+        """Check the file (413/415/422 at once) and queue a job: the job record.
+        ``blank_cells``: whether a blank cell in ``upsert`` keeps (default) or clears the
+        stored value."""
         ctx = CommandContext.load(ctx)
         content = read_content(self.store.db, ctx.workspace, data, max_bytes(self.config))
         errors = {}
         if mode not in MODES:
             errors["mode"] = ["must be create or upsert"]
+        blank_cells = blank_cells or "keep"
+        if blank_cells not in BLANK_CELLS:
+            errors["blank_cells"] = ["must be keep or clear"]
         try:
             dry_run = _bool(dry_run, "dry_run")
         except ValidationFailed as exc:
@@ -907,6 +936,7 @@ class ClientImportsRpc:
                 id=job_id, workspace=ctx.workspace, actor=ctx.actor,
                 correlation_id=ctx.correlation_id, status="queued", mode=mode,
                 dry_run=dry_run, mapping=_dumps(mapping) if mapping else None,
+                blank_cells=blank_cells,
                 file_name=name, format=table.format,
                 columns=_dumps({"unknown": columns.unknown, "ignored": columns.ignored}),
                 total=None, processed=0, checkpoint=1, created=0, updated=0, unchanged=0,

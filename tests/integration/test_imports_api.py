@@ -304,6 +304,7 @@ def test_command_line_export_and_import(stack, workspace, tmp_path):
     target = tmp_path / "out.csv"
     args = argparse.Namespace(file=str(target), workspace=workspace, format=None,
                               mode="upsert", dry_run=False, mapping=None, errors=None,
+                              blank_cells="keep",
                               **{name: None for name in clients_cli.exports.FILTERS})
     log = io.StringIO()
     assert clients_cli.cmd_export(args, config, out=log) == 0
@@ -341,7 +342,7 @@ def test_command_line_refusals_are_plain_messages(stack, workspace, tmp_path):
     def run(command, file, config=None, **options):
         args = argparse.Namespace(file=str(file), workspace=workspace, format=None,
                                   mode="create", dry_run=False, mapping=None, errors=None,
-                                  **{name: None for name in clients_cli.exports.FILTERS})
+                                  blank_cells="keep", **{name: None for name in clients_cli.exports.FILTERS})
         vars(args).update(options)
         out = io.StringIO()
         code = command(args, config or {"AMQP_URI": stack.amqp_uri}, out=out)
@@ -518,3 +519,37 @@ def test_upsert_of_rows_with_neither_tax_id_nor_email_matches_by_name(stack, wor
     names = [c["name"] for c in all_clients(session, stack)]
     assert sorted(names) == sorted(["São Paulo Seguros Ltda.", "TALLERES PEREZ SA",
                                     "Ferretería Núñez", "Ferretería Núñez"])
+
+
+def test_blank_cells_keep_what_an_upsert_matched_unless_asked_to_clear(stack, workspace):
+    """A file of some columns, half filled (another system's export), must not erase
+    what the clients already have; blank_cells=clear is the way to empty cells."""
+    session = stack.session(workspace)
+    client = session.post(f"{stack.url}/api/v1/clients", json={
+        "name": "Óptica Güell, S.L.", "tax_id": "B58378431", "country": "ES",
+        "email": "info@guell.es", "phone": "+34 934 123 456", "tags": ["vip"],
+        "address": {"city": "Barcelona", "postal_code": "08001"}}).json()
+    rows = [["Nombre", "NIF", "País", "Correo electrónico", "Teléfono", "Ciudad", "Etiquetas"],
+            ["Óptica Güell, S.L.", "B58378431", "ES", "hola@guell.es", "", "", ""]]
+    job = upload(session, stack, csv_bytes(rows), mode="upsert").json()
+    assert (job["updated"], job["blank_cells"]) == (1, "keep"), job
+    after = session.get(f"{stack.url}/api/v1/clients/{client['id']}").json()
+    assert after["email"] == "hola@guell.es"
+    assert (after["phone"], after["tags"]) == (client["phone"], ["vip"])
+    assert after["address"]["city"] == "Barcelona" and after["address"]["postal_code"] == "08001"
+    again = upload(session, stack, csv_bytes(rows), mode="upsert").json()
+    assert again["unchanged"] == 1, again
+    # asked to clear: the blank cells empty those fields (and the dry run says so first)
+    dry = upload(session, stack, csv_bytes(rows), mode="upsert", blank_cells="clear",
+                 dry_run=True).json()
+    assert (dry["updated"], dry["blank_cells"]) == (1, "clear"), dry
+    verdict = session.get(f"{stack.url}/api/v1/clients/imports/{dry['id']}/rows").json()
+    assert {"phone", "tags"} <= set(verdict["items"][0]["changes"]), verdict
+    cleared = upload(session, stack, csv_bytes(rows), mode="upsert", blank_cells="clear").json()
+    assert cleared["updated"] == 1, cleared
+    after = session.get(f"{stack.url}/api/v1/clients/{client['id']}").json()
+    assert after["phone"] is None and after["tags"] == []
+    assert after["address"].get("city") is None and after["email"] == "hola@guell.es"
+    bad = upload(session, stack, csv_bytes(rows), mode="upsert", blank_cells="borrar")
+    assert bad.status_code == 422 and bad.json()["errors"] == {
+        "blank_cells": ["must be keep or clear"]}
