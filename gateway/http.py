@@ -1,8 +1,12 @@
 """The gateway's HTTP conventions: auth, JSON bodies, ETags, Consistency-Token."""
 import functools
 import json
+import logging
 import re
+import time
 from datetime import date, datetime, timezone
+
+import eventlet
 
 from services.common.consistency import format_token, parse_token
 from services.common.errors import BadRequest, PayloadTooLarge
@@ -13,7 +17,10 @@ from services.common.web import http, json_response
 from .auth import authenticate
 from .idempotency import run_once
 
+log = logging.getLogger(__name__)
+
 CONSISTENCY_WAIT_SECONDS = 5.0
+FRESHNESS_WAIT_SECONDS = 1.0  # for a source to say where a command's client/project is
 # The largest body any endpoint takes (an import file, 50 MiB by default, plus
 # multipart overhead); each endpoint enforces its own, smaller limit too.
 MAX_REQUEST_BYTES = 64 * 2**20
@@ -143,6 +150,35 @@ def wait_for_consistency(consumer, token, timeout=CONSISTENCY_WAIT_SECONDS):
     A timeout is not an error: the read answers what it has (eventual consistency).
     Returns True if the positions were reached."""
     return consumer.wait_applied(parse_token(token, SOURCES), timeout)
+
+
+def command_token(service, request, client_id=None, project_id=None):
+    """The consistency token a command naming a client (and a project) forwards to the
+    service that judges it on its replicas: the caller's token, raised to the positions
+    the client's stream has in contacts and the project's in projects right now. So a
+    project assigned just after its client was archived is refused, and an invoice
+    just after a reassignment is judged against the new client, whether or not the
+    caller sent the first write's token. A source that does not answer within
+    ``FRESHNESS_WAIT_SECONDS`` is left out: the command is then judged on the replica
+    as it is (eventually consistent), never refused for it."""
+    positions = parse_token(request.headers.get("Consistency-Token"), SOURCES)
+    asked = []
+    for source, stream_id in (("contacts", client_id), ("projects", project_id)):
+        stream_id = canonical_id(stream_id)
+        if stream_id:
+            proxy = getattr(service, f"{source}_rpc")
+            asked.append((source, stream_id, proxy.stream_positions.call_async([stream_id])))
+    deadline = time.monotonic() + FRESHNESS_WAIT_SECONDS
+    for source, stream_id, reply in asked:
+        answer = None
+        with eventlet.Timeout(max(0.0, deadline - time.monotonic()), False):
+            try:
+                answer = reply.result()
+            except Exception as exc:  # not running, failing: judged on the replica
+                log.warning("%s did not give the position of %s: %s", source, stream_id, exc)
+        if answer and answer.get(stream_id):
+            positions[source] = max(positions.get(source, 0), answer[stream_id])
+    return format_token(positions) or None
 
 
 def written(payload, status, source, position=None, headers=None):

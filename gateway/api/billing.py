@@ -7,7 +7,8 @@ on an existing document honours ``If-Match`` (412 when it has moved on).
 """
 from services.common.web import json_response
 
-from ..http import api, date_param, id_param, if_match, json_body, resource, today_utc, written
+from ..http import (api, command_token, date_param, id_param, if_match, json_body, resource,
+                    today_utc, written)
 
 LIST_PARAMETERS = ("client_id", "project_id", "status", "limit", "cursor")
 ID_PARAMETERS = ("client_id", "project_id")
@@ -18,10 +19,11 @@ def optional_body(request):
     return json_body(request) if request.get_data(cache=True).strip() else {}
 
 
-def consistency(request):
-    """The request's Consistency-Token, forwarded so that billing waits until its own
-    replica of clients and projects applied the positions it names."""
-    return request.headers.get("Consistency-Token")
+def consistency(service, request, body):
+    """The token forwarded with a command, so that billing waits until its replica of
+    clients and projects applied the positions it names: the caller's, raised to where
+    the body's client and project are now (``http.command_token``)."""
+    return command_token(service, request, body.get("client_id"), body.get("project_id"))
 
 
 def list_filters(request, with_as_of=False):
@@ -51,9 +53,10 @@ class BillingApi:
 
     @api("POST", "/api/v1/invoices", role="member")
     def create_invoice(self, request, principal):
+        body = json_body(request)
         result = self.billing_rpc.create_invoice(self.command_context(request, principal),
-                                                 json_body(request),
-                                                 consistency=consistency(request))
+                                                 body, consistency=consistency(self, request,
+                                                                               body))
         return document_written(result, "invoice", "invoices", 201)
 
     @api("GET", "/api/v1/invoices")
@@ -69,10 +72,11 @@ class BillingApi:
 
     @api("PATCH", "/api/v1/invoices/<string:invoice_id>", role="member")
     def update_invoice(self, request, principal, invoice_id):
+        body = json_body(request)
         result = self.billing_rpc.update_invoice(self.command_context(request, principal),
-                                                 invoice_id, json_body(request),
+                                                 invoice_id, body,
                                                  expected_version=if_match(request),
-                                                 consistency=consistency(request))
+                                                 consistency=consistency(self, request, body))
         return document_written(result, "invoice", "invoices")
 
     @api("POST", "/api/v1/invoices/<string:invoice_id>/issue", role="member")
@@ -100,9 +104,10 @@ class BillingApi:
 
     @api("POST", "/api/v1/purchase-orders", role="member")
     def place_purchase_order(self, request, principal):
+        body = json_body(request)
         result = self.billing_rpc.place_purchase_order(
-            self.command_context(request, principal), json_body(request),
-            consistency=consistency(request))
+            self.command_context(request, principal), body,
+            consistency=consistency(self, request, body))
         return document_written(result, "purchase_order", "purchase-orders", 201)
 
     @api("GET", "/api/v1/purchase-orders")
@@ -126,9 +131,9 @@ class BillingApi:
 
     @api("POST", "/api/v1/quotes", role="member")
     def create_quote(self, request, principal):
+        body = json_body(request)
         result = self.billing_rpc.create_quote(self.command_context(request, principal),
-                                               json_body(request),
-                                               consistency=consistency(request))
+                                               body, consistency=consistency(self, request, body))
         return document_written(result, "quote", "quotes", 201)
 
     @api("GET", "/api/v1/quotes")

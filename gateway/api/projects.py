@@ -6,15 +6,16 @@ The three ways of giving a project its client:
   ``null`` clears it);
 - ``POST /api/v1/projects/assign-client`` (up to 1,000 projects at once, ``via: bulk``).
 
-A request's ``Consistency-Token`` is forwarded as a hint: the projects service
-waits until its client replica has applied the contacts position it names, so a
-client created a moment ago can be assigned at once.
+A command naming a client forwards a consistency token (``http.command_token``): the
+caller's, raised to the client's current position in contacts. The projects service
+waits until its client replica has applied it, so a client created a moment ago can
+be assigned at once and one archived a moment ago cannot.
 """
 
 from services.common.errors import BadRequest, ValidationFailed
 from services.common.paging import check_limit
 
-from ..http import api, if_match, json_body, resource, written
+from ..http import api, command_token, if_match, json_body, resource, written
 
 
 
@@ -30,9 +31,10 @@ class ProjectsApi:
 
     @api("POST", "/api/v1/projects", role="member")
     def create_project(self, request, principal):
+        body = json_body(request)
         result = self.projects_rpc.create_project(
-            self.command_context(request, principal), json_body(request),
-            consistency=request.headers.get("Consistency-Token"))
+            self.command_context(request, principal), body,
+            consistency=command_token(self, request, body.get("client_id")))
         project = result["project"]
         return written(project, 201, "projects", result["position"],
                        {"Location": f"/api/v1/projects/{project['id']}"})
@@ -53,7 +55,8 @@ class ProjectsApi:
                                    {name: ["this field is not recognised"] for name in unknown})
         result = self.projects_rpc.bulk_assign_client(
             self.command_context(request, principal), body.get("client_id"),
-            body.get("project_ids"), consistency=request.headers.get("Consistency-Token"))
+            body.get("project_ids"), consistency=command_token(self, request,
+                                                               body.get("client_id")))
         position = result.pop("position")
         return written(result, 200, "projects", position)
 
@@ -72,9 +75,10 @@ class ProjectsApi:
 
     @api("PATCH", "/api/v1/projects/<string:project_id>", role="member")
     def update_project(self, request, principal, project_id):
+        body = json_body(request)
         result = self.projects_rpc.update_project(
-            self.command_context(request, principal), project_id, json_body(request),
-            if_match(request), consistency=request.headers.get("Consistency-Token"))
+            self.command_context(request, principal), project_id, body,
+            if_match(request), consistency=command_token(self, request, body.get("client_id")))
         return written(result["project"], 200, "projects", result["position"])
 
     # -- time entries ---------------------------------------------------------------------

@@ -300,6 +300,20 @@ class EventStore:
         with self.database.query() as conn:
             return [_EventRow(*r) for r in driver_rows(conn, _READ_AFTER, (after_position, limit))]
 
+    def stream_positions(self, stream_ids, *, conn=None):
+        """``{stream_id: position of its last event}`` for those of ``stream_ids`` that
+        have events."""
+        stream_ids = sorted({str(stream_id) for stream_id in stream_ids})
+        if not stream_ids:
+            return {}
+        query = (select(events_table.c.stream_id, func.max(events_table.c.position))
+                 .where(events_table.c.stream_id.in_(stream_ids))
+                 .group_by(events_table.c.stream_id))
+        if conn is not None:
+            return {stream_id: position for stream_id, position in conn.execute(query)}
+        with self.database.read() as conn:
+            return {stream_id: position for stream_id, position in conn.execute(query)}
+
     def head_position(self, *, conn=None):
         """The highest committed position (0 for an empty store)."""
         query = select(func.coalesce(func.max(events_table.c.position), 0))

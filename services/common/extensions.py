@@ -13,6 +13,7 @@ from .config import database_url, event_delivery
 from .consistency import parse_token
 from .consumer import EventConsumer
 from .db import get_database
+from .errors import BadRequest
 from .eventstore import EventStore
 from .inbox import Inbox
 from .logs import bind
@@ -25,6 +26,7 @@ from .web import http, json_response, text_response
 log = logging.getLogger(__name__)
 
 MAX_EVENTS_PAGE = 5000
+MAX_STREAM_IDS = 1000
 CAUGHT_UP_WAIT_SECONDS = 5.0
 # How long a stopping service waits for a background thread (relay, consumer, import
 # runner) told to stop before it kills it; see ``stop_within``.
@@ -239,6 +241,16 @@ class EventSourceRpc:
         lets a consumer fill a gap or rebuild without the broker."""
         limit = max(1, min(int(limit), MAX_EVENTS_PAGE))
         return [e.to_dict() for e in self.store.events.read_all(int(position), limit)]
+
+    @rpc
+    def stream_positions(self, stream_ids):
+        """``{stream_id: position of its last event}`` for at most 1,000 ids (unknown ids
+        are left out). A command that another service judges on its replica of these
+        streams names the positions in its consistency token, so that the judgement sees
+        the streams as they are now (an assignment just after an archive is refused)."""
+        if not isinstance(stream_ids, (list, tuple)) or len(stream_ids) > MAX_STREAM_IDS:
+            raise BadRequest(f"stream_ids must be a list of at most {MAX_STREAM_IDS} ids")
+        return self.store.events.stream_positions(stream_ids)
 
 
 class ConsistencyRpc:

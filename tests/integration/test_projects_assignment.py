@@ -9,10 +9,12 @@ would, so its relay publishes it and the projects replica applies it.
 import time
 import uuid
 
+import eventlet
 import pytest
 from sqlalchemy import select
 
 from services.common.envelope import NewEvent
+from services.common.replica import ClientReplica
 from services.common.eventstore import EventStore
 from services.projects.db import known_clients_table
 from tests.helpers import wait_until
@@ -159,6 +161,51 @@ def test_a_client_created_a_moment_ago_can_be_assigned_at_once(stack):
         client_id, _ = create_client(stack, session, f"Fresh client {index}")
         project = create_project(stack, session, name=f"Fresh {index}", client_id=client_id)
         assert project["client_id"] == client_id
+
+
+def test_commands_just_after_an_archive_a_restore_or_a_reassignment_see_it_without_a_token(
+        stack, monkeypatch):
+    """The services judge clients and projects on their replicas, which learn of a write a
+    few milliseconds after it is answered (here 0.2 s: the replicas' writes are slowed
+    down). The gateway raises each command's token to where its client and project are
+    now, so a caller that sends no token is judged on fresh state too."""
+    write = ClientReplica.write
+
+    def slow_write(self, conn, rows):
+        eventlet.sleep(0.2)
+        return write(self, conn, rows)
+
+    monkeypatch.setattr(ClientReplica, "write", slow_write)
+    session = stack.session()
+    client_id, _ = create_client(stack, session, "Óptica Güell")
+    other_id, _ = create_client(stack, session, "Globex Ibérica")
+    project = create_project(stack, session, name="Tienda online")
+    url = f"{stack.url}/api/v1"
+    for attempt in range(3):
+        archived = session.post(f"{url}/clients/{client_id}/archive", timeout=10)
+        assert archived.status_code == 200, archived.text
+        refused = session.patch(f"{url}/projects/{project['id']}",
+                                json={"client_id": client_id}, timeout=10)
+        assert refused.status_code == 422, (attempt, refused.text)
+        restored = session.post(f"{url}/clients/{client_id}/restore", timeout=10)
+        assert restored.status_code == 200, restored.text
+        assigned = session.patch(f"{url}/projects/{project['id']}",
+                                 json={"client_id": client_id}, timeout=10)
+        assert assigned.status_code == 200, (attempt, assigned.text)
+        # reassigned, then billed at once to the new client with the project
+        moved = session.patch(f"{url}/projects/{project['id']}",
+                              json={"client_id": other_id}, timeout=10)
+        assert moved.status_code == 200, moved.text
+        invoice = session.post(f"{url}/invoices", json={
+            "client_id": other_id, "project_id": project["id"], "currency": "EUR",
+            "lines": [{"description": "Diseño", "quantity": "1", "unit_price": "100.00",
+                       "tax_rate": "21"}]},
+            timeout=10)
+        assert invoice.status_code == 201, (attempt, invoice.text)
+    positions = stack.rpc.contacts.stream_positions([client_id, str(uuid.uuid4())])
+    assert list(positions) == [client_id] and positions[client_id] > 0
+    with pytest.raises(Exception, match="at most 1000 ids"):
+        stack.rpc.contacts.stream_positions([client_id] * 1001)
 
 
 # -- bulk -----------------------------------------------------------------------------------------

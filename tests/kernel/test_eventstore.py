@@ -32,6 +32,14 @@ def test_append_then_read_stream_and_all(store):
     assert store.head_position() == 3
 
 
+def test_stream_positions_name_each_streams_last_event(store):
+    store.append("s-1", 0, events("A", "B"), workspace="acme")
+    store.append("s-2", 0, events("C"), workspace="acme")
+    store.append("s-1", 2, events("D"), workspace="acme")
+    assert store.stream_positions(["s-1", "s-2", "unknown"]) == {"s-1": 4, "s-2": 3}
+    assert store.stream_positions([]) == {}
+
+
 def test_stale_expected_version_is_refused_and_stores_nothing(store):
     store.append("s-1", 0, events("A"), workspace="acme")
     with pytest.raises(ConcurrencyError):
