@@ -48,13 +48,17 @@ def api(method, url, role="viewer"):
                 request.environ["wsgi.input"] = CappedInput(request.environ["wsgi.input"],
                                                             MAX_REQUEST_BYTES)
             token = request.headers.get("Consistency-Token")
-            if token:
-                wait_for_consistency(self.projector, token)
+            applied = wait_for_consistency(self.projector, token) if token else None
             key = request.headers.get("Idempotency-Key")
             if key and request.method == "POST":
-                return run_once(self.db, principal.workspace, key, request,
-                                lambda: fn(self, request, principal, **path))
-            return fn(self, request, principal, **path)
+                response = run_once(self.db, principal.workspace, key, request,
+                                    lambda: fn(self, request, principal, **path))
+            else:
+                response = fn(self, request, principal, **path)
+            if applied is not None:
+                # A read that gave up waiting says so: what it shows may predate the token.
+                response.headers["Consistency-Token-Applied"] = "true" if applied else "false"
+            return response
         return http(method, url)(endpoint)
     return decorate
 

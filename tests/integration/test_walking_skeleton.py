@@ -33,8 +33,27 @@ def test_create_a_client_then_read_its_overview_with_the_consistency_token(stack
     assert body["as_of"] == "2026-11-22"
     assert body["invoices"]["overdue"] == {"count": 0, "amount": {}}
 
+    assert overview.headers["Consistency-Token-Applied"] == "true"
+
     read = session.get(f"{stack.url}/api/v1/clients/{client['id']}")
     assert read.status_code == 200 and read.json()["name"] == "São Paulo Seguros"
+    assert "Consistency-Token-Applied" not in read.headers  # no token sent
+
+
+def test_a_read_whose_token_is_not_reached_in_time_says_so(stack, monkeypatch):
+    from gateway import http
+
+    wait = http.wait_for_consistency
+    monkeypatch.setattr(http, "wait_for_consistency",
+                        lambda consumer, token: wait(consumer, token, timeout=2.0))
+    session = stack.session()
+    created = create(session, stack, {"name": "Ferretería Núñez"})
+    url = f"{stack.url}/api/v1/clients/{created.json()['id']}/overview"
+    shown = session.get(url, headers={"Consistency-Token": created.headers["Consistency-Token"]})
+    assert shown.headers["Consistency-Token-Applied"] == "true"
+    ahead = session.get(url, headers={"Consistency-Token": "contacts:999999999"})
+    assert ahead.status_code == 200, ahead.text
+    assert ahead.headers["Consistency-Token-Applied"] == "false"
 
 
 def test_auth_roles_and_workspaces(stack):
