@@ -12,10 +12,10 @@ currency, what is still owed) are the aggregate's (``domain``).
 """
 from collections.abc import Mapping
 
-from marshmallow import (RAISE, Schema, ValidationError, fields, validate,
-                         validates_schema)
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from services.common.errors import ValidationFailed
+from services.common.schemas import StrictSchema
 
 from . import domain, money
 
@@ -91,9 +91,7 @@ def _not_blank(value):
         raise ValidationError("must not be blank")
 
 
-class _Strict(Schema):
-    class Meta:
-        unknown = RAISE
+_Strict = StrictSchema  # unknown fields refused, messages in plain words
 
 
 class InvoiceLineSchema(_Strict):

@@ -19,10 +19,11 @@ tax id (NIF/NIE/CIF)", "the name is required", "this field is not recognised").
 from collections.abc import Mapping
 from contextlib import contextmanager
 
-from marshmallow import (RAISE, Schema, ValidationError, fields, missing, post_load,
+from marshmallow import (Schema, ValidationError, fields, missing, post_load,
                          validates_schema)
 
 from services.common.errors import ValidationFailed
+from services.common.schemas import StrictSchema
 
 from . import validation
 from .validation import InvalidValue
@@ -153,14 +154,7 @@ class Part(fields.Nested):
         return super()._deserialize(value, attr, data, partial=partial, **kwargs)
 
 
-class _StrictSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
-    error_messages = {
-        "unknown": "this field is not recognised",
-        "type": "must be a JSON object",
-    }
+_StrictSchema = StrictSchema  # unknown fields refused, messages in plain words
 
 
 class AddressSchema(_StrictSchema):

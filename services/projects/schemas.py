@@ -11,9 +11,10 @@ import uuid
 from collections.abc import Mapping
 from datetime import date as Date
 
-from marshmallow import RAISE, Schema, ValidationError, fields, missing, validate, validates_schema
+from marshmallow import ValidationError, fields, missing, validate, validates_schema
 
 from services.common.errors import ValidationFailed
+from services.common.schemas import StrictSchema
 
 from . import domain
 
@@ -111,14 +112,7 @@ class ReadOnly(fields.Field):
         raise ValidationError("this field is set by the system and cannot be changed")
 
 
-class _StrictSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
-    error_messages = {
-        "unknown": "this field is not recognised",
-        "type": "must be a JSON object",
-    }
+_StrictSchema = StrictSchema  # unknown fields refused, messages in plain words
 
 
 def _status_field(choices, **kwargs):

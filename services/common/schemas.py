@@ -1,0 +1,85 @@
+"""What the services' marshmallow schemas share: unknown fields refused, and error
+messages in the words the rest of the API uses rather than marshmallow's defaults
+("Missing data for required field.", "Unknown field.", "Not a valid list.").
+
+A message a schema or field sets itself is kept; only marshmallow's own defaults are
+replaced, field by field, when a schema is made.
+"""
+from marshmallow import RAISE, Schema, fields
+
+# key -> message, for every field type
+COMMON_MESSAGES = {
+    "required": "this field is required",
+    "null": "this field cannot be empty",
+    "validator_failed": "this value is not valid",
+}
+
+# field type -> its "invalid" message (the most specific type wins)
+INVALID_MESSAGES = {
+    fields.String: "must be text",
+    fields.UUID: "must be an id (a UUID)",
+    fields.Integer: "must be a whole number",
+    fields.Decimal: "must be a number",
+    fields.Float: "must be a number",
+    fields.Number: "must be a number",
+    fields.Boolean: "must be true or false",
+    fields.Date: "must be a date written YYYY-MM-DD",
+    fields.DateTime: "must be a date and time (ISO 8601)",
+    fields.List: "must be a list",
+    fields.Tuple: "must be a list",
+    fields.Dict: "must be a JSON object",
+    fields.Mapping: "must be a JSON object",
+    fields.Email: "not a valid email address",
+    fields.URL: "not a valid web address",
+}
+NESTED_TYPE_MESSAGE = "must be a JSON object"
+
+
+def _defaults(field):
+    messages = {}
+    for klass in reversed(type(field).__mro__):
+        messages.update(getattr(klass, "default_error_messages", {}))
+    return messages
+
+
+def _invalid_message(field):
+    for klass in type(field).__mro__:
+        if klass in INVALID_MESSAGES:
+            return INVALID_MESSAGES[klass]
+    return None
+
+
+def plain_messages(field):
+    """Replace ``field``'s marshmallow default messages (and its inner fields') with
+    ours; messages the field was given are kept."""
+    defaults = _defaults(field)
+    wanted = dict(COMMON_MESSAGES)
+    invalid = _invalid_message(field)
+    if invalid:
+        wanted["invalid"] = wanted["invalid_uuid"] = invalid
+    if isinstance(field, fields.Nested):
+        wanted["type"] = NESTED_TYPE_MESSAGE
+    for key, message in wanted.items():
+        if key in field.error_messages and field.error_messages[key] == defaults.get(key):
+            field.error_messages[key] = message
+    for inner in (getattr(field, "inner", None), getattr(field, "value_field", None),
+                  getattr(field, "key_field", None), *getattr(field, "tuple_fields", ())):
+        if isinstance(inner, fields.Field):
+            plain_messages(inner)
+
+
+class StrictSchema(Schema):
+    """A schema that refuses fields it does not know, in plain words."""
+
+    class Meta:
+        unknown = RAISE
+
+    error_messages = {
+        "unknown": "this field is not recognised",
+        "type": "must be a JSON object",
+    }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            plain_messages(field)
