@@ -421,15 +421,21 @@ def test_language_names_in_four_languages(code, name):
     ("GB", "SW1A 1AA", "SW1A 1AA"), ("ES", 123456, "123456"),
 ])
 def test_postal_codes_that_lost_their_leading_zeros_get_them_back(country, cell, postal_code):
+    data = _client_of_xlsx_row(["Nombre", "País", "Código postal"], ["Acme", country, cell])
+    assert data["address"]["postal_code"] == postal_code
+
+
+def _client_of_xlsx_row(header, row, mapping=None):
+    """The client dict of one row of a workbook (typed cells: numbers stay numbers)."""
     workbook = Workbook()
-    workbook.active.append(["Nombre", "País", "Código postal"])
-    workbook.active.append(["Acme", country, cell])
+    workbook.active.append(header)
+    workbook.active.append(row)
     out = io.BytesIO()
     workbook.save(out)
     table = spreadsheets.open_table(out.getvalue())
-    columns = spreadsheets.match_headers(table.header)
+    columns = spreadsheets.match_headers(table.header, mapping)
     (_, cells), = table.rows()
-    assert spreadsheets.row_to_client(columns, cells)["address"]["postal_code"] == postal_code
+    return spreadsheets.row_to_client(columns, cells)
 
 
 def test_the_address_country_decides_the_postal_code_too():
@@ -459,15 +465,9 @@ def test_a_company_export_without_a_name_column_takes_the_company_name():
     (None, "488410010", "488410010"),  # no country, no rule
 ])
 def test_tax_ids_that_lost_their_leading_zeros_get_them_back(country, cell, tax_id):
-    workbook = Workbook()
-    workbook.active.append(["Nome", "País", "Partita IVA / CPF"])
-    workbook.active.append(["Acme", country, cell])
-    out = io.BytesIO()
-    workbook.save(out)
-    table = spreadsheets.open_table(out.getvalue())
-    columns = spreadsheets.match_headers(table.header, {"Partita IVA / CPF": "tax_id"})
-    (_, cells), = table.rows()
-    assert spreadsheets.row_to_client(columns, cells)["tax_id"] == tax_id
+    data = _client_of_xlsx_row(["Nome", "País", "Partita IVA / CPF"], ["Acme", country, cell],
+                               {"Partita IVA / CPF": "tax_id"})
+    assert data["tax_id"] == tax_id
 
 
 def test_a_padded_tax_id_is_valid_and_one_that_is_not_is_refused_as_written():
