@@ -171,7 +171,10 @@ def command_token(service, request, client_id=None, project_id=None):
         stream_id = canonical_id(stream_id)
         if stream_id:
             proxy = getattr(service, f"{source}_rpc")
-            asked.append((source, stream_id, proxy.stream_positions.call_async([stream_id])))
+            try:
+                asked.append((source, stream_id, proxy.stream_positions.call_async([stream_id])))
+            except Exception as exc:  # a service never started (unroutable): the replica decides
+                log.warning("%s did not take the question about %s: %s", source, stream_id, exc)
     deadline = time.monotonic() + FRESHNESS_WAIT_SECONDS
     for source, stream_id, reply in asked:
         answer = None

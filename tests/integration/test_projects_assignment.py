@@ -208,6 +208,26 @@ def test_commands_just_after_an_archive_a_restore_or_a_reassignment_see_it_witho
         stack.rpc.contacts.stream_positions([client_id] * 1001)
 
 
+def test_a_command_goes_on_when_contacts_cannot_say_where_its_client_is(stack, monkeypatch,
+                                                                          caplog):
+    """Asking for the client's position is a refinement: a failing answer leaves the
+    judgement to the replica, it never fails the command."""
+    from services.contacts.service import ContactsService
+
+    session = stack.session()
+    client_id, token = create_client(stack, session, "Fundació Sant Pau")
+    create_project(stack, session, name="Primer", client_id=client_id,
+                   headers={"Consistency-Token": token})  # the replica knows the client
+
+    def broken(self, stream_ids):
+        raise RuntimeError("the contacts database is away")
+
+    monkeypatch.setattr(ContactsService, "stream_positions", broken)
+    project = create_project(stack, session, name="Segon", client_id=client_id)
+    assert project["client_id"] == client_id
+    assert "contacts did not give the position of" in caplog.text
+
+
 # -- bulk -----------------------------------------------------------------------------------------
 
 
