@@ -294,7 +294,7 @@ def test_export_filters_and_bad_format(stack, workspace):
 
 
 def test_command_line_export_and_import(stack, workspace, tmp_path):
-    import argparse
+    from clientfolio.cli import build_parser
 
     from clientfolio import clients_cli
 
@@ -302,10 +302,8 @@ def test_command_line_export_and_import(stack, workspace, tmp_path):
     session.post(f"{stack.url}/api/v1/clients", json={"name": "Shell", "phone": "+34612345678"})
     config = {"AMQP_URI": stack.amqp_uri}
     target = tmp_path / "out.csv"
-    args = argparse.Namespace(file=str(target), workspace=workspace, format=None,
-                              mode="upsert", dry_run=False, mapping=None, errors=None,
-                              blank_cells="keep",
-                              **{name: None for name in clients_cli.exports.FILTERS})
+    args = build_parser().parse_args(["clients", "export", str(target), "--workspace",
+                                      workspace, "--mode", "upsert"])
     log = io.StringIO()
     assert clients_cli.cmd_export(args, config, out=log) == 0
     assert "exported 1 clients" in log.getvalue()
@@ -334,15 +332,15 @@ def test_command_line_export_and_import(stack, workspace, tmp_path):
 def test_command_line_refusals_are_plain_messages(stack, workspace, tmp_path):
     """Bad input on the command line: one or two lines and exit code 2, no traceback;
     a broker that does not answer: exit code 1. Nothing is left half-written."""
-    import argparse
+    from clientfolio.cli import build_parser
 
     from clientfolio import clients_cli
     from tests.conftest import free_port
 
     def run(command, file, config=None, **options):
-        args = argparse.Namespace(file=str(file), workspace=workspace, format=None,
-                                  mode="create", dry_run=False, mapping=None, errors=None,
-                                  blank_cells="keep", **{name: None for name in clients_cli.exports.FILTERS})
+        action = "import" if command is clients_cli.cmd_import else "export"
+        args = build_parser().parse_args(["clients", action, str(file), "--workspace",
+                                          workspace])
         vars(args).update(options)
         out = io.StringIO()
         code = command(args, config or {"AMQP_URI": stack.amqp_uri}, out=out)
