@@ -5,6 +5,8 @@ messages in the words the rest of the API uses rather than marshmallow's default
 A message a schema or field sets itself is kept; only marshmallow's own defaults are
 replaced, field by field, when a schema is made.
 """
+import functools
+
 from marshmallow import RAISE, Schema, fields
 
 # key -> message, for every field type
@@ -35,32 +37,28 @@ INVALID_MESSAGES = {
 NESTED_TYPE_MESSAGE = "must be a JSON object"
 
 
-def _defaults(field):
-    messages = {}
-    for klass in reversed(type(field).__mro__):
-        messages.update(getattr(klass, "default_error_messages", {}))
-    return messages
-
-
-def _invalid_message(field):
-    for klass in type(field).__mro__:
-        if klass in INVALID_MESSAGES:
-            return INVALID_MESSAGES[klass]
-    return None
+@functools.lru_cache(maxsize=None)
+def _replacements(field_type):
+    """``{key: (marshmallow's default, ours)}`` for a field type; worked out once per type
+    (schemas are made per request)."""
+    defaults = {}
+    for klass in reversed(field_type.__mro__):
+        defaults.update(getattr(klass, "default_error_messages", {}))
+    wanted = dict(COMMON_MESSAGES)
+    invalid = next((INVALID_MESSAGES[klass] for klass in field_type.__mro__
+                    if klass in INVALID_MESSAGES), None)
+    if invalid:
+        wanted["invalid"] = wanted["invalid_uuid"] = invalid
+    if issubclass(field_type, fields.Nested):
+        wanted["type"] = NESTED_TYPE_MESSAGE
+    return {key: (defaults[key], message) for key, message in wanted.items() if key in defaults}
 
 
 def plain_messages(field):
     """Replace ``field``'s marshmallow default messages (and its inner fields') with
     ours; messages the field was given are kept."""
-    defaults = _defaults(field)
-    wanted = dict(COMMON_MESSAGES)
-    invalid = _invalid_message(field)
-    if invalid:
-        wanted["invalid"] = wanted["invalid_uuid"] = invalid
-    if isinstance(field, fields.Nested):
-        wanted["type"] = NESTED_TYPE_MESSAGE
-    for key, message in wanted.items():
-        if key in field.error_messages and field.error_messages[key] == defaults.get(key):
+    for key, (default, message) in _replacements(type(field)).items():
+        if field.error_messages.get(key) == default:
             field.error_messages[key] = message
     for inner in (getattr(field, "inner", None), getattr(field, "value_field", None),
                   getattr(field, "key_field", None), *getattr(field, "tuple_fields", ())):

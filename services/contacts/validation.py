@@ -334,9 +334,7 @@ def pad_tax_id(value, country):
     valid: ``488410010`` in IT -> ``"00488410010"``. Anything else is returned as it came
     (and is judged, and refused if need be, as written)."""
     lengths = TAX_ID_DIGITS.get(country)
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if not lengths or not isinstance(value, str):
+    if not lengths or not isinstance(value, str):  # spreadsheet cells arrive as text
         return value
     digits = value.strip()
     if not (digits.isascii() and digits.isdigit()) or len(digits) >= max(lengths):
