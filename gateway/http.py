@@ -4,18 +4,19 @@ import json
 import logging
 import re
 import time
+import uuid
 from datetime import date, datetime, timezone
 
 import eventlet
 
 from services.common.consistency import format_token, parse_token
-from services.common.errors import BadRequest, PayloadTooLarge
+from services.common.errors import BadRequest, PayloadTooLarge, ServiceUnavailable
 from services.common.logs import bind
 from services.common.paging import canonical_id
-from services.common.web import http, json_response
+from services.common.web import UNAVAILABLE_RETRY_AFTER, http, json_response
 
 from .auth import authenticate
-from .idempotency import run_once
+from . import idempotency
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,17 @@ FRESHNESS_WAIT_SECONDS = 1.0  # for a source to say where a command's client/pro
 # multipart overhead); each endpoint enforces its own, smaller limit too.
 MAX_REQUEST_BYTES = 64 * 2**20
 SOURCES = ("contacts", "projects", "billing")
+COMMAND_ID = idempotency.COMMAND_ID
+
+
+def request_command_id(request):
+    """The command id of the request's commands: its Idempotency-Key's (set by ``api``),
+    else one made for this request. Services record each command's outcome under it,
+    so a command redelivered or retried with it takes effect once."""
+    command_id = request.environ.get(COMMAND_ID)
+    if command_id is None:
+        command_id = request.environ[COMMAND_ID] = f"req:{uuid.uuid4().hex}"
+    return command_id
 
 
 def api(method, url, role="viewer"):
@@ -50,17 +62,37 @@ def api(method, url, role="viewer"):
             token = request.headers.get("Consistency-Token")
             applied = wait_for_consistency(self.projector, token) if token else None
             key = request.headers.get("Idempotency-Key")
-            if key and request.method == "POST":
-                response = run_once(self.db, principal.workspace, key, request,
-                                    lambda: fn(self, request, principal, **path))
-            else:
-                response = fn(self, request, principal, **path)
+            # A service that never answers (killed and not restarted, a broker that lost
+            # the request) must not hold the caller: 503, and a retry is safe.
+            deadline = eventlet.Timeout(request_deadline(self.config), ServiceUnavailable(
+                "a service did not answer in time; retry shortly",
+                extra={"retry_after": UNAVAILABLE_RETRY_AFTER}))
+            try:
+                response = run_command(self, fn, request, principal, key, path)
+            finally:
+                deadline.cancel()
             if applied is not None:
                 # A read that gave up waiting says so: what it shows may predate the token.
                 response.headers["Consistency-Token-Applied"] = "true" if applied else "false"
             return response
         return http(method, url)(endpoint)
     return decorate
+
+
+def run_command(service, fn, request, principal, key, path):
+    """The endpoint's answer; a POST with an Idempotency-Key runs once (``idempotency``)."""
+    if key and request.method == "POST":
+        return idempotency.run_once(
+            service.db, principal.workspace, key, request,
+            lambda: fn(service, request, principal, **path),
+            float(service.config.get("IDEMPOTENCY_LEASE_SECONDS")
+                  or idempotency.DEFAULT_LEASE_SECONDS))
+    return fn(service, request, principal, **path)
+
+
+def request_deadline(config):
+    """Seconds a request may wait for the services: twice the RPC timeout."""
+    return 2 * float(config.get("RPC_TIMEOUT") or 30)
 
 
 class CappedInput:

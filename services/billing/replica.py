@@ -29,7 +29,9 @@ import eventlet
 from sqlalchemy import and_, delete, insert, select, update
 
 from services.common.envelope import format_time, utc_now
-from services.common.errors import ConcurrencyError, ValidationFailed
+from services.common.application import run_within
+from services.common.context import CommandContext
+from services.common.errors import ValidationFailed
 from services.common.replica import ClientReplica
 
 from . import documents, queries
@@ -38,8 +40,6 @@ from .db import merge_moves_table as moves
 from .db import projects_replica_table as projects
 
 POLL_SECONDS = 0.02
-#: Attempts of one re-pointing when a command appended to the same document meanwhile.
-REPOINT_ATTEMPTS = 5
 #: ``billing_clients``, kept by the kernel's client replica (shared with projects).
 CLIENTS = ClientReplica(clients)
 
@@ -82,26 +82,23 @@ def clients_unmerged(conn, event):
 
 
 def _repoint(conn, event, kind, document_id, client_id, reason, merge_id, only_from=None):
-    """Re-point one document (in a savepoint, retried if a command wrote it meanwhile).
+    """Re-point one document through the kernel's unit of work, in the inbox's
+    transaction (rerun if a command wrote the document meanwhile).
 
     Returns the client it was moved from, or None when nothing moved.
     """
-    for attempt in range(REPOINT_ATTEMPTS):
-        try:
-            with conn.begin_nested():
-                document, _ = documents.load(conn, kind, event.workspace, document_id)
-                previous = document.client_id
-                if only_from is not None and previous != only_from:
-                    return None
-                if not document.change_client(client_id, reason=reason, merge_id=merge_id,
-                                              at=format_time(utc_now())):
-                    return None
-                documents.save(conn, kind, document, workspace=event.workspace,
-                               actor=event.actor, correlation_id=event.correlation_id)
-                return previous
-        except ConcurrencyError:
-            if attempt == REPOINT_ATTEMPTS - 1:
-                raise
+    def move(uow):
+        document = documents.load(uow, kind, event.workspace, document_id)
+        previous = document.client_id
+        if only_from is not None and previous != only_from:
+            return None
+        if not document.change_client(client_id, reason=reason, merge_id=merge_id,
+                                      at=format_time(utc_now())):
+            return None
+        return previous
+
+    return run_within(conn, CommandContext(event.workspace, event.actor, event.correlation_id),
+                      move, documents.project_changes)
 
 
 # -- projects --------------------------------------------------------------------------------

@@ -1,16 +1,35 @@
-"""nameko's ``@rpc`` with the kernel's typed errors marked as expected.
+"""nameko's ``@rpc`` with the kernel's typed errors marked as expected, and a command
+id for every request.
 
 A ``NotFound`` or ``ValidationFailed`` is an answer, not a failure: nameko then
 logs it as a warning without a traceback instead of as an exception.
+
+nameko acknowledges a request after it sent the reply, so a process that dies in
+between receives the same request again. A call context without a command id gets
+``rpc:<the request's correlation id>``: the redelivered message carries the same one,
+so the unit of work answers the first run's outcome instead of running it twice.
 """
-from nameko.rpc import rpc as nameko_rpc
+from nameko.rpc import Rpc
 
 from .errors import ClientfolioError
+
+
+class CommandRpc(Rpc):
+    """``Rpc`` that names each request's command by its correlation id when the
+    caller gave none."""
+
+    def handle_message(self, body, message):
+        args = body.get("args") if isinstance(body, dict) else None
+        if args and isinstance(args[0], dict) and not args[0].get("command_id"):
+            correlation_id = message.properties.get("correlation_id")
+            if correlation_id:
+                args[0]["command_id"] = f"rpc:{correlation_id}"
+        super().handle_message(body, message)
 
 
 def rpc(fn=None, **kwargs):
     """Use as ``@rpc`` or ``@rpc(...)``, like nameko's."""
     kwargs.setdefault("expected_exceptions", ClientfolioError)
     if fn is None:
-        return nameko_rpc(**kwargs)
-    return nameko_rpc(**kwargs)(fn)
+        return CommandRpc.decorator(**kwargs)
+    return CommandRpc.decorator(**kwargs)(fn)

@@ -1,8 +1,9 @@
 """The projects service: nameko entrypoints over the Project aggregate.
 
-Every write loads the project from its stream, runs the domain command and, in
-one transaction, appends the new events and updates the query tables
-(``repository.save``). Every RPC takes the command context ``ctx`` first; the
+Every write is a command of the kernel's unit of work (``store.execute``): it loads
+the project from its stream, runs the domain command and, in one transaction,
+appends the new events, updates the query tables (``queries.project_changes``) and
+records its outcome, so a command received twice takes effect once. Every RPC takes the command context ``ctx`` first; the
 workspace always comes from it. The methods are documented in
 ``docs/rpc-projects.md``.
 
@@ -20,9 +21,7 @@ know, a command therefore
 Only then is the client refused (422). Waiting happens before the write
 transaction opens, so it never holds a lock.
 """
-import random
 import time
-import uuid
 
 import eventlet
 from nameko.dependency_providers import Config
@@ -31,15 +30,15 @@ from sqlalchemy import select
 
 from services.common.context import CommandContext
 from services.common.envelope import format_time, utc_now
-from services.common.errors import (BadRequest, ConcurrencyError, Conflict, NotFound,
-                                    PreconditionFailed, ValidationFailed)
+from services.common.errors import (BadRequest, Conflict, NotFound, PreconditionFailed,
+                                    ValidationFailed)
 from services.common.consistency import parse_token
 from services.common.extensions import (ConsistencyRpc, EventConsumerProvider,
                                         EventSourcedStore, EventSourceRpc, HealthChecks)
 from services.common.migrations import migrator
 from services.common.paging import canonical_id
 
-from . import domain, queries, repository, schemas
+from . import domain, queries, schemas
 from .db import known_clients_table as known_clients
 from .replica import CLIENTS, HANDLERS
 
@@ -48,7 +47,6 @@ migrate = migrator(__file__)
 CONSISTENCY_WAIT_SECONDS = 5.0  # for the replica to reach a position the caller names
 UNKNOWN_CLIENT_WAIT_SECONDS = 2.0  # for a client the replica has not seen yet
 POLL_SECONDS = 0.02
-WRITE_ATTEMPTS = 10  # a command without an expected version is retried on a concurrent append
 NOT_FOUND = "not found"
 
 
@@ -91,25 +89,18 @@ class ProjectsService(EventSourceRpc, ConsistencyRpc, HealthChecks):
     consumer_attribute = "replica"
 
     config = Config()
-    store = EventSourcedStore("projects", migrate)
+    store = EventSourcedStore("projects", migrate, projector=queries.project_changes)
     replica = EventConsumerProvider("projects", "projects", migrate, HANDLERS,
                                     unit_of_work=CLIENTS.unit_of_work(HANDLERS))
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _write(self, work, expected_version=None):
-        """Run ``work(conn)`` in a write transaction; a concurrent append is retried from
-        fresh state, unless the caller named the version it expects (then 412)."""
-        for attempt in range(1, WRITE_ATTEMPTS + 1):
-            try:
-                with self.store.db.write() as conn:
-                    return work(conn)
-            except ConcurrencyError:
-                if expected_version is not None:
-                    raise PreconditionFailed("the project changed meanwhile") from None
-                if attempt == WRITE_ATTEMPTS:
-                    raise
-                eventlet.sleep(random.uniform(0, 0.005 * attempt))  # let the winner finish
+    def _load(self, uow, workspace, project_id):
+        """The project of ``workspace`` (``NotFound`` for an unknown id and another
+        workspace's alike)."""
+        project = uow.load(domain.Project, project_id)
+        project.ensure_in(workspace)
+        return project
 
     def _await_client(self, client_id, consistency):
         """Give the client replica a chance to learn about ``client_id`` (see module doc)."""
@@ -143,19 +134,19 @@ class ProjectsService(EventSourceRpc, ConsistencyRpc, HealthChecks):
         client_id = fields["client_id"]
         if client_id:
             self._await_client(client_id, consistency)
-        project_id = str(uuid.uuid4())
+        project_id = ctx.new_id("project")
         created_at = format_time(utc_now())
 
-        def work(conn):
+        def work(uow):
             if client_id:
-                check_client(conn, ctx.workspace, client_id)
-            project = domain.Project(project_id)
+                check_client(uow.conn, ctx.workspace, client_id)
+            project = uow.add(domain.Project(project_id))
             project.create(ctx.workspace, fields, created_at)
-            stored = repository.save(conn, [project], ctx.actor, ctx.correlation_id)
-            return {"project": queries.get_project(conn, ctx.workspace, project_id),
+            stored = uow.save()
+            return {"project": queries.get_project(uow.conn, ctx.workspace, project_id),
                     "position": stored[-1].position}
 
-        return self._write(work)
+        return self.store.execute(ctx, "create_project", work)
 
     @rpc
     def get_project(self, ctx, project_id):
@@ -212,8 +203,9 @@ class ProjectsService(EventSourceRpc, ConsistencyRpc, HealthChecks):
         if client_id:
             self._await_client(client_id, consistency)
 
-        def work(conn):
-            project = repository.load_project(conn, ctx.workspace, project_id)
+        def work(uow):
+            conn = uow.conn
+            project = self._load(uow, ctx.workspace, project_id)
             _check_version(project.version, expected)
             if has_client and client_id and client_id != project.client_id:
                 check_client(conn, ctx.workspace, client_id)
@@ -234,12 +226,13 @@ class ProjectsService(EventSourceRpc, ConsistencyRpc, HealthChecks):
             else:
                 change_client()
                 project.update(values)
-            stored = repository.save(conn, [project], ctx.actor, ctx.correlation_id)
+            stored = uow.save()
             return {"project": queries.get_project(conn, ctx.workspace, project_id),
                     "position": self._position(conn, stored, project_id),
                     "changed": bool(stored)}
 
-        return self._write(work, expected)
+        return self.store.execute(ctx, "update_project", work, expected_version=expected,
+                                  stale="the project changed meanwhile")
 
     @rpc
     def assign_client(self, ctx, project_id, client_id, expected_version=None, consistency=None):
@@ -269,9 +262,10 @@ class ProjectsService(EventSourceRpc, ConsistencyRpc, HealthChecks):
         self._await_client(client_id, consistency)
         canonical = {raw: canonical_id(raw) for raw in raw_ids}
 
-        def work(conn):
+        def work(uow):
+            conn = uow.conn
             check_client(conn, ctx.workspace, client_id)
-            loaded = repository.load_projects(conn, [pid for pid in canonical.values() if pid])
+            loaded = uow.load_many(domain.Project, [pid for pid in canonical.values() if pid])
             result = {"assigned": [], "unchanged": [], "failed": []}
             for raw in raw_ids:
                 project = loaded.get(canonical[raw]) if canonical[raw] else None
@@ -284,10 +278,9 @@ class ProjectsService(EventSourceRpc, ConsistencyRpc, HealthChecks):
                     result["failed"].append({"id": raw, "error": exc.detail})
                     continue
                 result["assigned" if changed else "unchanged"].append(raw)
-            # Events in the order of the request (``loaded`` is in stream id order).
             mine = list({pid: loaded[pid] for pid in canonical.values()
                          if pid in loaded and loaded[pid].workspace == ctx.workspace}.values())
-            stored = repository.save(conn, mine, ctx.actor, ctx.correlation_id)
+            stored = uow.save()
             if stored:
                 result["position"] = stored[-1].position
             else:
@@ -295,7 +288,7 @@ class ProjectsService(EventSourceRpc, ConsistencyRpc, HealthChecks):
                 result["position"] = max(positions.values(), default=0)
             return result
 
-        return self._write(work)
+        return self.store.execute(ctx, "bulk_assign_client", work)
 
     @rpc
     def client_totals(self, ctx, client_id):
@@ -317,18 +310,18 @@ class ProjectsService(EventSourceRpc, ConsistencyRpc, HealthChecks):
         ctx = CommandContext.load(ctx)
         project_id = _project_id(project_id)
         values = schemas.load_time_entry(data)
-        entry_id = str(uuid.uuid4())
+        entry_id = ctx.new_id("time entry")
 
-        def work(conn):
-            project = repository.load_project(conn, ctx.workspace, project_id)
+        def work(uow):
+            project = self._load(uow, ctx.workspace, project_id)
             project.log_time(entry_id, values["date"], values["hours"], values["description"])
-            stored = repository.save(conn, [project], ctx.actor, ctx.correlation_id)
-            return {"time_entry": queries.get_time_entry(conn, ctx.workspace, project_id,
+            stored = uow.save()
+            return {"time_entry": queries.get_time_entry(uow.conn, ctx.workspace, project_id,
                                                          entry_id),
-                    "project": queries.get_project(conn, ctx.workspace, project_id),
+                    "project": queries.get_project(uow.conn, ctx.workspace, project_id),
                     "position": stored[-1].position}
 
-        return self._write(work)
+        return self.store.execute(ctx, "log_time", work)
 
     @rpc
     def get_time_entry(self, ctx, project_id, entry_id):
@@ -359,17 +352,17 @@ class ProjectsService(EventSourceRpc, ConsistencyRpc, HealthChecks):
         ctx = CommandContext.load(ctx)
         project_id = _project_id(project_id)
         values = schemas.load_new_task(data)
-        task_id = str(uuid.uuid4())
+        task_id = ctx.new_id("task")
 
-        def work(conn):
-            project = repository.load_project(conn, ctx.workspace, project_id)
+        def work(uow):
+            project = self._load(uow, ctx.workspace, project_id)
             project.add_task(task_id, values["title"], values["due_date"])
-            stored = repository.save(conn, [project], ctx.actor, ctx.correlation_id)
-            return {"task": queries.get_task(conn, ctx.workspace, project_id, task_id),
-                    "project": queries.get_project(conn, ctx.workspace, project_id),
+            stored = uow.save()
+            return {"task": queries.get_task(uow.conn, ctx.workspace, project_id, task_id),
+                    "project": queries.get_project(uow.conn, ctx.workspace, project_id),
                     "position": stored[-1].position}
 
-        return self._write(work)
+        return self.store.execute(ctx, "add_task", work)
 
     @rpc
     def update_task(self, ctx, project_id, task_id, changes, expected_version=None):
@@ -382,19 +375,21 @@ class ProjectsService(EventSourceRpc, ConsistencyRpc, HealthChecks):
         expected = _expected(expected_version)
         values = schemas.load_task_patch(changes)
 
-        def work(conn):
-            project = repository.load_project(conn, ctx.workspace, project_id)
+        def work(uow):
+            conn = uow.conn
+            project = self._load(uow, ctx.workspace, project_id)
             if task_id is None:
                 raise NotFound("no such task")
             _check_version(project.task(task_id)["version"], expected, "task")
             project.update_task(task_id, values)
-            stored = repository.save(conn, [project], ctx.actor, ctx.correlation_id)
+            stored = uow.save()
             return {"task": queries.get_task(conn, ctx.workspace, project_id, task_id),
                     "project": queries.get_project(conn, ctx.workspace, project_id),
                     "position": self._position(conn, stored, project_id),
                     "changed": bool(stored)}
 
-        return self._write(work, expected)
+        return self.store.execute(ctx, "update_task", work, expected_version=expected,
+                                  stale="the task changed meanwhile")
 
     @rpc
     def get_task(self, ctx, project_id, task_id):
