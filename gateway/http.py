@@ -9,6 +9,7 @@ from datetime import date, datetime, timezone
 
 import eventlet
 
+from services.common import faults
 from services.common.consistency import format_token, parse_token
 from services.common.errors import BadRequest, PayloadTooLarge, ServiceUnavailable
 from services.common.logs import bind
@@ -81,13 +82,17 @@ def api(method, url, role="viewer"):
 
 def run_command(service, fn, request, principal, key, path):
     """The endpoint's answer; a POST with an Idempotency-Key runs once (``idempotency``)."""
+    def call():
+        response = fn(service, request, principal, **path)
+        faults.reached("after_command", fn.__name__)
+        return response
+
     if key and request.method == "POST":
         return idempotency.run_once(
-            service.db, principal.workspace, key, request,
-            lambda: fn(service, request, principal, **path),
+            service.db, principal.workspace, key, request, call,
             float(service.config.get("IDEMPOTENCY_LEASE_SECONDS")
                   or idempotency.DEFAULT_LEASE_SECONDS))
-    return fn(service, request, principal, **path)
+    return call()
 
 
 def request_deadline(config):

@@ -38,6 +38,7 @@ from sqlalchemy import Column, MetaData, PrimaryKeyConstraint, String, Table, Te
     delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from . import faults
 from .envelope import format_time, utc_now
 from .errors import ConcurrencyError, PreconditionFailed
 from .eventstore import EventStore, StreamAppend
@@ -220,7 +221,8 @@ class Application:
                     uow.save()
                     if command_id:
                         self._record(conn, ctx.workspace, command_id, name, outcome)
-                    return outcome
+                faults.reached("after_commit", name)
+                return outcome
             except ConcurrencyError:
                 if expected_version is not None:
                     raise PreconditionFailed(stale) from None

@@ -9,9 +9,20 @@ between receives the same request again. A call context without a command id get
 ``rpc:<the request's correlation id>``: the redelivered message carries the same one,
 so the unit of work answers the first run's outcome instead of running it twice.
 """
+import logging
+import socket
+
+import amqp.exceptions
+from kombu.exceptions import OperationalError
 from nameko.rpc import Rpc
 
 from .errors import ClientfolioError
+
+log = logging.getLogger(__name__)
+
+#: Errors that mean the broker connection is lost (not a bug of the service).
+CONNECTION_ERRORS = (OSError, socket.timeout, OperationalError, amqp.exceptions.AMQPError,
+                     ConnectionError)
 
 
 class CommandRpc(Rpc):
@@ -25,6 +36,18 @@ class CommandRpc(Rpc):
             if correlation_id:
                 args[0]["command_id"] = f"rpc:{correlation_id}"
         super().handle_message(body, message)
+
+    def handle_result(self, message, worker_ctx, result, exc_info):
+        """Send the reply and acknowledge; when the broker connection is gone, neither
+        can happen: the request stays unacknowledged, so the broker hands it out again
+        once a connection is back (and the command record answers it). nameko would
+        otherwise let the error kill the whole service."""
+        try:
+            return super().handle_result(message, worker_ctx, result, exc_info)
+        except CONNECTION_ERRORS as exc:
+            log.warning("%s: the reply could not be sent (%s); the request will be "
+                        "delivered again", self.method_name, exc)
+            return result, exc_info
 
 
 def rpc(fn=None, **kwargs):
