@@ -97,9 +97,8 @@ class ClientsApi:
         page = self.contacts_rpc.list_clients(self.command_context(request, principal), args)
         if with_figures:
             ids = [item["id"] for item in page["items"]]
-            with self.db.query() as conn:
-                figures = client_figures(conn, self.read_model.tables(), principal.workspace,
-                                         ids, as_of)
+            figures = self.read_model.read(lambda conn, tables: client_figures(
+                conn, tables, principal.workspace, ids, as_of))
             for item in page["items"]:
                 item["figures"] = figures.get(item["id"])
         return json_response(page)
