@@ -19,7 +19,7 @@ from sqlalchemy import (Column, Float, Index, Integer, LargeBinary, MetaData, St
                         delete, func, select)
 
 from services.common.context import CommandContext
-from services.common.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
+from services.common.errors import BadRequest, Conflict, PayloadTooLarge
 from services.common.rpc import rpc
 
 MiB = 1024 * 1024
@@ -121,7 +121,8 @@ def check_range(offset, length):
 
 
 class UploadsRpc:
-    """Mixin of ``ContactsService``: the parts of large uploads, and downloads in parts."""
+    """Mixin of ``ContactsService``: the parts of large uploads (uses the service's
+    ``store`` and ``config`` dependencies)."""
 
     @rpc
     def upload_part(self, ctx, upload_id, part, data):
@@ -153,20 +154,6 @@ class UploadsRpc:
                                                workspace=ctx.workspace, content=content,
                                                created_at=now))
         return {"upload_id": upload_id, "part": part, "size": len(content)}
-
-    @rpc
-    def read_file(self, ctx, client_id, file_id, offset=0, length=PART_BYTES):
-        """The attachment's metadata plus ``data``: base64 of at most ``length`` bytes
-        from ``offset`` (at most ``MAX_PART_BYTES``); read on until ``offset + length``
-        reaches ``size``."""
-        ctx = CommandContext.load(ctx)
-        check_range(offset, length)
-        meta = self._file_meta(ctx, client_id, file_id)
-        content = self.storage.read_range(self.storage.file_path(client_id, meta["id"]),
-                                          offset, length)
-        if content is None:
-            raise NotFound("this file is missing from the file storage")
-        return {**meta, "offset": offset, "data": base64.b64encode(content).decode("ascii")}
 
 
 # -- the caller's side (gateway, command line) ----------------------------------------------
