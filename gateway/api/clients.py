@@ -14,15 +14,13 @@ from werkzeug.wrappers import Response
 from services.common.errors import (BadRequest, PayloadTooLarge, UnsupportedMediaType,
                                     ValidationFailed)
 from services.common.web import json_response
-from services.contacts.uploads import MAX_PART_BYTES, PART_BYTES, fetch_file, send_file
+from services.contacts.client.limits import MAX_FILE_BYTES, MAX_PHOTO_BYTES, MiB, part_bytes
+from services.contacts.client.parts import fetch_file, send_file
 
 from ..http import (CONSISTENCY_WAIT_SECONDS, api, date_param, if_match, json_body, resource,
                     today_utc, written)
 from ..overview import client_figures
 
-MiB = 1024 * 1024
-MAX_PHOTO_BYTES = 2 * MiB
-MAX_FILE_BYTES = 20 * MiB
 MULTIPART_SLACK = 64 * 1024  # boundaries and part headers around the file
 READ_CHUNK = 256 * 1024
 MERGE_KEYS = ("duplicate_ids", "fields", "dry_run")
@@ -72,8 +70,8 @@ class ClientsApi:
     # -- the record ------------------------------------------------------------------------
 
     def upload_part_bytes(self):
-        """Files above this size travel to and from contacts in parts (uploads.py)."""
-        return min(int(self.config.get("UPLOAD_PART_BYTES") or PART_BYTES), MAX_PART_BYTES)
+        """Files above this size travel to and from contacts in parts (client.parts)."""
+        return part_bytes(self.config)
 
     @api("POST", "/api/v1/clients", role="member")
     def create_client(self, request, principal):

@@ -15,9 +15,9 @@ from werkzeug.wrappers import Response
 from services.common.consistency import format_token
 from services.common.errors import BadRequest, UnsupportedMediaType, ValidationFailed
 from services.common.web import json_response
-from services.contacts import exports, spreadsheets
-from services.contacts.imports import DEFAULT_MAX_BYTES
-from services.contacts.uploads import read_parts, send_file
+from services.contacts.client import exports, spreadsheet
+from services.contacts.client.limits import import_max_bytes
+from services.contacts.client.parts import read_parts, send_file
 
 from ..http import api, today_utc, written
 from .clients import MULTIPART_SLACK, MiB, content_disposition, read_capped, refuse_large
@@ -46,7 +46,7 @@ def job_response(job, status=200, headers=None, brief=False):
 
 class ClientImportsApi:
     def import_limit(self):
-        return int(self.config.get("IMPORT_MAX_BYTES") or DEFAULT_MAX_BYTES)
+        return import_max_bytes(self.config)
 
     @api("POST", "/api/v1/clients/imports", role="member")
     def start_client_import(self, request, principal):
@@ -63,7 +63,7 @@ class ClientImportsApi:
                                              "'file'"]})
         content = read_capped(upload.stream, limit, "an import file")
         # Refused here too, before the file travels to contacts.
-        spreadsheets.check_type(upload.filename, content, upload.mimetype)
+        spreadsheet.check_type(upload.filename, content, upload.mimetype)
         unknown = {key: ["this field is not recognised"] for key in request.form
                    if key not in IMPORT_FIELDS}
         if unknown:

@@ -8,7 +8,8 @@ from services.common.rpc import rpc
 
 from . import files as file_rules
 from . import queries
-from .uploads import PART_BYTES, check_range, decode_base64, read_content, take_upload
+from .client.limits import PART_BYTES
+from .uploads import check_range, decode_base64, read_content, take_upload
 from .writes import ClientWrites, canonical_uuid
 
 

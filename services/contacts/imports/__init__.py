@@ -35,9 +35,9 @@ The modules, by job:
 ``rpc``        the RPC entrypoints (a mixin of ``ContactsService``)
 =============  ==========================================================================
 """
-from .rpc import DEFAULT_MAX_BYTES, MiB, ClientImportsRpc, max_bytes
+from .rpc import ClientImportsRpc
 from .runner import ImportRunner
 from .tables import files_table, jobs_table, reports_table, rows_table
 
-__all__ = ["ClientImportsRpc", "DEFAULT_MAX_BYTES", "ImportRunner", "MiB", "files_table",
-           "jobs_table", "max_bytes", "reports_table", "rows_table"]
+__all__ = ["ClientImportsRpc", "ImportRunner", "files_table", "jobs_table", "reports_table",
+           "rows_table"]

@@ -11,20 +11,15 @@ from services.common.errors import BadRequest, ValidationFailed
 from services.common.rpc import rpc
 
 from .. import spreadsheets
-from ..uploads import PART_BYTES, check_range, read_content, take_upload
+from ..client.limits import PART_BYTES, import_max_bytes
+from ..uploads import check_range, read_content, take_upload
 from .report import errors_report
 from .revert import revert
 from .rows import parse_flag, parse_mapping
 from .tables import dumps, files_table, find_job, job_record, jobs, rows_table
 
-MiB = 1024 * 1024
-DEFAULT_MAX_BYTES = 50 * MiB
 MODES = ("create", "upsert")
 BLANK_CELLS = ("keep", "clear")  # what an upsert does with a blank cell of a known column
-
-
-def max_bytes(config):
-    return int(config.get("IMPORT_MAX_BYTES") or DEFAULT_MAX_BYTES)
 
 
 class ClientImportsRpc:
@@ -38,7 +33,7 @@ class ClientImportsRpc:
         ``blank_cells``: whether a blank cell in ``upsert`` keeps (default) or clears the
         stored value."""
         ctx = CommandContext.load(ctx)
-        content = read_content(self.store.db, ctx.workspace, data, max_bytes(self.config))
+        content = read_content(self.store.db, ctx.workspace, data, import_max_bytes(self.config))
         errors = {}
         if mode not in MODES:
             errors["mode"] = ["must be create or upsert"]
