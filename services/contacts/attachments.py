@@ -91,7 +91,8 @@ class ClientFilesRpc(ClientWrites):
         name = file_rules.clean_file_name(name)
         content_type = file_rules.attachment_type(name, content)
         file_id = str(uuid.uuid4())
-        target = self.storage.file_path(canonical_uuid(client_id) or str(uuid.UUID(int=0)), file_id)
+        target = self.storage.file_path(canonical_uuid(client_id) or str(uuid.UUID(int=0)),
+                                        file_id)
         staged = None
 
         def command(conn):

@@ -59,7 +59,8 @@ class MergesRpc(ClientWrites):
             self._lock(conn, [survivor_id, *duplicate_ids])
             survivor = self._load(conn, ctx, survivor_id, lock=False)
             dups = [self._load(conn, ctx, i, lock=False) for i in duplicate_ids]
-            choices = {name: (canonical_uuid(value) or value) for name, value in (fields or {}).items()}
+            choices = {name: (canonical_uuid(value) or value)
+                       for name, value in (fields or {}).items()}
             changes = plan_merge(survivor, dups, choices)
             before = survivor.state()
             if changes:  # cross-field rules: e.g. the tax id against a country taken over
