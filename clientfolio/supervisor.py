@@ -21,9 +21,9 @@ READY_TIMEOUT = 90
 STOP_TIMEOUT = 30
 
 
-def service_ports(env):
-    gateway = int(env.get("CLIENTFOLIO_HTTP_PORT") or 8000)
-    base = int(env.get("CLIENTFOLIO_INTERNAL_PORT_BASE") or 8100)
+def service_ports(config):
+    gateway = int(config.get("HTTP_PORT") or 8000)
+    base = int(config.get("INTERNAL_PORT_BASE") or 8100)
     return {"contacts": base + 1, "projects": base + 2, "billing": base + 3, "gateway": gateway}
 
 
@@ -120,7 +120,7 @@ def run(args):
         print("clientfolio: migrations failed (see above)", file=sys.stderr)
         return 1
 
-    ports = service_ports(env)
+    ports = service_ports(config)
     processes = {}
     stopping = {"signal": None}
 
@@ -143,7 +143,7 @@ def run(args):
                     "--label", "make run"],
             env=env, capture_output=True, text=True, check=True).stdout.strip()
         seed = None
-        if not args.no_demo and env.get("CLIENTFOLIO_DEMO", "1") != "0":
+        if not args.no_demo and str(config.get("DEMO", 1)).strip() != "0":
             from .demo import seed_demo
 
             seed = seed_demo(gateway_url, token)

@@ -23,8 +23,7 @@ log = logging.getLogger(__name__)
 
 CONSISTENCY_WAIT_SECONDS = 5.0
 FRESHNESS_WAIT_SECONDS = 1.0  # for a source to say where a command's client/project is
-# The largest body any endpoint takes (an import file, 50 MiB by default, plus
-# multipart overhead); each endpoint enforces its own, smaller limit too.
+# The body limit of an endpoint that names none (see ``api``'s ``body_limit``).
 MAX_REQUEST_BYTES = 64 * 2**20
 SOURCES = ("contacts", "projects", "billing")
 COMMAND_ID = idempotency.COMMAND_ID
@@ -40,12 +39,15 @@ def request_command_id(request):
     return command_id
 
 
-def api(method, url, role="viewer"):
+def api(method, url, role="viewer", body_limit=None):
     """An authenticated JSON endpoint: ``fn(self, request, principal, **path)``.
 
     The caller's workspace comes from its token only. A request carrying a
     ``Consistency-Token`` waits (up to 5 s) until the read model applied it;
     a POST carrying an ``Idempotency-Key`` runs once (see ``idempotency``).
+    A body larger than the endpoint's limit is refused (413) before anything reads
+    it: ``body_limit(self, request)`` answers ``(bytes, what)`` (``None``, or no
+    ``body_limit``: ``MAX_REQUEST_BYTES`` for any request).
     """
     def decorate(fn):
         @functools.wraps(fn)
@@ -53,13 +55,14 @@ def api(method, url, role="viewer"):
             principal = authenticate(self.db, request.headers.get("Authorization"))
             bind(principal.workspace, request.headers.get("X-Correlation-Id"))
             principal.require(role)
-            if (request.content_length or 0) > MAX_REQUEST_BYTES:
+            limit, what = (body_limit and body_limit(self, request)) or (MAX_REQUEST_BYTES, None)
+            if (request.content_length or 0) > limit:
                 # Before anything reads the body (the Idempotency-Key fingerprint does).
-                raise PayloadTooLarge(f"requests are limited to {MAX_REQUEST_BYTES // 2**20} MiB")
+                raise body_too_large(limit, what)
             if request.content_length is None:
                 # A body sent chunked is refused as soon as it passes the limit.
                 request.environ["wsgi.input"] = CappedInput(request.environ["wsgi.input"],
-                                                            MAX_REQUEST_BYTES)
+                                                            limit, what)
             token = request.headers.get("Consistency-Token")
             applied = wait_for_consistency(self.projector, token) if token else None
             key = request.headers.get("Idempotency-Key")
@@ -100,20 +103,34 @@ def request_deadline(config):
     return 2 * float(config.get("RPC_TIMEOUT") or 30)
 
 
-class CappedInput:
-    """A request body of unannounced length (chunked) that raises 413 once more than
-    ``limit`` bytes have arrived. (werkzeug's own maximum stops reading at the limit
-    without a word, so the endpoint would see a truncated body.)"""
+def body_too_large(limit, what=None):
+    """The 413 of a body (``what``: "a photo"...; ``None``: any request) past ``limit``."""
+    if what is None:
+        return PayloadTooLarge(f"requests are limited to {limit // 2**20} MiB")
+    return PayloadTooLarge(f"{what} can be at most {limit // 2**20} MiB")
 
-    def __init__(self, stream, limit):
+
+def read_capped(stream, limit, what=None):
+    """All of ``stream`` (a request body, an uploaded form file), refused (413) as soon
+    as it passes ``limit`` bytes."""
+    return CappedInput(stream, limit, what).read()
+
+
+class CappedInput:
+    """A stream (a request body of unannounced length, an uploaded file) that raises
+    413 once more than ``limit`` bytes have arrived. (werkzeug's own maximum stops
+    reading at the limit without a word, so the endpoint would see a truncated body.)"""
+
+    def __init__(self, stream, limit, what=None):
         self.stream = stream
         self.limit = limit
+        self.what = what
         self.size = 0
 
     def _count(self, data):
         self.size += len(data)
         if self.size > self.limit:
-            raise PayloadTooLarge(f"requests are limited to {self.limit // 2**20} MiB")
+            raise body_too_large(self.limit, self.what)
         return data
 
     def read(self, size=-1):

@@ -17,7 +17,6 @@ from services.common.rpc import rpc
 from services.common.context import CommandContext
 from services.common.envelope import format_time, utc_now
 from services.common.errors import BadRequest, NotFound, PreconditionFailed
-from services.common.consistency import MalformedToken, parse_token
 from services.common.extensions import (ConsistencyRpc, EventConsumerProvider,
                                         EventSourcedStore, EventSourceRpc, HealthChecks)
 from services.common.migrations import migrator
@@ -73,8 +72,18 @@ class BillingService(EventSourceRpc, ConsistencyRpc, HealthChecks):
 
     config = Config()
     store = EventSourcedStore("billing", migrate, projector=documents.project_changes)
-    consumer = EventConsumerProvider("billing", "billing", migrate, replica.HANDLERS,
-                                     unit_of_work=replica.CLIENTS.unit_of_work(replica.HANDLERS))
+    # The events this service reacts to: contacts' clients (its replica) and merges,
+    # projects' projects and their clients.
+    handlers = {
+        "contacts": {**replica.CLIENTS.handlers,
+                     "ClientsMerged": replica.clients_merged,
+                     "ClientsUnmerged": replica.clients_unmerged},
+        "projects": {"ProjectCreated": replica.project_created,
+                     "ClientAssigned": replica.client_assigned,
+                     "ClientUnassigned": replica.client_unassigned},
+    }
+    consumer = EventConsumerProvider("billing", "billing", migrate, handlers,
+                                     unit_of_work=replica.CLIENTS.unit_of_work(handlers))
 
     # -- invoices ---------------------------------------------------------------------
 
@@ -249,14 +258,13 @@ class BillingService(EventSourceRpc, ConsistencyRpc, HealthChecks):
         """Give the replica a chance to learn of ids it does not know yet (eventual
         consistency): first the positions the caller's Consistency-Token names, then a
         short poll for the ids themselves. Never inside a write transaction."""
-        try:
-            wanted = parse_token(consistency)
-        except MalformedToken:  # the gateway has validated the header already
-            wanted = {}
-        if wanted:
-            self.consumer.wait_applied(wanted, CONSISTENCY_WAIT)
-        timeout = float(self.config.get("BILLING_REPLICA_WAIT", DEFAULT_REPLICA_WAIT))
-        replica.wait_for_parties(self.store.db, workspace, client_id, project_id, timeout)
+        def project_known(conn):
+            return not project_id or replica.find_project(conn, workspace, project_id)
+
+        replica.CLIENTS.wait_for(
+            self.store.db, self.consumer, workspace, [client_id], consistency,
+            token_wait=CONSISTENCY_WAIT, extra_known=project_known,
+            unknown_wait=float(self.config.get("BILLING_REPLICA_WAIT", DEFAULT_REPLICA_WAIT)))
 
     def _create(self, ctx, kind, values, build, consistency):
         """Store a new document of a live client of the workspace (and of its project);

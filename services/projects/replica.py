@@ -6,7 +6,7 @@ its writes, the event's "applied" mark and the checkpoint commit together.
 
 - ``known_clients`` (id, workspace, archived, merged_into) answers "may this
   client be assigned?" without a call to contacts per request. It is written by
-  the kernel's ``ClientReplica`` (``CLIENTS``), a batch of client events at a time.
+  the kernel's ``EntityReplica`` (``CLIENTS``), a batch of client events at a time.
 - ``ClientsMerged`` re-points the duplicates' projects (of the merge's
   workspace, archived projects included) to the survivor: one
   ``ClientAssigned`` (``via: bulk``, ``reason: merge``, the ``merge_id``,
@@ -28,7 +28,8 @@ from sqlalchemy import insert, select, update
 
 from services.common.application import run_within
 from services.common.context import CommandContext
-from services.common.replica import ClientReplica
+from services.common.replica import EntityReplica
+from services.contacts.client.events import CLIENT_REPLICA_RULES
 
 from . import domain, queries
 from .db import known_clients_table
@@ -37,8 +38,8 @@ from .db import projects_table as projects
 
 log = logging.getLogger(__name__)
 
-#: ``known_clients``, kept by the kernel's client replica (shared with billing).
-CLIENTS = ClientReplica(known_clients_table)
+#: ``known_clients``, kept by the kernel's entity replica from contacts' events.
+CLIENTS = EntityReplica(known_clients_table, "contacts", "client_id", CLIENT_REPLICA_RULES)
 
 
 def _context(event):
@@ -102,12 +103,3 @@ def clients_unmerged(conn, event):
 
     count = run_within(conn, _context(event), move_back, queries.project_changes)
     log.info("unmerge %s moved %d project(s) back", merge_id, count)
-
-
-HANDLERS = {
-    "contacts": {
-        **CLIENTS.handlers,
-        "ClientsMerged": clients_merged,
-        "ClientsUnmerged": clients_unmerged,
-    },
-}

@@ -8,7 +8,7 @@ workspace always comes from it. The methods are documented in
 ``docs/rpc-projects.md``.
 
 Which clients may be assigned is answered by the local replica of the
-contacts service (``replica.HANDLERS``, fed by the consumer below), never by a
+contacts service (``CLIENTS``, fed by the consumer below), never by a
 call to contacts. The replica is eventually consistent: a client registered a
 moment ago may not have reached it yet. Before refusing a client it does not
 know, a command therefore
@@ -23,30 +23,26 @@ transaction opens, so it never holds a lock.
 """
 import time
 
-import eventlet
 from nameko.dependency_providers import Config
 from services.common.rpc import rpc
-from sqlalchemy import select
 
 from services.common.context import CommandContext
 from services.common.envelope import format_time, utc_now
 from services.common.errors import (BadRequest, Conflict, NotFound, PreconditionFailed,
                                     ValidationFailed)
-from services.common.consistency import parse_token
 from services.common.extensions import (ConsistencyRpc, EventConsumerProvider,
                                         EventSourcedStore, EventSourceRpc, HealthChecks)
 from services.common.migrations import migrator
 from services.common.paging import canonical_id
 
 from . import domain, queries, schemas
-from .db import known_clients_table as known_clients
-from .replica import CLIENTS, HANDLERS
+from . import replica as replica_handlers
+from .replica import CLIENTS
 
 migrate = migrator(__file__)
 
 CONSISTENCY_WAIT_SECONDS = 5.0  # for the replica to reach a position the caller names
 UNKNOWN_CLIENT_WAIT_SECONDS = 2.0  # for a client the replica has not seen yet
-POLL_SECONDS = 0.02
 NOT_FOUND = "not found"
 
 
@@ -74,8 +70,8 @@ def _check_version(current, expected, what="project"):
 
 def check_client(conn, workspace, client_id):
     """Refuse (422 on ``client_id``) a client that is unknown, of another workspace or archived."""
-    row = conn.execute(select(known_clients).where(known_clients.c.id == client_id)).first()
-    if row is None or row.workspace != workspace:
+    row = CLIENTS.find(conn, workspace, client_id)
+    if row is None:
         raise ValidationFailed("the client does not exist", {"client_id": ["no such client"]})
     if row.archived:
         message = "the client is archived"
@@ -90,8 +86,12 @@ class ProjectsService(EventSourceRpc, ConsistencyRpc, HealthChecks):
 
     config = Config()
     store = EventSourcedStore("projects", migrate, projector=queries.project_changes)
-    replica = EventConsumerProvider("projects", "projects", migrate, HANDLERS,
-                                    unit_of_work=CLIENTS.unit_of_work(HANDLERS))
+    # The events this service reacts to: contacts' clients (its replica) and merges.
+    handlers = {"contacts": {**CLIENTS.handlers,
+                             "ClientsMerged": replica_handlers.clients_merged,
+                             "ClientsUnmerged": replica_handlers.clients_unmerged}}
+    replica = EventConsumerProvider("projects", "projects", migrate, handlers,
+                                    unit_of_work=CLIENTS.unit_of_work(handlers))
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -102,20 +102,11 @@ class ProjectsService(EventSourceRpc, ConsistencyRpc, HealthChecks):
         project.ensure_in(workspace)
         return project
 
-    def _await_client(self, client_id, consistency):
+    def _await_client(self, workspace, client_id, consistency):
         """Give the client replica a chance to learn about ``client_id`` (see module doc)."""
-        wanted = parse_token(consistency)
-        if wanted:
-            self.replica.wait_applied(wanted, CONSISTENCY_WAIT_SECONDS)
-        deadline = time.monotonic() + UNKNOWN_CLIENT_WAIT_SECONDS
-        while True:
-            with self.store.db.read() as conn:
-                if conn.execute(select(known_clients.c.id)
-                                .where(known_clients.c.id == client_id)).first():
-                    return
-            if time.monotonic() >= deadline:
-                return
-            eventlet.sleep(POLL_SECONDS)
+        CLIENTS.wait_for(self.store.db, self.replica, workspace, [client_id], consistency,
+                         token_wait=CONSISTENCY_WAIT_SECONDS,
+                         unknown_wait=UNKNOWN_CLIENT_WAIT_SECONDS)
 
     @staticmethod
     def _position(conn, envelopes, project_id):
@@ -133,7 +124,7 @@ class ProjectsService(EventSourceRpc, ConsistencyRpc, HealthChecks):
         fields = schemas.load_new_project(data)
         client_id = fields["client_id"]
         if client_id:
-            self._await_client(client_id, consistency)
+            self._await_client(ctx.workspace, client_id, consistency)
         project_id = ctx.new_id("project")
         created_at = format_time(utc_now())
 
@@ -201,7 +192,7 @@ class ProjectsService(EventSourceRpc, ConsistencyRpc, HealthChecks):
         has_client = "client_id" in values
         client_id = values.pop("client_id", None)
         if client_id:
-            self._await_client(client_id, consistency)
+            self._await_client(ctx.workspace, client_id, consistency)
 
         def work(uow):
             conn = uow.conn
@@ -259,7 +250,7 @@ class ProjectsService(EventSourceRpc, ConsistencyRpc, HealthChecks):
         ctx = CommandContext.load(ctx)
         values = schemas.load_bulk_assign({"client_id": client_id, "project_ids": project_ids})
         client_id, raw_ids = values["client_id"], values["project_ids"]
-        self._await_client(client_id, consistency)
+        self._await_client(ctx.workspace, client_id, consistency)
         canonical = {raw: canonical_id(raw) for raw in raw_ids}
 
         def work(uow):

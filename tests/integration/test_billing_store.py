@@ -11,7 +11,7 @@ from services.billing.db import invoice_number_counters_table, merge_moves_table
 from services.billing.domain import Invoice, PurchaseOrder, Quote
 from services.billing.numbering import allocate_invoice_number, last_numbers, next_number
 from services.billing.queries import INVOICE, PURCHASE_ORDER, QUOTE
-from services.billing.service import migrate
+from services.billing.service import BillingService, migrate
 from services.common.application import UnitOfWork, run_within
 from services.common.context import CommandContext
 from services.common.db import Database, forget_database
@@ -39,7 +39,7 @@ def event(event_type, data, workspace="acme"):
 
 def apply(db, source, event_type, data, workspace="acme"):
     with db.write() as conn:
-        replica.HANDLERS[source][event_type](conn, event(event_type, data, workspace))
+        BillingService.handlers[source][event_type](conn, event(event_type, data, workspace))
 
 
 def client(db, workspace="acme"):
@@ -225,8 +225,8 @@ def test_check_parties(db):
         "project_id": ["the project is not one of this client's projects"]}
     apply(db, "contacts", "ClientRestored", {"client_id": archived})
     assert errors(archived) == {}
-    assert replica.wait_for_parties(db, "acme", mine, None, timeout=0)
-    assert not replica.wait_for_parties(db, "acme", theirs, None, timeout=0.05)
+    assert replica.CLIENTS.wait_for(db, None, "acme", [mine], None, unknown_wait=0)
+    assert not replica.CLIENTS.wait_for(db, None, "acme", [theirs], None, unknown_wait=0.05)
 
 
 def test_merges_move_documents_and_unmerges_move_back_only_what_stayed(db):

@@ -15,7 +15,7 @@ from services.common.application import run_within
 from services.common.context import CommandContext
 from services.projects import queries, replica
 from services.projects.domain import Project
-from services.projects.service import check_client, migrate
+from services.projects.service import ProjectsService, check_client, migrate
 
 NOW = "2026-11-23T10:00:00.000000Z"
 _positions = count(1)
@@ -41,7 +41,7 @@ def contacts_event(event_type, data, workspace="acme", stream_id=None):
 
 def apply(db, event):
     with db.write() as conn:
-        replica.HANDLERS["contacts"][event.type](conn, event)
+        ProjectsService.handlers["contacts"][event.type](conn, event)
 
 
 def register(db, workspace="acme"):
