@@ -34,11 +34,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import eventlet
-from sqlalchemy import Column, MetaData, PrimaryKeyConstraint, String, Table, Text, and_, \
-    delete, insert, select
+from sqlalchemy import Column, MetaData, PrimaryKeyConstraint, String, Table, Text, delete
 from sqlalchemy.exc import IntegrityError
 
 from . import faults
+from .db import driver_rows
 from .envelope import format_time, utc_now
 from .errors import ConcurrencyError, PreconditionFailed
 from .eventstore import EventStore, StreamAppend
@@ -58,6 +58,18 @@ command_records_table = Table(
     Column("recorded_at", String(32), nullable=False, index=True),
     PrimaryKeyConstraint("workspace", "command_id", "command", name="pk_command_records"),
 )
+
+
+_LOOKUP = ("SELECT outcome FROM command_records WHERE workspace = ? AND command_id = ? "
+           "AND command = ?")
+_RECORD = ("INSERT INTO command_records (workspace, command_id, command, outcome, recorded_at) "
+           "VALUES (?, ?, ?, ?, ?)")
+
+
+def psycopg2_integrity_error():
+    import psycopg2
+
+    return psycopg2.IntegrityError
 
 
 def create_command_records_table(bind):
@@ -239,18 +251,26 @@ class Application:
     @staticmethod
     def recorded(conn, workspace, command_id, name):
         """The recorded outcome of a command (None if it never ran)."""
-        table = command_records_table
-        row = conn.execute(select(table.c.outcome).where(and_(
-            table.c.workspace == workspace, table.c.command_id == command_id,
-            table.c.command == name))).first()
-        return None if row is None else json.loads(row.outcome)
+        # The driver's own statements: on every command, SQLAlchemy's statement
+        # handling would cost more CPU than the lookup itself.
+        if conn.dialect.name == "postgresql":
+            rows = driver_rows(conn, _LOOKUP.replace("?", "%s"), (workspace, command_id, name))
+        else:
+            rows = conn.exec_driver_sql(_LOOKUP, (workspace, command_id, name)).all()
+        return json.loads(rows[0][0]) if rows else None
 
     @staticmethod
     def _record(conn, workspace, command_id, name, outcome):
-        conn.execute(insert(command_records_table).values(
-            workspace=workspace, command_id=command_id, command=name,
-            outcome=json.dumps(outcome, default=str, separators=(",", ":")),
-            recorded_at=format_time(utc_now())))
+        values = (workspace, command_id, name,
+                  json.dumps(outcome, default=str, separators=(",", ":")),
+                  format_time(utc_now()))
+        if conn.dialect.name == "postgresql":
+            try:
+                driver_rows(conn, _RECORD.replace("?", "%s") + " RETURNING 1", values)
+            except psycopg2_integrity_error() as exc:
+                raise IntegrityError(_RECORD, None, exc) from exc
+        else:
+            conn.exec_driver_sql(_RECORD, values)
 
     def prune(self, older_than_seconds):
         """Forget command records older than the given age (a repeat after that runs
