@@ -12,7 +12,6 @@ entrypoints per job, each in its own module: ``merges`` (duplicates and merges),
 ``attachments`` (photo and files), ``uploads`` (large files in parts), ``imports``
 (import jobs).
 """
-import logging
 import uuid
 
 from nameko.dependency_providers import Config
@@ -38,8 +37,6 @@ from .schemas import flatten_errors, validate_client  # noqa: F401  (flatten_err
 from .uploads import UploadsRpc
 from .validation import duplicate_keys
 from .writes import TAX_FIELDS, ClientWrites, canonical_uuid, project_changes, tax_conflict
-
-log = logging.getLogger(__name__)
 
 migrate = migrator(__file__)
 
