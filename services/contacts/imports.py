@@ -768,7 +768,8 @@ class ImportRunner(DependencyProvider):
 # -- errors.csv and revert -------------------------------------------------------------
 
 def errors_csv(conn, job):
-    """The failed rows as they were in the file, plus an ``error`` column (UTF-8, BOM)."""
+    """The failed rows as they were in the file, plus an ``error`` column (UTF-8, BOM);
+    formula cells neutralised as the export does."""
     errors = {row.row: json.loads(row.errors or "[]") for row in conn.execute(
         select(rows_table.c.row, rows_table.c.errors).where(rows_table.c.job_id == job.id)
         .where(rows_table.c.outcome == "error"))}
@@ -789,7 +790,7 @@ def errors_csv(conn, job):
             cells.pop()
         cells = (cells + [""] * width)[:max(width, len(cells))]
         message = "; ".join(f"{e['field']}: {e['message']}" for e in errors[number])
-        writer.writerow([*cells, f"row {number}: {message}"])
+        writer.writerow(spreadsheets.neutralise_row([*cells, f"row {number}: {message}"]))
     return "\ufeff" + out.getvalue()
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import eventlet
 from nameko.dependency_providers import Config
+from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -33,6 +34,7 @@ from services.common.rpc import rpc  # typed errors are answers: logged as expec
 from . import duplicates as duplicate_list
 from . import files as file_rules
 from . import queries
+from . import spreadsheets
 from . import timeline
 from .imports import ClientImportsRpc, ImportRunner
 from .uploads import UploadsRpc, decode_base64, read_content, take_upload
@@ -92,6 +94,13 @@ def _pending(version, events):
             for index, event in enumerate(events, start=1)]
 
 
+class SpreadsheetLimits(DependencyProvider):
+    """Applies the config's ``IMPORT_MAX_*`` limits to every file this process reads."""
+
+    def setup(self):
+        spreadsheets.configure(self.container.config)
+
+
 def _tax_conflict(holder):
     return Conflict("a client with this tax id already exists",
                     extra={"existing_id": holder})
@@ -107,6 +116,7 @@ class ContactsService(ClientImportsRpc, UploadsRpc, EventSourceRpc, HealthChecks
     projects_rpc = RpcProxy("projects")
     billing_rpc = RpcProxy("billing")
     import_runner = ImportRunner()
+    spreadsheet_limits = SpreadsheetLimits()
 
     # -- plumbing --------------------------------------------------------------------------
 
