@@ -514,6 +514,12 @@ def open_table(content, file_name=None, limits=None):
     if not text.strip(" \t\r\n\ufeff"):
         raise _empty_file()
     delimiter = detect_delimiter(text)
+    if text.count("\n") > limits.rows + 1 and \
+            sum(1 for _ in csv.reader(io.StringIO(text, newline=""),
+                                      delimiter=delimiter or _ONE_COLUMN)) > limits.rows + 1:
+        # Refused at once (not midway through the job): more lines than rows allowed,
+        # and they are not all line breaks inside quoted cells.
+        raise _too_many_rows(limits)
 
     def records():
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter or _ONE_COLUMN)
@@ -543,29 +549,25 @@ def open_table(content, file_name=None, limits=None):
 
 
 def _xlsx_table(content, limits):
-    from openpyxl.reader.excel import ExcelReader
-
     with zipfile.ZipFile(io.BytesIO(content)) as archive:
         check_archive(archive, limits)
 
     def sheet_rows():
         try:
-            reader = ExcelReader(io.BytesIO(content), read_only=True, data_only=True)
-            reader.archive = BoundedZipFile(io.BytesIO(content), limits)
-            reader.read()
-            workbook = reader.wb
-        except PayloadTooLarge:
+            reader, path = _open_workbook(content, limits)
+            archive = reader.archive
+        except (PayloadTooLarge, ValidationFailed):
             raise
         except Exception:
             raise UnsupportedMediaType(_UNSUPPORTED) from None
         try:
-            yield from _bounded_rows(workbook.worksheets[0], limits)
+            yield from _bounded_rows(reader, path, limits)
         except (PayloadTooLarge, ValidationFailed):
             raise
         except Exception:  # a damaged part (bad CRC, sizes the directory lied about)
             raise UnsupportedMediaType(_UNSUPPORTED) from None
         finally:
-            workbook.close()
+            archive.close()
 
     header = None
     for number, cells in sheet_rows():
@@ -587,19 +589,87 @@ def _xlsx_table(content, limits):
     return Table("xlsx", header, rows)
 
 
-def _bounded_rows(sheet, limits):
-    """``(row_number, cells)`` of the rows a read-only sheet holds, checked against the
-    limits as each row is parsed. Rows the sheet leaves out are not made up (openpyxl's
-    own iterator fills every missing row and cell: a sheet naming row 1,048,576 or
-    column XFD would make a million of them)."""
+def _open_workbook(content, limits):
+    """``(reader, path)``: what openpyxl reads of a workbook besides its sheets (shared
+    strings, date styles), from an archive that counts what it inflates
+    (``reader.archive``), and the path of its first worksheet. The sheets are not opened: openpyxl's
+    read-only sheet scans a sheet without a ``dimension`` to its end when it opens it
+    (a sheet of millions of rows took minutes and hundreds of MiB)."""
+    from openpyxl.reader.excel import ExcelReader
+    from openpyxl.styles.stylesheet import apply_stylesheet
+
+    reader = ExcelReader(io.BytesIO(content), read_only=True, data_only=True)
+    reader.archive = archive = BoundedZipFile(io.BytesIO(content), limits)
+    reader.valid_files = archive.namelist()
+    reader.read_manifest()
+    reader.read_strings()
+    reader.read_workbook()
+    apply_stylesheet(archive, reader.wb)
+    for _, rel in reader.parser.find_sheets():
+        if rel.target in reader.valid_files and "chartsheet" not in rel.Type:
+            return reader, rel.target
+    raise ValidationFailed(NO_HEADER, {"file": [NO_HEADER]})
+
+
+def _dimension(source):
+    """``(max_column, max_row)`` a sheet declares before its data, or ``None``."""
+    from xml.etree.ElementTree import iterparse
+
+    from openpyxl.utils.cell import range_boundaries
+
+    for _, element in iterparse(source, events=("start",)):
+        name = element.tag.rpartition("}")[2]
+        if name == "dimension":
+            try:
+                _, _, max_column, max_row = range_boundaries(element.get("ref") or "")
+            except (TypeError, ValueError):
+                return None
+            return max_column or 0, max_row or 0
+        if name == "sheetData":
+            return None
+    return None
+
+
+def _parsed_rows(parser, source):
+    """openpyxl's rows of a sheet (``WorkSheetParser.parse`` without the rest of the
+    sheet), each dropped from the tree once parsed so memory stays flat."""
+    from xml.etree.ElementTree import iterparse
+
+    from openpyxl.xml.constants import SHEET_MAIN_NS
+
+    row_tag, data_tag = f"{{{SHEET_MAIN_NS}}}row", f"{{{SHEET_MAIN_NS}}}sheetData"
+    rows = None
+    for event, element in iterparse(source, events=("start", "end")):
+        if event == "start":
+            if element.tag == data_tag:
+                rows = element
+        elif element.tag == row_tag:
+            yield parser.parse_row(element)
+            if rows is not None:
+                rows.clear()
+
+
+def _bounded_rows(reader, path, limits):
+    """``(row_number, cells)`` of the rows a sheet holds, checked against the limits as
+    each row is parsed; a sheet that declares a size past them is refused before its
+    rows are read. Rows the sheet leaves out are not made up (openpyxl's own iterator
+    fills every missing row and cell: a sheet naming row 1,048,576 or column XFD would
+    make a million of them)."""
     from openpyxl.worksheet._reader import WorkSheetParser
 
-    workbook = sheet.parent
-    with sheet._get_source() as source:
-        parser = WorkSheetParser(source, sheet._shared_strings, data_only=workbook.data_only,
-                                 epoch=workbook.epoch, date_formats=workbook._date_formats,
-                                 timedelta_formats=workbook._timedelta_formats)
-        for number, parsed in parser.parse():
+    workbook, archive = reader.wb, reader.archive
+    with archive.open(path) as source:
+        declared = _dimension(source)
+    if declared is not None:
+        if declared[1] > limits.rows + 1:
+            raise _too_many_rows(limits)
+        if declared[0] > limits.columns:
+            raise _too_many_columns(limits, declared[1])
+    parser = WorkSheetParser(None, reader.shared_strings, data_only=True,
+                             epoch=workbook.epoch, date_formats=workbook._date_formats,
+                             timedelta_formats=workbook._timedelta_formats)
+    with archive.open(path) as source:
+        for number, parsed in _parsed_rows(parser, source):
             if number > limits.rows + 1:
                 raise _too_many_rows(limits)
             width = max((cell["column"] for cell in parsed), default=0)
