@@ -35,11 +35,16 @@ def secret_from_config(config):
     if configured:
         return str(configured)
     path = Path(config.get("DATA_DIR") or "./var") / SECRET_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return path.read_text(encoding="ascii").strip()
+    except OSError as exc:  # a read-only data dir: tokens then open in this process only
+        log.warning("no CLIENTFOLIO_CONSISTENCY_SECRET and %s cannot be written (%s): "
+                    "Consistency-Tokens are sealed with a secret of this process only",
+                    path, exc)
+        return secrets.token_urlsafe(32)
     with os.fdopen(descriptor, "w", encoding="ascii") as handle:
         handle.write(secrets.token_urlsafe(32))
     return path.read_text(encoding="ascii").strip()
