@@ -31,9 +31,9 @@ from sqlalchemy import select  # noqa: E402
 from gateway.readmodel import read_model_for  # noqa: E402
 from services.common.db import get_database  # noqa: E402
 from services.common.eventstore import EventStore  # noqa: E402
-from services.contacts import exports  # noqa: E402
+from services.contacts.client import exports  # noqa: E402
 from services.contacts.imports import jobs_table  # noqa: E402
-from services.contacts.uploads import send_file  # noqa: E402
+from services.contacts.client.parts import send_file  # noqa: E402
 
 from .support import Timer, database, rate, vhost  # noqa: E402
 

@@ -110,10 +110,10 @@ def cmd_dead_letters(args):
     from services.common.db import get_database
     from services.common.inbox import Inbox
 
-    from .registry import CONSUMER_HANDLERS, load, migrate_function
+    from .registry import CONSUMERS, consumer_handlers, migrate_function
 
-    if args.consumer not in CONSUMER_HANDLERS:
-        raise UsageError(f"--consumer must be one of {', '.join(CONSUMER_HANDLERS)}")
+    if args.consumer not in CONSUMERS:
+        raise UsageError(f"--consumer must be one of {', '.join(CONSUMERS)}")
     url = database_url(config, args.consumer)
     migrate_function(args.consumer)(url)
     if args.consumer == "gateway":
@@ -121,7 +121,7 @@ def cmd_dead_letters(args):
 
         inbox = read_model_for(get_database(url)).inbox()
     else:
-        inbox = Inbox(get_database(url), args.consumer, load(CONSUMER_HANDLERS[args.consumer]))
+        inbox = Inbox(get_database(url), args.consumer, consumer_handlers(args.consumer))
     if args.action == "list":
         letters = inbox.dead_letters(include_resolved=args.all)
         for letter in letters:

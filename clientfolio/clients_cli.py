@@ -17,7 +17,9 @@ import sys
 import time
 
 from services.common.errors import ClientfolioError
-from services.contacts import exports
+from services.contacts.client import exports
+from services.contacts.client.limits import MiB, import_max_bytes
+from services.contacts.client.parts import read_parts, send_file
 
 POLL_SECONDS = 0.5
 
@@ -104,13 +106,9 @@ def cmd_export(args, config, out=sys.stderr):
 
 @_plain_errors
 def cmd_import(args, config, out=sys.stderr):
-    # Imported here: they load eventlet, which the command line sets up first (cli.py).
-    from services.contacts.imports import MiB, max_bytes
-    from services.contacts.uploads import read_parts, send_file
-
     with open(args.file, "rb") as source:
         content = source.read()
-    limit = max_bytes(config)
+    limit = import_max_bytes(config)
     if len(content) > limit:  # refused before sending anything
         print(f"{args.file} is {len(content) / MiB:.1f} MiB: an import file can be at most "
               f"{limit // MiB} MiB (IMPORT_MAX_BYTES); split it in several files",

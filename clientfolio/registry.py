@@ -8,13 +8,10 @@ SERVICE_CLASSES = {
     "gateway": "gateway.service:GatewayService",
 }
 
-# Consumers (inbox owners) and the handlers they apply: used by `dead-letters`.
-CONSUMER_HANDLERS = {
-    "gateway": None,  # the live read-model generation's inbox (gateway.readmodel)
-    "contacts": "services.contacts.timeline:HANDLERS",
-    "projects": "services.projects.replica:HANDLERS",
-    "billing": "services.billing.replica:HANDLERS",
-}
+# Consumers (inbox owners): the service class attribute of their consumer, whose
+# handlers `dead-letters retry` applies (the gateway's: its live read model's inbox).
+CONSUMERS = {"gateway": None, "contacts": "consumer", "projects": "replica",
+             "billing": "consumer"}
 
 
 def load(path):
@@ -24,6 +21,11 @@ def load(path):
 
 def service_class(name):
     return load(SERVICE_CLASSES[name])
+
+
+def consumer_handlers(name):
+    """The event handlers the consumer of service ``name`` applies."""
+    return getattr(service_class(name), CONSUMERS[name]).handlers
 
 
 def migrate_function(name):

@@ -6,6 +6,7 @@ import signal
 import eventlet
 from nameko.runners import ServiceRunner
 
+from services.common import faults
 from services.common.logs import setup_logging
 
 from .registry import service_class
@@ -26,6 +27,7 @@ def settle_garbage_collector():
 def serve(service, config):
     """Start ``service``; on SIGTERM finish in-flight work and stop (graceful)."""
     setup_logging(service, config.get("LOG_LEVEL") or "INFO")
+    faults.arm(config.get("FAULT"))
     runner = ServiceRunner(config)
     runner.add_service(service_class(service))
     stopping = eventlet.event.Event()
@@ -53,5 +55,14 @@ def serve(service, config):
                 runner.stop()
             runner.kill()
         waiter.kill()
+    if not stopping.ready():
+        # The service died on its own: say why, and exit non-zero so that a supervisor
+        # (make run, Kubernetes) restarts it and nobody mistakes it for a clean stop.
+        try:
+            runner_thread.wait()
+            log.error("%s stopped without being asked to", service)
+        except BaseException:
+            log.exception("%s crashed", service)
+        return 1
     log.info("%s stopped", service)
     return 0

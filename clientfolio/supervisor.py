@@ -4,9 +4,11 @@ Checks the broker first (one clear line if it is not there), applies the
 migrations, starts contacts, projects, billing and the gateway (each runs its
 own outbox relay and consumers), waits until every ``/ready`` answers, prints
 the gateway URL and an admin token for the ``demo`` workspace, and stops
-everything cleanly on Ctrl-C or SIGTERM.
+everything cleanly on Ctrl-C or SIGTERM. A child that exits on its own is
+restarted with backoff (and the terminal says so), as an orchestrator would.
 """
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -19,9 +21,9 @@ READY_TIMEOUT = 90
 STOP_TIMEOUT = 30
 
 
-def service_ports(env):
-    gateway = int(env.get("CLIENTFOLIO_HTTP_PORT") or 8000)
-    base = int(env.get("CLIENTFOLIO_INTERNAL_PORT_BASE") or 8100)
+def service_ports(config):
+    gateway = int(config.get("HTTP_PORT") or 8000)
+    base = int(config.get("INTERNAL_PORT_BASE") or 8100)
     return {"contacts": base + 1, "projects": base + 2, "billing": base + 3, "gateway": gateway}
 
 
@@ -50,6 +52,39 @@ def wait_ready(url, deadline, processes):
             pass
         time.sleep(0.25)
     raise RuntimeError(f"{url} did not become ready within {READY_TIMEOUT}s")
+
+
+class Restarts:
+    """When to restart each crashed child: exponential backoff with jitter (0.5 s
+    doubling up to 30 s), reset once the child has stayed up for a minute."""
+
+    FIRST, CEILING, STABLE = 0.5, 30.0, 60.0
+
+    def __init__(self):
+        self.failures = {}
+        self.due = {}
+        self.started = {}
+
+    def schedule(self, name):
+        count = self.failures[name] = self.failures.get(name, 0) + 1
+        delay = min(self.CEILING, self.FIRST * 2 ** (count - 1)) * random.uniform(0.5, 1.0)
+        self.due[name] = time.monotonic() + delay
+        return delay
+
+    def ready(self):
+        now = time.monotonic()
+        names = [name for name, when in self.due.items() if when <= now]
+        for name in names:
+            del self.due[name]
+            self.started[name] = now
+        return names
+
+    def forget_stable(self, processes):
+        now = time.monotonic()
+        for name, since in list(self.started.items()):
+            if processes[name].poll() is None and now - since > self.STABLE:
+                self.failures.pop(name, None)
+                del self.started[name]
 
 
 def stop_all(processes):
@@ -85,7 +120,7 @@ def run(args):
         print("clientfolio: migrations failed (see above)", file=sys.stderr)
         return 1
 
-    ports = service_ports(env)
+    ports = service_ports(config)
     processes = {}
     stopping = {"signal": None}
 
@@ -108,7 +143,7 @@ def run(args):
                     "--label", "make run"],
             env=env, capture_output=True, text=True, check=True).stdout.strip()
         seed = None
-        if not args.no_demo and env.get("CLIENTFOLIO_DEMO", "1") != "0":
+        if not args.no_demo and str(config.get("DEMO", 1)).strip() != "0":
             from .demo import seed_demo
 
             seed = seed_demo(gateway_url, token)
@@ -122,13 +157,19 @@ def run(args):
                   f"{gateway_url}/api/v1/clients/{seed['client_id']}/overview")
         print("Press Ctrl-C to stop.", flush=True)
 
+        restarts = Restarts()
         while stopping["signal"] is None:
-            for name, process in processes.items():
-                if process.poll() is not None:
+            for name, process in list(processes.items()):
+                if process.poll() is not None and name not in restarts.due:
+                    delay = restarts.schedule(name)
                     print(f"clientfolio: {name} exited with code {process.returncode}; "
-                          f"stopping everything", file=sys.stderr)
-                    return 1
-            time.sleep(0.5)
+                          f"restarting it in {delay:.1f}s", file=sys.stderr, flush=True)
+            for name in restarts.ready():
+                child_env = dict(env, CLIENTFOLIO_HTTP_PORT=str(ports[name]))
+                processes[name] = subprocess.Popen(base + ["serve", name], env=child_env)
+                print(f"clientfolio: {name} restarted", file=sys.stderr, flush=True)
+            restarts.forget_stable(processes)
+            time.sleep(0.2)
         return 0
     except RuntimeError as exc:
         print(f"clientfolio: {exc}", file=sys.stderr)

@@ -25,5 +25,8 @@ idempotency_keys_table = Table(
     Column("status", Integer),  # null while the first request runs
     Column("headers", Text),
     Column("body", Text),
+    # While the status is null: until when the request holding the key is trusted
+    # to finish; past it, a retry takes the key over (idempotency.py).
+    Column("lease_until", String(32)),
     PrimaryKeyConstraint("workspace", "key"),
 )

@@ -4,30 +4,43 @@ import json
 import logging
 import re
 import time
+import uuid
 from datetime import date, datetime, timezone
 
 import eventlet
 
+from services.common import faults
 from services.common.consistency import format_token, parse_token
-from services.common.errors import BadRequest, PayloadTooLarge
+from services.common.errors import BadRequest, PayloadTooLarge, ServiceUnavailable
 from services.common.logs import bind
 from services.common.paging import canonical_id
-from services.common.web import http, json_response, problem_response
+from services.common.web import (UNAVAILABLE_RETRY_AFTER, http, json_response,
+                                 problem_response)
 
 from .auth import authenticate
-from .idempotency import run_once
+from . import idempotency
 
 log = logging.getLogger(__name__)
 
 CONSISTENCY_WAIT_SECONDS = 5.0
 FRESHNESS_WAIT_SECONDS = 1.0  # for a source to say where a command's client/project is
-# The largest body any endpoint takes (an import file, 50 MiB by default, plus
-# multipart overhead); each endpoint enforces its own, smaller limit too.
+# The body limit of an endpoint that names none (see ``api``'s ``body_limit``).
 MAX_REQUEST_BYTES = 64 * 2**20
 SOURCES = ("contacts", "projects", "billing")
+COMMAND_ID = idempotency.COMMAND_ID
 
 
-def api(method, url, role="viewer"):
+def request_command_id(request):
+    """The command id of the request's commands: its Idempotency-Key's (set by ``api``),
+    else one made for this request. Services record each command's outcome under it,
+    so a command redelivered or retried with it takes effect once."""
+    command_id = request.environ.get(COMMAND_ID)
+    if command_id is None:
+        command_id = request.environ[COMMAND_ID] = f"req:{uuid.uuid4().hex}"
+    return command_id
+
+
+def api(method, url, role="viewer", body_limit=None):
     """An authenticated JSON endpoint: ``fn(self, request, principal, **path)``.
 
     The caller's workspace comes from its token only; each request counts against
@@ -36,6 +49,9 @@ def api(method, url, role="viewer"):
     applied it (see ``await_token``), and the token a response carries is sealed for
     the workspace (``consistency``); a POST carrying an ``Idempotency-Key`` runs
     once (see ``idempotency``).
+    A body larger than the endpoint's limit is refused (413) before anything reads
+    it: ``body_limit(self, request)`` answers ``(bytes, what)`` (``None``, or no
+    ``body_limit``: ``MAX_REQUEST_BYTES`` for any request).
     """
     def decorate(fn):
         @functools.wraps(fn)
@@ -46,20 +62,25 @@ def api(method, url, role="viewer"):
             if limited is not None and not limited.allowed:
                 return too_many_requests(limited)
             principal.require(role)
-            if (request.content_length or 0) > MAX_REQUEST_BYTES:
+            limit, what = (body_limit and body_limit(self, request)) or (MAX_REQUEST_BYTES, None)
+            if (request.content_length or 0) > limit:
                 # Before anything reads the body (the Idempotency-Key fingerprint does).
-                raise PayloadTooLarge(f"requests are limited to {MAX_REQUEST_BYTES // 2**20} MiB")
+                raise body_too_large(limit, what)
             if request.content_length is None:
                 # A body sent chunked is refused as soon as it passes the limit.
                 request.environ["wsgi.input"] = CappedInput(request.environ["wsgi.input"],
-                                                            MAX_REQUEST_BYTES)
+                                                            limit, what)
             applied = await_token(self, request, principal)
             key = request.headers.get("Idempotency-Key")
-            if key and request.method == "POST":
-                response = run_once(self.db, principal.workspace, key, request,
-                                    lambda: fn(self, request, principal, **path))
-            else:
-                response = fn(self, request, principal, **path)
+            # A service that never answers (killed and not restarted, a broker that lost
+            # the request) must not hold the caller: 503, and a retry is safe.
+            deadline = eventlet.Timeout(request_deadline(self.config), ServiceUnavailable(
+                "a service did not answer in time; retry shortly",
+                extra={"retry_after": UNAVAILABLE_RETRY_AFTER}))
+            try:
+                response = run_command(self, fn, request, principal, key, path)
+            finally:
+                deadline.cancel()
             if applied is not None:
                 # A read that gave up waiting says so: what it shows may predate the token.
                 response.headers["Consistency-Token-Applied"] = "true" if applied else "false"
@@ -101,20 +122,54 @@ def await_token(service, request, principal):
     return applied
 
 
-class CappedInput:
-    """A request body of unannounced length (chunked) that raises 413 once more than
-    ``limit`` bytes have arrived. (werkzeug's own maximum stops reading at the limit
-    without a word, so the endpoint would see a truncated body.)"""
+def run_command(service, fn, request, principal, key, path):
+    """The endpoint's answer; a POST with an Idempotency-Key runs once (``idempotency``)."""
+    def call():
+        response = fn(service, request, principal, **path)
+        faults.reached("after_command", fn.__name__)
+        return response
 
-    def __init__(self, stream, limit):
+    if key and request.method == "POST":
+        return idempotency.run_once(
+            service.db, principal.workspace, key, request, call,
+            float(service.config.get("IDEMPOTENCY_LEASE_SECONDS")
+                  or idempotency.DEFAULT_LEASE_SECONDS))
+    return call()
+
+
+def request_deadline(config):
+    """Seconds a request may wait for the services: twice the RPC timeout."""
+    return 2 * float(config.get("RPC_TIMEOUT") or 30)
+
+
+def body_too_large(limit, what=None):
+    """The 413 of a body (``what``: "a photo"...; ``None``: any request) past ``limit``."""
+    if what is None:
+        return PayloadTooLarge(f"requests are limited to {limit // 2**20} MiB")
+    return PayloadTooLarge(f"{what} can be at most {limit // 2**20} MiB")
+
+
+def read_capped(stream, limit, what=None):
+    """All of ``stream`` (a request body, an uploaded form file), refused (413) as soon
+    as it passes ``limit`` bytes."""
+    return CappedInput(stream, limit, what).read()
+
+
+class CappedInput:
+    """A stream (a request body of unannounced length, an uploaded file) that raises
+    413 once more than ``limit`` bytes have arrived. (werkzeug's own maximum stops
+    reading at the limit without a word, so the endpoint would see a truncated body.)"""
+
+    def __init__(self, stream, limit, what=None):
         self.stream = stream
         self.limit = limit
+        self.what = what
         self.size = 0
 
     def _count(self, data):
         self.size += len(data)
         if self.size > self.limit:
-            raise PayloadTooLarge(f"requests are limited to {self.limit // 2**20} MiB")
+            raise body_too_large(self.limit, self.what)
         return data
 
     def read(self, size=-1):

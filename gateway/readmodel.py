@@ -4,7 +4,9 @@ The live model is one *generation* of tables (``rm<g>_…``), with its own inbox
 checkpoints. ``clientfolio overview rebuild`` builds generation g+1 from
 position 0 of every source while readers keep using g, then swaps the
 ``read_model_state`` pointer in one transaction: readers and the projector
-move to the new tables at their next request or batch, nobody waits.
+move to the new tables at their next request or batch, nobody waits. Readers go
+through ``ReadModel.read``: one that still held g when its tables were dropped is
+run again on g+1.
 """
 import threading
 import time
@@ -22,6 +24,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import OperationalError
 
 from services.common.envelope import format_time, utc_now
 from services.common.inbox import Inbox, InboxTables
@@ -187,6 +190,20 @@ class ReadModel:
                 self._tables[generation] = OverviewTables(generation)
             return self._tables[generation]
 
+    def read(self, query, snapshot=False):
+        """``query(conn, tables)`` on the live generation. A reader that picked a
+        generation a rebuild has just swapped out and dropped is run once more on the
+        new one, so a rebuild never fails a read."""
+        for attempt in (1, 2):
+            tables = self.tables()
+            try:
+                with (self.database.read() if snapshot else self.database.query()) as conn:
+                    return query(conn, tables)
+            except Exception as exc:  # SQLAlchemy's errors, or the driver's on hot paths
+                if attempt == 2 or not _missing_table(exc):
+                    raise
+                self._cached = (0.0, None)  # read the pointer again
+
     def inbox(self, generation=None):
         """The inbox that applies events to ``generation`` (default: the live one)."""
         tables = self.tables(generation)
@@ -236,6 +253,15 @@ class ReadModel:
     def drop(self, generation):
         with self.database.write() as conn:
             self.tables(generation).drop(conn)
+
+
+def _missing_table(exc):
+    """Whether a database error says a table does not exist (PostgreSQL's undefined
+    table, SQLite's "no such table")."""
+    if "42P01" in (getattr(exc, "pgcode", None), getattr(getattr(exc, "orig", None),
+                                                         "pgcode", None)):
+        return True
+    return isinstance(exc, OperationalError) and "no such table" in str(exc)
 
 
 _read_models = {}

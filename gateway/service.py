@@ -20,7 +20,7 @@ from .api.overview import OverviewApi
 from .api.projects import ProjectsApi
 from .api.system import SystemApi
 from .consistency import ConsistencyTokensProvider
-from .http import SOURCES
+from .http import SOURCES, request_command_id
 from .projections import HANDLERS
 from .ratelimit import RateLimiterProvider
 from .readmodel import read_model_for
@@ -64,5 +64,7 @@ class GatewayService(SystemApi, ClientImportsApi, ClientsApi, OverviewApi, Proje
 
     @staticmethod
     def command_context(request, principal):
+        """The context of the request's RPC calls (services/common/context.py)."""
         return {"workspace": principal.workspace, "actor": principal.actor,
-                "correlation_id": request.headers.get("X-Correlation-Id")}
+                "correlation_id": request.headers.get("X-Correlation-Id"),
+                "command_id": request_command_id(request)}

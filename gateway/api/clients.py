@@ -1,7 +1,9 @@
 """Clients: forwarded to the contacts service (see docs/rpc-contacts.md).
 
-Size limits are enforced here too, before any RPC: a body announced (Content-Length)
-or found (read with a cap) larger than allowed answers 413 without reading on.
+Size limits are enforced here too, before any RPC: each file endpoint gives ``api`` its
+limit (``upload_limit``), so a body announced (Content-Length) or found (read with a cap)
+larger than allowed answers 413 without reading on; the file in a form is read with the
+same cap (``read_capped``).
 """
 import base64
 import logging
@@ -11,49 +13,32 @@ import urllib.parse
 
 from werkzeug.wrappers import Response
 
-from services.common.errors import (BadRequest, PayloadTooLarge, UnsupportedMediaType,
-                                    ValidationFailed)
+from services.common.errors import BadRequest, UnsupportedMediaType, ValidationFailed
 from services.common.web import json_response
-from services.contacts.uploads import MAX_PART_BYTES, PART_BYTES, fetch_file, send_file
+from services.contacts.client.limits import MAX_FILE_BYTES, MAX_PHOTO_BYTES, part_bytes
+from services.contacts.client.parts import fetch_file, send_file
 
-from ..http import (CONSISTENCY_WAIT_SECONDS, api, date_param, if_match, json_body, resource,
-                    today_utc, written)
+from ..http import (CONSISTENCY_WAIT_SECONDS, api, date_param, if_match, json_body,
+                    read_capped, resource, today_utc, written)
 from ..overview import client_figures
 
-MiB = 1024 * 1024
-MAX_PHOTO_BYTES = 2 * MiB
-MAX_FILE_BYTES = 20 * MiB
 MULTIPART_SLACK = 64 * 1024  # boundaries and part headers around the file
-READ_CHUNK = 256 * 1024
 MERGE_KEYS = ("duplicate_ids", "fields", "dry_run")
 MERGE_REACTORS = ("projects", "billing")  # they re-point their records on a merge
 
 log = logging.getLogger(__name__)
 
-def read_capped(stream, limit, what):
-    """Read ``stream`` to its end, refusing (413) as soon as it passes ``limit`` bytes."""
-    chunks, size = [], 0
-    while True:
-        chunk = stream.read(min(READ_CHUNK, limit + 1 - size))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"{what} can be at most {limit // MiB} MiB")
-    return b"".join(chunks)
-
-
-def refuse_large(request, limit, what):
-    """413 for a body announced larger than ``limit``; a chunked body (no length) is read
-    through a stream that stops past ``limit``."""
-    length = request.content_length
-    if length is not None and length > limit:
-        raise PayloadTooLarge(f"{what} can be at most {limit // MiB} MiB")
-    request.max_content_length = limit
-    if length is None and "chunked" in request.headers.get("Transfer-Encoding", "").lower():
-        # The server decodes chunked bodies and ends the input at the last chunk.
-        request.environ["wsgi.input_terminated"] = True
+def upload_limit(size, what, raw=False):
+    """``api``'s ``body_limit`` of an endpoint taking one file: ``size`` bytes (or
+    ``size(service)``), plus the multipart overhead when the file comes as a form; a
+    body that is not a form takes the default limit (the endpoint refuses it, 415),
+    unless the endpoint also takes the file as the raw body (``raw``)."""
+    def body_limit(service, request):
+        limit = size(service) if callable(size) else size
+        if request.mimetype == "multipart/form-data":
+            return limit + MULTIPART_SLACK, what
+        return (limit, what) if raw else None
+    return body_limit
 
 
 def content_disposition(name):
@@ -72,8 +57,8 @@ class ClientsApi:
     # -- the record ------------------------------------------------------------------------
 
     def upload_part_bytes(self):
-        """Files above this size travel to and from contacts in parts (uploads.py)."""
-        return min(int(self.config.get("UPLOAD_PART_BYTES") or PART_BYTES), MAX_PART_BYTES)
+        """Files above this size travel to and from contacts in parts (client.parts)."""
+        return part_bytes(self.config)
 
     @api("POST", "/api/v1/clients", role="member")
     def create_client(self, request, principal):
@@ -97,9 +82,8 @@ class ClientsApi:
         page = self.contacts_rpc.list_clients(self.command_context(request, principal), args)
         if with_figures:
             ids = [item["id"] for item in page["items"]]
-            with self.db.query() as conn:
-                figures = client_figures(conn, self.read_model.tables(), principal.workspace,
-                                         ids, as_of)
+            figures = self.read_model.read(lambda conn, tables: client_figures(
+                conn, tables, principal.workspace, ids, as_of))
             for item in page["items"]:
                 item["figures"] = figures.get(item["id"])
         return json_response(page)
@@ -197,18 +181,17 @@ class ClientsApi:
 
     # -- photo -----------------------------------------------------------------------------
 
-    @api("PUT", "/api/v1/clients/<string:client_id>/photo", role="member")
+    @api("PUT", "/api/v1/clients/<string:client_id>/photo", role="member",
+         body_limit=upload_limit(MAX_PHOTO_BYTES, "a photo", raw=True))
     def put_client_photo(self, request, principal, client_id):
         if request.mimetype == "multipart/form-data":
             # As a browser's form sends it: the image in the field "file" (or "photo").
-            refuse_large(request, MAX_PHOTO_BYTES + MULTIPART_SLACK, "a photo")
             upload = request.files.get("file") or request.files.get("photo")
             if upload is None:
                 raise ValidationFailed("some fields are invalid", {
                     "file": ["attach the image in the multipart field 'file'"]})
             stream = upload.stream
         else:
-            refuse_large(request, MAX_PHOTO_BYTES, "a photo")
             stream = request.stream
         content = read_capped(stream, MAX_PHOTO_BYTES, "a photo")
         if not content:
@@ -234,12 +217,12 @@ class ClientsApi:
 
     # -- attachments -----------------------------------------------------------------------
 
-    @api("POST", "/api/v1/clients/<string:client_id>/files", role="member")
+    @api("POST", "/api/v1/clients/<string:client_id>/files", role="member",
+         body_limit=upload_limit(MAX_FILE_BYTES, "a file"))
     def attach_client_file(self, request, principal, client_id):
         if request.mimetype != "multipart/form-data":
             raise UnsupportedMediaType("send the file as multipart/form-data, in the field "
                                        "'file'")
-        refuse_large(request, MAX_FILE_BYTES + MULTIPART_SLACK, "a file")
         upload = request.files.get("file")
         if upload is None:
             raise ValidationFailed("some fields are invalid",

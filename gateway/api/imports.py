@@ -1,8 +1,8 @@
 """Bulk import and export of clients (see docs/imports.md).
 
 Imports are jobs run by the contacts service: the upload is checked here for its size
-(413) before any RPC, then handed over; the contacts service checks its type (415) and
-header (422) at once and queues the job. Exports page through the contacts list in
+(413, the endpoint's ``body_limit``) before any RPC, then handed over; the contacts
+service checks its type (415) and header (422) at once and queues the job. Exports page through the contacts list in
 keyset pages and stream the file: memory does not grow with the number of clients.
 
 The static routes (``/api/v1/clients/imports``, ``/api/v1/clients/export``) win over
@@ -15,12 +15,12 @@ from werkzeug.wrappers import Response
 from services.common.consistency import format_token
 from services.common.errors import BadRequest, UnsupportedMediaType, ValidationFailed
 from services.common.web import json_response
-from services.contacts import exports, spreadsheets
-from services.contacts.imports import DEFAULT_MAX_BYTES
-from services.contacts.uploads import read_parts, send_file
+from services.contacts.client import exports, spreadsheet
+from services.contacts.client.limits import import_max_bytes
+from services.contacts.client.parts import read_parts, send_file
 
-from ..http import api, today_utc, written
-from .clients import MULTIPART_SLACK, MiB, content_disposition, read_capped, refuse_large
+from ..http import api, read_capped, today_utc, written
+from .clients import content_disposition, upload_limit
 
 WAIT_SECONDS = 600.0
 IMPORT_FIELDS = ("mode", "dry_run", "mapping", "blank_cells")
@@ -46,16 +46,16 @@ def job_response(job, status=200, headers=None, brief=False):
 
 class ClientImportsApi:
     def import_limit(self):
-        return int(self.config.get("IMPORT_MAX_BYTES") or DEFAULT_MAX_BYTES)
+        return import_max_bytes(self.config)
 
-    @api("POST", "/api/v1/clients/imports", role="member")
+    @api("POST", "/api/v1/clients/imports", role="member",
+         body_limit=upload_limit(lambda service: service.import_limit(), "an import file"))
     def start_client_import(self, request, principal):
         if request.mimetype != "multipart/form-data":
             raise UnsupportedMediaType("send the spreadsheet as multipart/form-data, in the "
                                        "field 'file'")
         wait = wait_param(request)
         limit = self.import_limit()
-        refuse_large(request, limit + MULTIPART_SLACK, "an import file")
         upload = request.files.get("file")
         if upload is None:
             raise ValidationFailed("some fields are invalid",
@@ -63,7 +63,7 @@ class ClientImportsApi:
                                              "'file'"]})
         content = read_capped(upload.stream, limit, "an import file")
         # Refused here too, before the file travels to contacts.
-        spreadsheets.check_type(upload.filename, content, upload.mimetype)
+        spreadsheet.check_type(upload.filename, content, upload.mimetype)
         unknown = {key: ["this field is not recognised"] for key in request.form
                    if key not in IMPORT_FIELDS}
         if unknown:
@@ -140,4 +140,4 @@ class ClientImportsApi:
             direct_passthrough=True)
 
 
-__all__ = ["ClientImportsApi", "MiB"]
+__all__ = ["ClientImportsApi"]

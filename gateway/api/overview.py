@@ -13,9 +13,8 @@ class OverviewApi:
     @api("GET", "/api/v1/clients/<string:client_id>/overview")
     def client_overview(self, request, principal, client_id):
         as_of = date_param(request, "as_of", today_utc())
-        with self.db.query() as conn:
-            body = overview.client_overview(conn, self.read_model.tables(), principal.workspace,
-                                            client_id, as_of)
+        body = self.read_model.read(lambda conn, tables: overview.client_overview(
+            conn, tables, principal.workspace, client_id, as_of))
         if body is None:
             raise NotFound("no such client")
         return json_response(body)
@@ -33,10 +32,10 @@ class OverviewApi:
                              {"due": ["not a known value"]})
         as_of = date_param(request, "as_of", today_utc())
         limit = check_limit(request.args.get("limit") or None)
-        tables = self.read_model.tables()
-        with self.db.read() as conn:
+        def tasks(conn, tables):
             if overview.find_client(conn, tables, principal.workspace, client_id) is None:
                 raise NotFound("no such client")
-            page = overview.client_tasks(conn, tables, principal.workspace, client_id, due,
+            return overview.client_tasks(conn, tables, principal.workspace, client_id, due,
                                          as_of, limit, request.args.get("cursor"))
-        return json_response(page)
+
+        return json_response(self.read_model.read(tasks, snapshot=True))

@@ -1,41 +1,31 @@
-"""Loading and storing billing documents: event stream and query row, one transaction.
+"""Billing documents in the kernel's unit of work: loading a workspace's document,
+and the projector that keeps each document's query row with its events.
 
 Used by the service's commands and by the replica's merge handlers alike, so a
 document's query row always moves with its events.
 """
 from services.common.errors import NotFound
-from services.common.eventstore import EventStore
 
 from . import queries
 
-#: Appends and reads that are always given a connection need no database of their own.
-STORE = EventStore(None)
+_KIND_OF = {kind.aggregate: kind for kind in queries.KINDS.values()}
 
 
-def load(conn, kind, workspace, document_id):
-    """``(document, last_position)``: a document of ``workspace`` rebuilt from its events.
-
-    ``NotFound`` for an unknown id and for another workspace's id alike.
-    """
+def load(uow, kind, workspace, document_id):
+    """A document of ``workspace`` rebuilt from its events and tracked by ``uow``
+    (``position``: its last event's). ``NotFound`` for an unknown id, another
+    workspace's id and another kind's id alike."""
     document_id = str(document_id)
-    if not queries.exists(conn, kind, workspace, document_id):
+    if not queries.exists(uow.conn, kind, workspace, document_id):
         raise NotFound(f"no such {kind.noun}")
-    stream = STORE.read_stream(document_id, conn=conn)
-    document = kind.aggregate.rehydrate(document_id, stream)
+    document = uow.load(kind.aggregate, document_id)
     document.ensure_in(workspace)
-    return document, stream[-1].position
+    return document
 
 
-def save(conn, kind, document, *, workspace, actor=None, correlation_id=None):
-    """Append the document's pending events at its version and update its query row.
-
-    Returns the position of the last event appended. ``ConcurrencyError`` if
-    another writer appended to the stream first (the transaction rolls back).
-    """
-    created = document.version == 0
-    stored = STORE.append(document.id, document.version, document.collect(),
-                          workspace=workspace, actor=actor, correlation_id=correlation_id,
-                          conn=conn)
-    document.version = stored[-1].stream_version
-    queries.project(conn, kind, document, stored, created)
-    return stored[-1].position
+def project_changes(conn, changes):
+    """The unit of work's projector: each changed document's query row."""
+    for change in changes:
+        document = change.aggregate
+        queries.project(conn, _KIND_OF[type(document)], document, change.envelopes,
+                        change.created)

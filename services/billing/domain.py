@@ -51,7 +51,7 @@ import re
 from datetime import date as Date
 from decimal import Decimal
 
-from services.common.aggregate import Aggregate
+from services.common.aggregate import Aggregate, applies
 from services.common.errors import Conflict, NotFound, ValidationFailed
 
 from . import money
@@ -580,6 +580,7 @@ class Invoice(_Document):
         self.subtotal, self.tax, self.total = data["subtotal"], data["tax"], data["total"]
         self.paid = money.format_amount(0, self.currency)
 
+    @applies(INVOICE_DRAFTED)
     def apply_invoice_drafted(self, data):
         self.workspace = data.get("workspace")
         self.client_id = data["client_id"]
@@ -587,10 +588,12 @@ class Invoice(_Document):
         self._apply_draft_fields(data)
         self.created_at = self.updated_at = data.get("created_at")
 
+    @applies(INVOICE_DRAFT_UPDATED)
     def apply_invoice_draft_updated(self, data):
         self._apply_draft_fields(data)
         self.updated_at = data.get("updated_at") or self.updated_at
 
+    @applies(INVOICE_ISSUED)
     def apply_invoice_issued(self, data):
         self.status = AUTHORIZED
         self.number = data["number"]
@@ -599,22 +602,26 @@ class Invoice(_Document):
         self.issued_at = data.get("updated_at")
         self.updated_at = data.get("updated_at") or self.updated_at
 
+    @applies(INVOICE_PAYMENT_RECORDED)
     def apply_invoice_payment_recorded(self, data):
         self.payments.append({"amount": data["amount"], "date": data["date"]})
         self.paid = data["paid"]
         self.updated_at = data.get("updated_at") or self.updated_at
 
+    @applies(INVOICE_PAID)
     def apply_invoice_paid(self, data):
         self.status = PAID
         self.paid_at = data.get("updated_at")
         self.updated_at = data.get("updated_at") or self.updated_at
 
+    @applies(INVOICE_VOIDED)
     def apply_invoice_voided(self, data):
         self.status = VOID
         self.void_reason = data.get("reason")
         self.voided_at = data.get("updated_at")
         self.updated_at = data.get("updated_at") or self.updated_at
 
+    @applies(INVOICE_CLIENT_CHANGED)
     def apply_invoice_client_changed(self, data):
         self._apply_client_changed(data)
 
@@ -702,6 +709,7 @@ class PurchaseOrder(_Document):
             "status": FINALIZED, "previous_status": self.status, "updated_at": at,
         })
 
+    @applies(PURCHASE_ORDER_PLACED)
     def apply_purchase_order_placed(self, data):
         self.workspace = data.get("workspace")
         self.client_id = data["client_id"]
@@ -712,11 +720,13 @@ class PurchaseOrder(_Document):
         self.status = PLACED
         self.created_at = self.updated_at = data.get("created_at")
 
+    @applies(PURCHASE_ORDER_FINALIZED)
     def apply_purchase_order_finalized(self, data):
         self.status = FINALIZED
         self.finalized_at = data.get("updated_at")
         self.updated_at = data.get("updated_at") or self.updated_at
 
+    @applies(PURCHASE_ORDER_CLIENT_CHANGED)
     def apply_purchase_order_client_changed(self, data):
         self._apply_client_changed(data)
 
@@ -785,6 +795,7 @@ class Quote(_Document):
     def reject(self, at=None):
         self._transition("reject", at)
 
+    @applies(QUOTE_CREATED)
     def apply_quote_created(self, data):
         self.workspace = data.get("workspace")
         self.client_id = data["client_id"]
@@ -795,10 +806,12 @@ class Quote(_Document):
         self.status = DRAFT
         self.created_at = self.updated_at = data.get("created_at")
 
+    @applies(QUOTE_STATUS_CHANGED)
     def apply_quote_status_changed(self, data):
         self.status = data["status"]
         self.updated_at = data.get("updated_at") or self.updated_at
 
+    @applies(QUOTE_CLIENT_CHANGED)
     def apply_quote_client_changed(self, data):
         self._apply_client_changed(data)
 

@@ -1,11 +1,11 @@
 """Billing's replica of the clients and projects it bills, kept from their events.
 
-``HANDLERS`` is what billing's ``EventConsumer`` applies (each handler runs in
+The handlers billing's consumer applies (named in ``service.py``; each runs in
 the inbox's transaction: exactly-once effect). It keeps:
 
 - ``billing_clients``: every client with its workspace and whether it is
   archived (a new invoice, order or quote needs a live client of the caller's
-  workspace), written by the kernel's ``ClientReplica`` (``CLIENTS``), a batch of
+  workspace), written by the kernel's ``EntityReplica`` (``CLIENTS``), a batch of
   client events at a time;
 - ``billing_projects``: every project with its workspace and current client
   (a document may only name a project of its client);
@@ -20,28 +20,25 @@ the inbox's transaction: exactly-once effect). It keeps:
 The replica is eventually consistent: a client registered a moment ago may not
 be here yet. Before a command refuses an id the replica does not know, it
 waits until the replica has applied the positions the caller's
-``Consistency-Token`` names (``EventConsumer.wait_applied``, up to 5 s), then polls
-briefly for the id itself (``wait_for_parties``, up to 2 s).
+``Consistency-Token`` names, then polls briefly for the ids themselves
+(``EntityReplica.wait_for``).
 """
-import time
-
-import eventlet
 from sqlalchemy import and_, delete, insert, select, update
 
 from services.common.envelope import format_time, utc_now
-from services.common.errors import ConcurrencyError, ValidationFailed
-from services.common.replica import ClientReplica
+from services.common.application import run_within
+from services.common.context import CommandContext
+from services.common.errors import ValidationFailed
+from services.common.replica import EntityReplica
+from services.contacts.client.events import CLIENT_REPLICA_RULES
 
 from . import documents, queries
 from .db import clients_replica_table as clients
 from .db import merge_moves_table as moves
 from .db import projects_replica_table as projects
 
-POLL_SECONDS = 0.02
-#: Attempts of one re-pointing when a command appended to the same document meanwhile.
-REPOINT_ATTEMPTS = 5
-#: ``billing_clients``, kept by the kernel's client replica (shared with projects).
-CLIENTS = ClientReplica(clients)
+#: ``billing_clients``, kept by the kernel's entity replica from contacts' events.
+CLIENTS = EntityReplica(clients, "contacts", "client_id", CLIENT_REPLICA_RULES)
 
 
 def _upsert(conn, table, row_id, values):
@@ -82,26 +79,23 @@ def clients_unmerged(conn, event):
 
 
 def _repoint(conn, event, kind, document_id, client_id, reason, merge_id, only_from=None):
-    """Re-point one document (in a savepoint, retried if a command wrote it meanwhile).
+    """Re-point one document through the kernel's unit of work, in the inbox's
+    transaction (rerun if a command wrote the document meanwhile).
 
     Returns the client it was moved from, or None when nothing moved.
     """
-    for attempt in range(REPOINT_ATTEMPTS):
-        try:
-            with conn.begin_nested():
-                document, _ = documents.load(conn, kind, event.workspace, document_id)
-                previous = document.client_id
-                if only_from is not None and previous != only_from:
-                    return None
-                if not document.change_client(client_id, reason=reason, merge_id=merge_id,
-                                              at=format_time(utc_now())):
-                    return None
-                documents.save(conn, kind, document, workspace=event.workspace,
-                               actor=event.actor, correlation_id=event.correlation_id)
-                return previous
-        except ConcurrencyError:
-            if attempt == REPOINT_ATTEMPTS - 1:
-                raise
+    def move(uow):
+        document = documents.load(uow, kind, event.workspace, document_id)
+        previous = document.client_id
+        if only_from is not None and previous != only_from:
+            return None
+        if not document.change_client(client_id, reason=reason, merge_id=merge_id,
+                                      at=format_time(utc_now())):
+            return None
+        return previous
+
+    return run_within(conn, CommandContext(event.workspace, event.actor, event.correlation_id),
+                      move, documents.project_changes)
 
 
 # -- projects --------------------------------------------------------------------------------
@@ -122,27 +116,7 @@ def client_unassigned(conn, event):
             {"workspace": event.workspace, "client_id": None})
 
 
-HANDLERS = {
-    "contacts": {
-        **CLIENTS.handlers,
-        "ClientsMerged": clients_merged,
-        "ClientsUnmerged": clients_unmerged,
-    },
-    "projects": {
-        "ProjectCreated": project_created,
-        "ClientAssigned": client_assigned,
-        "ClientUnassigned": client_unassigned,
-    },
-}
-
-
 # -- lookups ----------------------------------------------------------------------------------
-
-
-def find_client(conn, workspace, client_id):
-    """The replica's row of a client of ``workspace`` (None if unknown there)."""
-    return conn.execute(select(clients).where(and_(
-        clients.c.id == client_id, clients.c.workspace == workspace))).first()
 
 
 def find_project(conn, workspace, project_id):
@@ -156,7 +130,7 @@ def check_parties(conn, workspace, client_id, project_id, *, check_client=True):
     is not one of that client's; another workspace's ids are refused like unknown ids."""
     errors = {}
     if check_client:
-        client = find_client(conn, workspace, client_id)
+        client = CLIENTS.find(conn, workspace, client_id)
         if client is None:
             errors["client_id"] = ["no such client"]
         elif client.archived:
@@ -173,16 +147,3 @@ def check_parties(conn, workspace, client_id, project_id, *, check_client=True):
                                errors)
 
 
-def wait_for_parties(database, workspace, client_id, project_id=None, timeout=2.0,
-                     interval=POLL_SECONDS):
-    """Poll the replica up to ``timeout`` seconds while the client or the project is still
-    unknown there (its event may be on its way); True once both are known."""
-    deadline = time.monotonic() + timeout
-    while True:
-        with database.read() as conn:
-            known = ((not client_id or find_client(conn, workspace, client_id) is not None)
-                     and (not project_id or find_project(conn, workspace, project_id)
-                          is not None))
-        if known or time.monotonic() >= deadline:
-            return known
-        eventlet.sleep(interval)

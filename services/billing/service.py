@@ -1,14 +1,14 @@
 """The billing service: nameko entrypoints over invoices, purchase orders and quotes.
 
-Every write loads the document from its event stream, runs the aggregate's
-command, appends the new events and updates the document's query row in one
-transaction, and answers ``{"invoice" | "purchase_order" | "quote": ...,
+Every write is a command of the kernel's unit of work (``store.execute``): it loads
+the document from its event stream, runs the aggregate's command, and in one
+transaction appends the new events, updates the document's query row and records
+its outcome (a command received twice takes effect once); it answers ``{"invoice" | "purchase_order" | "quote": ...,
 "position": <position of the document's last event>}``. A write that raced
 another writer of the same document is retried on fresh state; an
 ``expected_version`` that no longer holds is ``PreconditionFailed``.
 The RPC interface is documented in ``docs/rpc-billing.md``.
 """
-import uuid
 from datetime import datetime, timezone
 
 from nameko.dependency_providers import Config
@@ -16,8 +16,7 @@ from services.common.rpc import rpc
 
 from services.common.context import CommandContext
 from services.common.envelope import format_time, utc_now
-from services.common.errors import BadRequest, ConcurrencyError, NotFound, PreconditionFailed
-from services.common.consistency import MalformedToken, parse_token
+from services.common.errors import BadRequest, NotFound, PreconditionFailed
 from services.common.extensions import (ConsistencyRpc, EventConsumerProvider,
                                         EventSourcedStore, EventSourceRpc, HealthChecks)
 from services.common.migrations import migrator
@@ -32,8 +31,6 @@ from .schemas import (InvoicePatchSchema, IssueInvoiceSchema, NewInvoiceSchema,
 
 migrate = migrator(__file__)
 
-#: Attempts of one command when another writer appended to the same document first.
-WRITE_ATTEMPTS = 5
 #: Seconds to wait for the replica to reach the positions a Consistency-Token names.
 CONSISTENCY_WAIT = 5.0
 #: Seconds to wait for a client or project this service has not heard of yet.
@@ -74,9 +71,19 @@ class BillingService(EventSourceRpc, ConsistencyRpc, HealthChecks):
     name = "billing"
 
     config = Config()
-    store = EventSourcedStore("billing", migrate)
-    consumer = EventConsumerProvider("billing", "billing", migrate, replica.HANDLERS,
-                                     unit_of_work=replica.CLIENTS.unit_of_work(replica.HANDLERS))
+    store = EventSourcedStore("billing", migrate, projector=documents.project_changes)
+    # The events this service reacts to: contacts' clients (its replica) and merges,
+    # projects' projects and their clients.
+    handlers = {
+        "contacts": {**replica.CLIENTS.handlers,
+                     "ClientsMerged": replica.clients_merged,
+                     "ClientsUnmerged": replica.clients_unmerged},
+        "projects": {"ProjectCreated": replica.project_created,
+                     "ClientAssigned": replica.client_assigned,
+                     "ClientUnassigned": replica.client_unassigned},
+    }
+    consumer = EventConsumerProvider("billing", "billing", migrate, handlers,
+                                     unit_of_work=replica.CLIENTS.unit_of_work(handlers))
 
     # -- invoices ---------------------------------------------------------------------
 
@@ -88,11 +95,16 @@ class BillingService(EventSourceRpc, ConsistencyRpc, HealthChecks):
         """
         ctx = CommandContext.load(ctx)
         values = load_or_raise(NewInvoiceSchema, data)
-        invoice = Invoice(str(uuid.uuid4()))
-        invoice.draft(ctx.workspace, values["client_id"], values["currency"], values["lines"],
-                      project_id=values["project_id"], issue_date=values["issue_date"],
-                      due_date=values["due_date"], at=now())
-        return self._create(ctx, INVOICE, invoice, consistency)
+
+        def build(invoice_id):
+            invoice = Invoice(invoice_id)
+            invoice.draft(ctx.workspace, values["client_id"], values["currency"],
+                          values["lines"], project_id=values["project_id"],
+                          issue_date=values["issue_date"], due_date=values["due_date"],
+                          at=now())
+            return invoice
+
+        return self._create(ctx, INVOICE, values, build, consistency)
 
     @rpc
     def update_invoice(self, ctx, invoice_id, changes, expected_version=None,
@@ -110,7 +122,8 @@ class BillingService(EventSourceRpc, ConsistencyRpc, HealthChecks):
                                       check_client=False)
             invoice.update_draft(changes, at=now())
 
-        return self._change(ctx, INVOICE, invoice_id, expected_version, update)
+        return self._change(ctx, INVOICE, invoice_id, expected_version, update,
+                            "update_invoice")
 
     @rpc
     def issue_invoice(self, ctx, invoice_id, data=None, expected_version=None):
@@ -128,7 +141,8 @@ class BillingService(EventSourceRpc, ConsistencyRpc, HealthChecks):
             number = allocate_invoice_number(conn, ctx.workspace, to_date(issue_date).year)
             invoice.issue(number, issue_date, values["due_date"], at=now())
 
-        return self._change(ctx, INVOICE, invoice_id, expected_version, issue)
+        return self._change(ctx, INVOICE, invoice_id, expected_version, issue,
+                            "issue_invoice")
 
     @rpc
     def record_payment(self, ctx, invoice_id, data, expected_version=None):
@@ -138,7 +152,7 @@ class BillingService(EventSourceRpc, ConsistencyRpc, HealthChecks):
         return self._change(
             ctx, INVOICE, invoice_id, expected_version,
             lambda conn, invoice: invoice.record_payment(values["amount"], values["date"],
-                                                         at=now()))
+                                                         at=now()), "record_payment")
 
     @rpc
     def void_invoice(self, ctx, invoice_id, data=None, expected_version=None):
@@ -146,7 +160,8 @@ class BillingService(EventSourceRpc, ConsistencyRpc, HealthChecks):
         ctx = CommandContext.load(ctx)
         values = load_or_raise(VoidInvoiceSchema, data)
         return self._change(ctx, INVOICE, invoice_id, expected_version,
-                            lambda conn, invoice: invoice.void(values["reason"], at=now()))
+                            lambda conn, invoice: invoice.void(values["reason"], at=now()),
+                            "void_invoice")
 
     @rpc
     def get_invoice(self, ctx, invoice_id, as_of=None):
@@ -166,16 +181,21 @@ class BillingService(EventSourceRpc, ConsistencyRpc, HealthChecks):
         """Place an order ``{"client_id", "project_id", "currency", "total", "date"}``."""
         ctx = CommandContext.load(ctx)
         values = load_or_raise(NewPurchaseOrderSchema, data)
-        order = PurchaseOrder(str(uuid.uuid4()))
-        order.place(ctx.workspace, values["client_id"], values["project_id"],
-                    values["currency"], values["total"], values["date"], at=now())
-        return self._create(ctx, PURCHASE_ORDER, order, consistency)
+
+        def build(order_id):
+            order = PurchaseOrder(order_id)
+            order.place(ctx.workspace, values["client_id"], values["project_id"],
+                        values["currency"], values["total"], values["date"], at=now())
+            return order
+
+        return self._create(ctx, PURCHASE_ORDER, values, build, consistency)
 
     @rpc
     def finalize_purchase_order(self, ctx, purchase_order_id, expected_version=None):
         ctx = CommandContext.load(ctx)
         return self._change(ctx, PURCHASE_ORDER, purchase_order_id, expected_version,
-                            lambda conn, order: order.finalize(at=now()))
+                            lambda conn, order: order.finalize(at=now()),
+                            "finalize_purchase_order")
 
     @rpc
     def get_purchase_order(self, ctx, purchase_order_id):
@@ -195,10 +215,14 @@ class BillingService(EventSourceRpc, ConsistencyRpc, HealthChecks):
         "valid_until"}``."""
         ctx = CommandContext.load(ctx)
         values = load_or_raise(NewQuoteSchema, data)
-        quote = Quote(str(uuid.uuid4()))
-        quote.create(ctx.workspace, values["client_id"], values["project_id"],
-                     values["currency"], values["total"], values["valid_until"], at=now())
-        return self._create(ctx, QUOTE, quote, consistency)
+
+        def build(quote_id):
+            quote = Quote(quote_id)
+            quote.create(ctx.workspace, values["client_id"], values["project_id"],
+                         values["currency"], values["total"], values["valid_until"], at=now())
+            return quote
+
+        return self._create(ctx, QUOTE, values, build, consistency)
 
     @rpc
     def send_quote(self, ctx, quote_id, expected_version=None):
@@ -227,53 +251,55 @@ class BillingService(EventSourceRpc, ConsistencyRpc, HealthChecks):
     def _quote_transition(self, ctx, quote_id, expected_version, command):
         ctx = CommandContext.load(ctx)
         return self._change(ctx, QUOTE, quote_id, expected_version,
-                            lambda conn, quote: getattr(quote, command)(at=now()))
+                            lambda conn, quote: getattr(quote, command)(at=now()),
+                            f"{command}_quote")
 
     def _await_parties(self, workspace, client_id, project_id, consistency):
         """Give the replica a chance to learn of ids it does not know yet (eventual
         consistency): first the positions the caller's Consistency-Token names, then a
         short poll for the ids themselves. Never inside a write transaction."""
-        try:
-            wanted = parse_token(consistency)
-        except MalformedToken:  # the gateway has validated the header already
-            wanted = {}
-        if wanted:
-            self.consumer.wait_applied(wanted, CONSISTENCY_WAIT)
-        timeout = float(self.config.get("BILLING_REPLICA_WAIT", DEFAULT_REPLICA_WAIT))
-        replica.wait_for_parties(self.store.db, workspace, client_id, project_id, timeout)
+        def project_known(conn):
+            return not project_id or replica.find_project(conn, workspace, project_id)
 
-    def _create(self, ctx, kind, document, consistency):
-        """Store a new document of a live client of the workspace (and of its project)."""
-        self._await_parties(ctx.workspace, document.client_id, document.project_id, consistency)
-        with self.store.db.write() as conn:
-            replica.check_parties(conn, ctx.workspace, document.client_id, document.project_id)
-            position = documents.save(conn, kind, document, workspace=ctx.workspace,
-                                      actor=ctx.actor, correlation_id=ctx.correlation_id)
-            record = document.to_dict()
-        return {kind.name: queries.resource(kind, record, today_utc()), "position": position}
+        replica.CLIENTS.wait_for(
+            self.store.db, self.consumer, workspace, [client_id], consistency,
+            token_wait=CONSISTENCY_WAIT, extra_known=project_known,
+            unknown_wait=float(self.config.get("BILLING_REPLICA_WAIT", DEFAULT_REPLICA_WAIT)))
 
-    def _change(self, ctx, kind, document_id, expected_version, command):
+    def _create(self, ctx, kind, values, build, consistency):
+        """Store a new document of a live client of the workspace (and of its project);
+        ``build(id)`` makes it, with the id its command gives it."""
+        self._await_parties(ctx.workspace, values["client_id"], values.get("project_id"),
+                            consistency)
+
+        def work(uow):
+            document = uow.add(build(ctx.new_id(kind.name)))
+            replica.check_parties(uow.conn, ctx.workspace, document.client_id,
+                                  document.project_id)
+            uow.save()
+            return {kind.name: queries.resource(kind, document.to_dict(), today_utc()),
+                    "position": document.position}
+
+        return self.store.execute(ctx, f"create_{kind.name}", work)
+
+    def _change(self, ctx, kind, document_id, expected_version, command, name=None):
         """Run ``command(conn, document)`` on fresh state and store what it recorded."""
         expected_version = _version(expected_version)
-        for attempt in range(WRITE_ATTEMPTS):
-            try:
-                with self.store.db.write() as conn:
-                    document, position = documents.load(conn, kind, ctx.workspace, document_id)
-                    if expected_version is not None and document.version != expected_version:
-                        raise PreconditionFailed(
-                            f"the {kind.noun} is at version {document.version},"
-                            f" not {expected_version}", extra={"version": document.version})
-                    command(conn, document)
-                    if document.pending:
-                        position = documents.save(
-                            conn, kind, document, workspace=ctx.workspace, actor=ctx.actor,
-                            correlation_id=ctx.correlation_id)
-                    record = document.to_dict()
-                return {kind.name: queries.resource(kind, record, today_utc()),
-                        "position": position}
-            except ConcurrencyError:
-                if attempt == WRITE_ATTEMPTS - 1:
-                    raise
+
+        def work(uow):
+            document = documents.load(uow, kind, ctx.workspace, document_id)
+            if expected_version is not None and document.version != expected_version:
+                raise PreconditionFailed(
+                    f"the {kind.noun} is at version {document.version},"
+                    f" not {expected_version}", extra={"version": document.version})
+            command(uow.conn, document)
+            uow.save()
+            return {kind.name: queries.resource(kind, document.to_dict(), today_utc()),
+                    "position": document.position}
+
+        return self.store.execute(
+            ctx, name or f"change_{kind.name}", work, expected_version=expected_version,
+            stale=f"the {kind.noun} changed meanwhile; read it again")
 
     def _get(self, ctx, kind, document_id, as_of=None):
         ctx = CommandContext.load(ctx)

@@ -1,24 +1,42 @@
 """Aggregate base: state rebuilt from events, new events collected as pending.
 
 Domain code subclasses ``Aggregate``, guards its invariants in command methods
-and records facts with ``self._record(type, data)``. Each event type has an
-``apply_<snake_case_type>`` method that changes state; the same method runs
+and records facts with ``self._record(type, data)``. Each event type has one
+method that changes state, marked ``@applies("EventType")``; the same method runs
 when an event is first recorded and when history is replayed, so both paths
 can never disagree. No I/O happens here.
 """
-import re
-
 from .envelope import NewEvent
 
-_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
-
-def snake_case(name):
-    return _CAMEL.sub("_", name).lower()
+def applies(event_type):
+    """Mark an aggregate method as the one that applies ``event_type`` events."""
+    def mark(method):
+        method.applied_event_type = event_type
+        return method
+    return mark
 
 
 class Aggregate:
     """Base of every event-sourced aggregate."""
+
+    # event type -> name of the method applying it (``@applies``), made per class
+    appliers = {}
+
+    def __init_subclass__(cls, **kwargs):
+        """Collect the class's ``@applies`` methods (a subclass may override its
+        bases'); two methods of one class applying the same event type are an error."""
+        super().__init_subclass__(**kwargs)
+        own = {}
+        for name, member in vars(cls).items():
+            event_type = getattr(member, "applied_event_type", None)
+            if event_type is None:
+                continue
+            if event_type in own:
+                raise TypeError(f"{cls.__name__}: both {own[event_type]} and {name} apply "
+                                f"{event_type}")
+            own[event_type] = name
+        cls.appliers = {**cls.appliers, **own}
 
     def __init__(self, aggregate_id):
         self.id = aggregate_id
@@ -48,10 +66,10 @@ class Aggregate:
         self.pending.append(NewEvent(event_type, data, schema_version))
 
     def _apply(self, event_type, data):
-        handler = getattr(self, "apply_" + snake_case(event_type), None)
-        if handler is None:
+        name = self.appliers.get(event_type)
+        if name is None:
             raise TypeError(f"{type(self).__name__} cannot apply {event_type}")
-        handler(data)
+        getattr(self, name)(data)
 
     def collect(self):
         """Take the pending events (the caller stores them at ``self.version``)."""

@@ -14,6 +14,8 @@ DEFAULT_CONFIG = Path(__file__).with_name("config.yaml")
 SERVICES = ("contacts", "projects", "billing", "gateway")
 
 _parser_ready = False
+# The PostgreSQL pool of this process's engines, from the config it loaded last.
+_database_pool = {"pool_size": 20, "max_overflow": 10}
 
 
 def load_config(path=None, overrides=None):
@@ -28,7 +30,17 @@ def load_config(path=None, overrides=None):
     config.update(overrides or {})
     port = config.get("HTTP_PORT") or 8000
     config.setdefault("WEB_SERVER_ADDRESS", f"0.0.0.0:{port}")
+    for name, key in (("pool_size", "DATABASE_POOL_SIZE"),
+                      ("max_overflow", "DATABASE_MAX_OVERFLOW")):
+        if config.get(key) not in (None, ""):
+            _database_pool[name] = int(config[key])
     return config
+
+
+def database_pool():
+    """``{"pool_size", "max_overflow"}`` of this process's PostgreSQL engines: the
+    loaded config's ``DATABASE_POOL_SIZE`` and ``DATABASE_MAX_OVERFLOW`` (20, 10)."""
+    return dict(_database_pool)
 
 
 def database_url(config, service):

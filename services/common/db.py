@@ -9,7 +9,6 @@ SQLite (the default) and PostgreSQL behave alike from the caller's side:
 """
 import functools
 import logging
-import os
 import threading
 from contextlib import contextmanager
 
@@ -17,13 +16,9 @@ from nameko.extensions import DependencyProvider
 from sqlalchemy import create_engine, event, insert
 from sqlalchemy.exc import IntegrityError
 
-from .config import database_url
+from .config import database_pool, database_url
 
 log = logging.getLogger(__name__)
-
-#: PostgreSQL pool sizes, from the environment: connections kept, then overflow.
-DATABASE_POOL_VARIABLES = {"CLIENTFOLIO_DB_POOL_SIZE": "20", "CLIENTFOLIO_DB_MAX_OVERFLOW": "10"}
-
 
 def bulk_insert(conn, table, columns, rows):
     """Insert ``rows`` (tuples in ``columns`` order) with the driver's fastest multi-row
@@ -157,10 +152,8 @@ def make_engine(url, **kwargs):
     # As many kept connections as a process has workers (CLIENTFOLIO_MAX_WORKERS,
     # 20): with fewer, a busy process opens and closes an overflow connection per
     # request (a new PostgreSQL backend each time). They are opened on demand only.
-    size, overflow = (int(os.environ.get(name) or default)
-                      for name, default in DATABASE_POOL_VARIABLES.items())
-    kwargs.setdefault("pool_size", size)
-    kwargs.setdefault("max_overflow", overflow)
+    for name, size in database_pool().items():
+        kwargs.setdefault(name, size)
     # No pre-ping round trip per checkout: a connection found dead raises once
     # and SQLAlchemy then invalidates the whole pool (optimistic disconnects).
     kwargs.setdefault("pool_recycle", 1800)

@@ -6,6 +6,7 @@ correlation_id, data.
 """
 import json
 import os
+import re
 
 import orjson
 from dataclasses import dataclass, field
@@ -60,30 +61,51 @@ class EventEnvelope:
 _ENVELOPE_FIELDS = tuple(f.name for f in fields_of(EventEnvelope))
 
 
-class EventEnvelopeSchema(Schema):
+# The envelope's fields, the one description both the schema and the fast path are
+# made from: name -> (kind, shortest, longest) (lengths of text; ``None``: no limit).
+ENVELOPE_FIELDS = {
+    "event_id": ("uuid", None, None),
+    "type": ("text", 1, 100),
+    "version": ("positive", None, None),
+    "workspace": ("text", 1, 100),
+    "stream_id": ("text", 1, 200),
+    "stream_version": ("positive", None, None),
+    "position": ("positive", None, None),
+    "occurred_at": ("text", None, None),
+    "actor": ("text or null", None, None),
+    "correlation_id": ("text or null", None, None),
+    "data": ("object", None, None),
+}
+
+
+def _schema_field(kind, shortest, longest):
+    if kind == "uuid":
+        return fields.UUID(required=True)
+    if kind == "positive":
+        return fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    if kind == "object":
+        return fields.Dict(required=True)
+    if shortest is None and longest is None:
+        return fields.String(required=True, allow_none=kind == "text or null")
+    return fields.String(required=True, allow_none=kind == "text or null",
+                         validate=validate.Length(min=shortest, max=longest))
+
+
+class _EnvelopeSchemaBase(Schema):
     """Validates an incoming event body; unknown top-level keys are ignored
     so that a newer publisher can add envelope fields without breaking readers."""
 
     class Meta:
         unknown = EXCLUDE
 
-    event_id = fields.UUID(required=True)
-    type = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    version = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
-    workspace = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    stream_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    stream_version = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
-    position = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
-    occurred_at = fields.String(required=True)
-    actor = fields.String(required=True, allow_none=True)
-    correlation_id = fields.String(required=True, allow_none=True)
-    data = fields.Dict(required=True)
-
     @post_load
     def make_envelope(self, values, **kwargs):
         values["event_id"] = str(values["event_id"])
         return EventEnvelope(**values)
 
+
+EventEnvelopeSchema = type("EventEnvelopeSchema", (_EnvelopeSchemaBase,), {
+    name: _schema_field(*spec) for name, spec in ENVELOPE_FIELDS.items()})
 
 _envelope_schema = EventEnvelopeSchema()
 
@@ -115,51 +137,49 @@ def parse_event(body):
         raise InvalidEvent(f"not an event envelope: {exc.messages}") from None
 
 
-_TEXT = {"event_id", "type", "workspace", "stream_id", "occurred_at"}
-_POSITIVE = {"version", "stream_version", "position"}
-_NULLABLE_TEXT = {"actor", "correlation_id"}
+_CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+                             r"[0-9a-fA-F]{12}")
+
+
+def _is_canonical_uuid(value):
+    """A UUID spelled 8-4-4-4-12 in hex (other spellings are left to the schema)."""
+    return type(value) is str and _CANONICAL_UUID.fullmatch(value) is not None
+
+
+def _fast_check(kind, shortest, longest):
+    """A check of one field that accepts only what the schema's field accepts."""
+    if kind == "uuid":
+        return _is_canonical_uuid
+    if kind == "positive":
+        return lambda value: type(value) is int and value >= 1
+    if kind == "object":
+        return lambda value: type(value) is dict
+    if kind == "text or null":
+        return lambda value: value is None or type(value) is str
+    shortest, longest = shortest or 0, longest or float("inf")
+    return lambda value: type(value) is str and shortest <= len(value) <= longest
+
+
+_FAST_CHECKS = tuple((name, _fast_check(*spec)) for name, spec in ENVELOPE_FIELDS.items())
 
 
 def _fast_envelope(body):
     """The envelope when ``body`` is plainly well-formed, else None.
 
-    Consumers parse every message; the same checks as the schema without its
-    per-field machinery (a malformed body falls back to the schema's report).
+    Consumers parse every message; the schema's checks without its per-field
+    machinery, made from the same ``ENVELOPE_FIELDS`` (a body they do not accept
+    falls back to the schema, which accepts it or reports what is wrong).
     """
     try:
-        for name in _TEXT:
-            value = body[name]
-            if type(value) is not str or not value or len(value) > 200:
+        for name, check in _FAST_CHECKS:
+            if not check(body[name]):
                 return None
-        for name in _POSITIVE:
-            value = body[name]
-            if type(value) is not int or value < 1:
-                return None
-        for name in _NULLABLE_TEXT:
-            value = body[name]
-            if value is not None and type(value) is not str:
-                return None
-        data = body["data"]
-        if type(data) is not dict or len(body["event_id"]) != 36:
-            return None
-        uuid_text = body["event_id"]
-        if uuid_text[8] != "-" or uuid_text[13] != "-" or uuid_text[18] != "-" \
-                or uuid_text[23] != "-" or not _is_hex(uuid_text.replace("-", "")):
-            return None
-    except (KeyError, TypeError, IndexError):
+    except KeyError:
         return None
     return EventEnvelope(body["event_id"].lower(), body["type"], body["version"],
                          body["workspace"], body["stream_id"], body["stream_version"],
                          body["position"], body["occurred_at"], body["actor"],
-                         body["correlation_id"], data)
-
-
-def _is_hex(text):
-    try:
-        int(text, 16)
-    except ValueError:
-        return False
-    return len(text) == 32
+                         body["correlation_id"], body["data"])
 
 
 def new_event_id():

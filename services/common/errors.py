@@ -110,3 +110,12 @@ class PayloadTooLarge(ClientfolioError):
 class UnsupportedMediaType(ClientfolioError):
     status = 415
     title = "Unsupported media type"
+
+
+@deserialize_to_instance
+class ServiceUnavailable(ClientfolioError):
+    """The broker or a service cannot be reached now; ``extra["retry_after"]`` says when
+    to try again (seconds)."""
+
+    status = 503
+    title = "Service unavailable"

@@ -278,6 +278,19 @@ class EventStore:
         )
         return [_row_to_envelope(r) for r in self._rows(query, conn)]
 
+    def read_streams(self, stream_ids, *, conn=None, chunk=500):
+        """``{stream_id: [events, oldest first]}`` for those of ``stream_ids`` that have
+        events, read a chunk of streams per statement (bulk commands, merges)."""
+        ids = list(dict.fromkeys(str(stream_id) for stream_id in stream_ids))
+        found = {}
+        for start in range(0, len(ids), chunk):
+            query = (select(events_table)
+                     .where(events_table.c.stream_id.in_(ids[start:start + chunk]))
+                     .order_by(events_table.c.stream_id, events_table.c.stream_version))
+            for row in self._rows(query, conn):
+                found.setdefault(row.stream_id, []).append(_row_to_envelope(row))
+        return found
+
     def read_all(self, after_position=0, limit=1000, *, conn=None):
         """Up to ``limit`` events with a position above ``after_position``, in position order.
 

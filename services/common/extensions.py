@@ -9,6 +9,7 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import Rpc
 from sqlalchemy import text
 
+from .application import Application
 from .config import database_url, event_delivery
 from .consistency import parse_token
 from .consumer import EventConsumer
@@ -62,13 +63,19 @@ def _ended(thread):
 
 
 class ServiceStore:
-    """What a service worker gets: its database, its event store, its relay."""
+    """What a service worker gets: its database, its event store, its relay, and
+    ``execute``, the one command path (``application.py``)."""
 
-    def __init__(self, service, database, relay=None):
+    def __init__(self, service, database, relay=None, projector=None):
         self.service = service
         self.db = database
         self.events = EventStore(database)
         self.relay = relay
+        self.application = Application(database, self.events, projector)
+
+    def execute(self, ctx, name, work, **options):
+        """Run the command ``name`` exactly once per command id (``Application.execute``)."""
+        return self.application.execute(ctx, name, work, **options)
 
 
 class EventSourcedStore(DependencyProvider):
@@ -80,14 +87,18 @@ class EventSourcedStore(DependencyProvider):
     is not the relay's leader notifies the one that is (``notify.py``), so a
     command served by any replica is published at once, not at the next poll."""
 
-    def __init__(self, service, migrate, relay=True):
+    def __init__(self, service, migrate, relay=True, projector=None):
+        """``projector(conn, changes)``: the service's query tables, written by every
+        command after its append (``application.Change``)."""
         self.service = service
         self.migrate = migrate
+        self.projector = projector
         self.relay_enabled = relay
         self.store = None
         self.notifier = self.listener = None
         self._threads = []
         self._started = {}
+        self._stopping = False
 
     def setup(self):
         config = self.container.config
@@ -107,7 +118,8 @@ class EventSourcedStore(DependencyProvider):
                 self.notifier = Notifier(database, channel)
                 self.listener = Listener(database, channel, lambda payload: relay.wake())
             database.on_commit(self._committed)
-        self.store = ServiceStore(self.service, database, relay)
+        self.store = ServiceStore(self.service, database, relay, self.projector)
+        self.record_days = float(config.get("COMMAND_RECORD_DAYS") or 7)
 
     def _committed(self):
         relay = self.store.relay
@@ -116,10 +128,12 @@ class EventSourcedStore(DependencyProvider):
             self.notifier.poke()
 
     def start(self):
+        spawn = self.container.spawn_managed_thread
+        self._threads.append(spawn(self._prune_records,
+                                   identifier=f"{self.service}.command-records"))
         relay = self.store.relay
         if relay is None:
             return
-        spawn = self.container.spawn_managed_thread
         self._threads.append(spawn(relay.run, identifier=f"{self.service}.relay"))
         if self.listener is not None:
             self._threads.append(spawn(self.notifier.run,
@@ -127,7 +141,21 @@ class EventSourcedStore(DependencyProvider):
             self._threads.append(spawn(self.listener.run,
                                        identifier=f"{self.service}.relay.listener"))
 
+    def _prune_records(self):
+        """Forget command records older than COMMAND_RECORD_DAYS, hourly (any replica
+        may do it; the delete is idempotent)."""
+        while not self._stopping:
+            try:
+                self.store.application.prune(self.record_days * 86400)
+            except Exception:
+                log.warning("%s: pruning command records failed", self.service, exc_info=True)
+            for _ in range(3600 * 5):
+                if self._stopping:
+                    return
+                eventlet.sleep(0.2)
+
     def _stop_loops(self):
+        self._stopping = True
         for loop in (self.store.relay if self.store else None, self.notifier, self.listener):
             if loop is not None:
                 loop.stop()

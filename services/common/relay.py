@@ -9,6 +9,7 @@ batch, then wait for the broker's confirms, then advance the checkpoint. So:
 - one active relay per service: replicas elect a leader (``leader.py``).
 """
 import logging
+import random
 import socket
 import time
 from contextlib import contextmanager
@@ -33,14 +34,19 @@ class PublishNotConfirmed(Exception):
 
 
 class Backoff:
-    """Exponential backoff with a ceiling, reset after a success."""
+    """Exponential backoff with a ceiling and full jitter, reset after a success.
 
-    def __init__(self, first=0.2, ceiling=10.0):
+    The jitter spreads the replicas that lost the broker together, so they do not all
+    reconnect in the same instant when it comes back; the ceiling keeps a loop's
+    first attempt after the broker's return within a few seconds."""
+
+    def __init__(self, first=0.2, ceiling=4.0):
         self.first, self.ceiling, self.current = first, ceiling, first
 
     def next(self):
-        delay, self.current = self.current, min(self.current * 2, self.ceiling)
-        return delay
+        """The next delay: uniform between ``first`` and the current step."""
+        step, self.current = self.current, min(self.current * 2, self.ceiling)
+        return random.uniform(self.first, step)
 
     def reset(self):
         self.current = self.first

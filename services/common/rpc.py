@@ -1,16 +1,58 @@
-"""nameko's ``@rpc`` with the kernel's typed errors marked as expected.
+"""nameko's ``@rpc`` with the kernel's typed errors marked as expected, and a command
+id for every request.
 
 A ``NotFound`` or ``ValidationFailed`` is an answer, not a failure: nameko then
 logs it as a warning without a traceback instead of as an exception.
+
+nameko acknowledges a request after it sent the reply, so a process that dies in
+between receives the same request again. A call context without a command id gets
+``rpc:<the request's correlation id>``: the redelivered message carries the same one,
+so the unit of work answers the first run's outcome instead of running it twice.
 """
-from nameko.rpc import rpc as nameko_rpc
+import logging
+import socket
+
+import amqp.exceptions
+from kombu.exceptions import OperationalError
+from nameko.rpc import Rpc
 
 from .errors import ClientfolioError
+
+log = logging.getLogger(__name__)
+
+#: Errors that mean the broker connection is lost (not a bug of the service).
+CONNECTION_ERRORS = (OSError, socket.timeout, OperationalError, amqp.exceptions.AMQPError,
+                     ConnectionError)
+
+
+class CommandRpc(Rpc):
+    """``Rpc`` that names each request's command by its correlation id when the
+    caller gave none."""
+
+    def handle_message(self, body, message):
+        args = body.get("args") if isinstance(body, dict) else None
+        if args and isinstance(args[0], dict) and not args[0].get("command_id"):
+            correlation_id = message.properties.get("correlation_id")
+            if correlation_id:
+                args[0]["command_id"] = f"rpc:{correlation_id}"
+        super().handle_message(body, message)
+
+    def handle_result(self, message, worker_ctx, result, exc_info):
+        """Send the reply and acknowledge; when the broker connection is gone, neither
+        can happen: the request stays unacknowledged, so the broker hands it out again
+        once a connection is back (and the command record answers it). nameko would
+        otherwise let the error kill the whole service."""
+        try:
+            return super().handle_result(message, worker_ctx, result, exc_info)
+        except CONNECTION_ERRORS as exc:
+            log.warning("%s: the reply could not be sent (%s); the request will be "
+                        "delivered again", self.method_name, exc)
+            return result, exc_info
 
 
 def rpc(fn=None, **kwargs):
     """Use as ``@rpc`` or ``@rpc(...)``, like nameko's."""
     kwargs.setdefault("expected_exceptions", ClientfolioError)
     if fn is None:
-        return nameko_rpc(**kwargs)
-    return nameko_rpc(**kwargs)(fn)
+        return CommandRpc.decorator(**kwargs)
+    return CommandRpc.decorator(**kwargs)(fn)

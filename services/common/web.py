@@ -8,6 +8,7 @@ import inspect
 import json
 import logging
 import re
+import socket
 import time
 import uuid
 
@@ -17,7 +18,7 @@ from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from .errors import ClientfolioError
+from .errors import ClientfolioError, ServiceUnavailable
 from .metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 log = logging.getLogger(__name__)
@@ -61,13 +62,37 @@ def problem_response(status, title, detail="", errors=None, extra=None, headers=
     return Response(json_dumps(body), status=status, headers=headers, content_type=PROBLEM_JSON)
 
 
+#: How soon a caller may retry after the broker or a service could not be reached.
+UNAVAILABLE_RETRY_AFTER = 2
+
+
+def unavailable(exc):
+    """Whether ``exc`` says the broker or a service cannot be reached (not a bug):
+    answered 503 with ``Retry-After``."""
+    from kombu.exceptions import OperationalError
+    from nameko.exceptions import RpcTimeout, UnknownService
+    import amqp.exceptions
+
+    return isinstance(exc, (UnknownService, RpcTimeout, OperationalError, ConnectionError,
+                            socket.timeout, amqp.exceptions.RecoverableConnectionError,
+                            amqp.exceptions.ConnectionError))
+
+
 def problem_from_exception(exc):
+    if not isinstance(exc, ClientfolioError) and unavailable(exc):
+        log.warning("service unavailable: %s: %s", type(exc).__name__, exc)
+        exc = ServiceUnavailable("a service this request needs cannot be reached now; "
+                                 "retry shortly",
+                                 extra={"retry_after": UNAVAILABLE_RETRY_AFTER})
     if isinstance(exc, ClientfolioError):
-        # RFC 9110: a 401 names the scheme the client should use.
-        headers = {"WWW-Authenticate": 'Bearer realm="clientfolio"'} if exc.status == 401 \
-            else None
+        headers = {}
+        if exc.status == 401:  # RFC 9110: a 401 names the scheme the client should use.
+            headers["WWW-Authenticate"] = 'Bearer realm="clientfolio"'
+        retry_after = exc.extra.get("retry_after") if isinstance(exc.extra, dict) else None
+        if retry_after:
+            headers["Retry-After"] = str(int(retry_after))
         return problem_response(exc.status, exc.title, exc.detail, exc.errors, exc.extra,
-                                headers)
+                                headers or None)
     if isinstance(exc, HTTPException):
         return problem_response(exc.code, exc.name, exc.description)
     log.exception("unhandled error", exc_info=exc)

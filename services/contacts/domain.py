@@ -6,7 +6,7 @@ A client's stream (stream id = the client's id) holds ``ClientRegistered``,
 (``merge-<merge_id>``) holding ``ClientsMerged`` and, once undone,
 ``ClientsUnmerged``. Event data follows docs/events.md exactly.
 """
-from services.common.aggregate import Aggregate
+from services.common.aggregate import Aggregate, applies
 from services.common.errors import Conflict, NotFound, ValidationFailed
 
 from .schemas import WRITABLE
@@ -137,34 +137,41 @@ class Client(Aggregate):
 
     # -- state changes -------------------------------------------------------------
 
+    @applies(CLIENT_REGISTERED)
     def apply_client_registered(self, data):
         self.workspace = data["workspace"]
         self.created_at = data["created_at"]
         self.fields = {name: _copy(data.get(name)) for name in FIELDS}
 
+    @applies(CLIENT_UPDATED)
     def apply_client_updated(self, data):
         for name, value in data["changes"].items():
             self.fields[name] = _copy(value)
 
+    @applies(CLIENT_ARCHIVED)
     def apply_client_archived(self, data):
         self.archived = True
         self.merged_into = data.get("merged_into")
         self.merge_id = data.get("merge_id")
 
+    @applies(CLIENT_RESTORED)
     def apply_client_restored(self, data):
         self.archived = False
         self.merged_into = None
         self.merge_id = None
 
+    @applies(CLIENT_PHOTO_CHANGED)
     def apply_client_photo_changed(self, data):
         if data.get("content_type") is None:
             self.photo = None
         else:
             self.photo = {"content_type": data["content_type"], "size": data["size"]}
 
+    @applies(CLIENT_FILE_ATTACHED)
     def apply_client_file_attached(self, data):
         self.files.add(data["file_id"])
 
+    @applies(CLIENT_FILE_REMOVED)
     def apply_client_file_removed(self, data):
         self.files.discard(data["file_id"])
 
@@ -195,12 +202,14 @@ class Merge(Aggregate):
                                         "merged_ids": list(self.merged_ids),
                                         "merge_id": self.merge_id})
 
+    @applies(CLIENTS_MERGED)
     def apply_clients_merged(self, data):
         self.merge_id = data["merge_id"]
         self.survivor_id = data["survivor_id"]
         self.merged_ids = list(data["merged_ids"])
         self.fields = dict(data.get("fields") or {})
 
+    @applies(CLIENTS_UNMERGED)
     def apply_clients_unmerged(self, data):
         self.unmerged = True
 

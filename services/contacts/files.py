@@ -23,9 +23,8 @@ from nameko.extensions import DependencyProvider
 
 from services.common.errors import PayloadTooLarge, UnsupportedMediaType
 
-MiB = 1024 * 1024
-MAX_PHOTO_BYTES = 2 * MiB
-MAX_FILE_BYTES = 20 * MiB
+from .client.limits import MAX_FILE_BYTES, MAX_PHOTO_BYTES, MiB  # noqa: F401 (MiB: API)
+
 MAX_NAME = 255
 
 PHOTO_TYPES = ("image/png", "image/jpeg", "image/webp")

@@ -1,10 +1,10 @@
-"""Spreadsheets of clients: reading CSV/XLSX files, the header dictionary, writing rows.
+"""Spreadsheets of clients: reading CSV/XLSX files, the header dictionary.
 
-Pure functions (no database, no RPC), shared by the import jobs (``imports``), the
-export (``exports``) and the command line.
+Pure functions (no database, no RPC), used by the import jobs (``imports``). The
+caller's side (the type check :func:`check_type`, the export's columns and CSV writer,
+formula neutralising :func:`neutralise` / :func:`restore`) is ``client.spreadsheet``,
+whose names are importable from here too.
 
-- :func:`check_type` refuses (415) what is plainly not CSV/XLSX by its name,
-  declared type or first bytes, with a message saying what to send instead.
 - :func:`open_table` decides a file's type by its content (XLSX is a ZIP holding
   ``[Content_Types].xml``; anything else must decode as text: UTF-16 with its BOM
   (Excel's "Unicode Text"), UTF-8 with or without BOM, else Windows-1252), detects
@@ -19,10 +19,8 @@ export (``exports``) and the command line.
   reads the values spreadsheets hold (kinds such as "Persona física", tags split as
   the export joins them, postal codes that lost their leading zeros), and
   :func:`row_problem` says why a row wider than the header cannot be imported.
-- :func:`neutralise` / :func:`restore` guard against formula injection (OWASP "CSV
-  injection"): a cell starting with ``=``, ``+``, ``-``, ``@``, tab or CR (after any
-  ``'``) gets a leading ``'`` on export, and loses one again on import;
-  :func:`neutralise_row` does it to a row of cells as read (errors.csv).
+- :func:`neutralise_row` writes a row of cells as read so that no spreadsheet runs
+  them as formulas (errors.csv), as the export does.
 - :class:`Limits` bound what reading a file may cost (a "zip bomb" of a few KiB can
   inflate to millions of rows or one huge cell): an XLSX file's central directory is
   checked before anything is inflated (total uncompressed size, each part's
@@ -41,21 +39,10 @@ from datetime import date, datetime
 from services.common.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 
 from . import validation
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-# The columns the export writes, in order (English headers the importer reads back).
-EXPORT_COLUMNS = (
-    ("Name", "name"), ("Kind", "kind"), ("Tax ID", "tax_id"), ("Email", "email"),
-    ("Phone", "phone"), ("Country", "country"), ("Language", "language"),
-    ("Gender", "gender"), ("Category", "category"), ("Tags", "tags"),
-    ("Address street", "address.street"), ("Address city", "address.city"),
-    ("Address postal code", "address.postal_code"), ("Address region", "address.region"),
-    ("Address country", "address.country"), ("Company name", "company.name"),
-    ("Company website", "company.website"), ("Company email", "company.email"),
-    ("Company phone", "company.phone"), ("Notes", "notes"), ("Date added", "created_at"),
-    ("ID", "id"),
-)
+from .client.spreadsheet import (EXPORT_COLUMNS, FORMULA_STARTS, check_type,  # noqa: F401
+                                 client_row, csv_lines, export_header, join_tags, neutralise,
+                                 restore, split_tags)
+from .client.spreadsheet import UNSUPPORTED as _UNSUPPORTED
 
 # Paths a column may be mapped to. ``created_at`` is recognised but never imported
 # (the date a client was added is the date it is registered); ``id`` (the export's
@@ -193,30 +180,6 @@ for _header, _path in EXPORT_COLUMNS:
 
 NO_HEADER = ("We could not find a header row with column names such as Name, Email or "
              "Tax ID in the first row of the file.")
-
-
-# -- formula injection -----------------------------------------------------------------
-
-def _quoted_formula(value):
-    """Whether ``value`` is a formula start behind zero or more ``'``."""
-    return isinstance(value, str) and value.lstrip("'").startswith(FORMULA_STARTS)
-
-
-def neutralise(value):
-    """A cell a spreadsheet would run as a formula gets a leading ``'``; so does one
-    that already starts with ``'`` and a formula start (``'=x``), which the importer
-    would otherwise read back as ``=x``."""
-    if _quoted_formula(value):
-        return "'" + value
-    return value
-
-
-def restore(value):
-    """Undo :func:`neutralise`: ``'`` followed by a formula start (or by more ``'``
-    before one) loses one quote."""
-    if _quoted_formula(value) and value.startswith("'"):
-        return value[1:]
-    return value
 
 
 def neutralise_row(cells):
@@ -413,44 +376,6 @@ def decode_text(content):
     except UnicodeDecodeError:
         raise UnsupportedMediaType(_UNSUPPORTED) from None
     return text, "windows-1252"
-
-
-_UNSUPPORTED = ("This file is not a spreadsheet we can read: send a CSV file (comma, semicolon "
-                "or tab separated) or an Excel workbook (.xlsx).")
-
-# Names spreadsheet programs save CSV and XLSX under (Excel's "Text (Tab delimited)"
-# is a .txt); a file with one of these, or with no extension, is judged by its content.
-SPREADSHEET_EXTENSIONS = frozenset({".csv", ".tsv", ".tab", ".txt", ".xlsx", ".xlsm"})
-# Spreadsheets in formats this importer does not read: the user can save them as one it does.
-CONVERTIBLE = {".xls": "Excel 97-2003 (.xls)", ".xlsb": "Excel binary (.xlsb)",
-               ".ods": "OpenDocument (.ods)", ".numbers": "Numbers (.numbers)",
-               ".fods": "OpenDocument (.fods)"}
-# Declared types that are never a spreadsheet. Only these refuse a file: browsers
-# declare CSV under many names (application/vnd.ms-excel, text/plain, octet-stream...).
-NOT_SPREADSHEET_TYPES = ("image/", "audio/", "video/", "font/", "application/pdf",
-                         "application/json", "application/msword")
-# Text formats that decode like a CSV but are documents.
-NOT_SPREADSHEET_STARTS = (b"%pdf-", b"{\\rtf", b"<?xml", b"<html", b"<!doctype")  # lower case
-
-
-def check_type(file_name, content, content_type=None):
-    """415, in words a spreadsheet user understands, for a file that is plainly not a
-    CSV or XLSX file by its name, its declared type or its first bytes."""
-    name = str(file_name or "").strip()
-    extension = ("." + name.rsplit(".", 1)[-1].lower()) if "." in name else ""
-    if extension in CONVERTIBLE:
-        raise UnsupportedMediaType(
-            f"{name} is an {CONVERTIBLE[extension]} file, which cannot be imported as it is: "
-            "open it in your spreadsheet program, save it as an Excel workbook (.xlsx) or as "
-            "CSV, and import that file.", {"file": [f"{extension} files are not read"]})
-    mimetype = str(content_type or "").split(";", 1)[0].strip().lower()
-    head = (content or b"")[:64].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if (extension and extension not in SPREADSHEET_EXTENSIONS) \
-            or mimetype.startswith(NOT_SPREADSHEET_TYPES) or head.startswith(NOT_SPREADSHEET_STARTS):
-        what = f"{name} is not a spreadsheet we can read" if name else _UNSUPPORTED.split(":")[0]
-        raise UnsupportedMediaType(
-            f"{what}: send a CSV file (comma, semicolon or tab separated) or an Excel "
-            "workbook (.xlsx).", {"file": ["expected a .csv or .xlsx file"]})
 
 
 def detect_delimiter(text):
@@ -773,20 +698,6 @@ KIND_PHRASES = {
 EXTRA_CELLS = "extra_cells"
 
 
-def split_tags(text):
-    """The tags of a cell: split on ``;`` when it holds one, else on ``,``. The export
-    joins with ``; `` and ends a lone tag holding a comma with ``;`` ("x,y;")."""
-    return text.split(";") if ";" in text else text.split(",")
-
-
-def join_tags(tags):
-    """The cell of a list of tags, read back exactly by :func:`split_tags`."""
-    text = "; ".join(tags or [])
-    if len(tags or []) == 1 and "," in text:
-        text += ";"
-    return text
-
-
 def row_problem(columns, cells):
     """Why a row cannot be imported as it is, or ``None``: a value beyond the header's
     last column (usually a separator inside a cell without quotes, which split it).
@@ -837,58 +748,3 @@ def row_to_client(columns, cells):
     if problem:
         data[EXTRA_CELLS] = problem
     return data
-
-
-# -- writing -----------------------------------------------------------------------------
-
-def client_row(record):
-    """The export cells of one client record, in ``EXPORT_COLUMNS`` order."""
-    cells = []
-    for _, path in EXPORT_COLUMNS:
-        if "." in path:
-            outer, inner = path.split(".", 1)
-            value = (record.get(outer) or {}).get(inner)
-        else:
-            value = record.get(path)
-        if path == "tags":
-            value = join_tags(value)
-        elif path == "created_at" and value:
-            value = str(value)[:10]
-        cells.append(neutralise(value) if value not in (None, "") else "")
-    return cells
-
-
-def export_header():
-    return [title for title, _ in EXPORT_COLUMNS]
-
-
-class _Line:
-    """A file-like that keeps what ``csv.writer`` writes (one row at a time)."""
-
-    def __init__(self):
-        self.parts = []
-
-    def write(self, text):
-        self.parts.append(text)
-
-    def take(self):
-        text = "".join(self.parts)
-        self.parts = []
-        return text
-
-
-def csv_lines(rows, header=None, bom=True):
-    """Encoded CSV chunks (UTF-8, BOM first): the header then each row of ``rows``."""
-    line = _Line()
-    writer = csv.writer(line, lineterminator="\r\n")
-    writer.writerow(header or export_header())
-    yield (("\ufeff" if bom else "") + line.take()).encode("utf-8")
-    buffered = []
-    for cells in rows:
-        writer.writerow(cells)
-        buffered.append(line.take())
-        if len(buffered) >= 200:
-            yield "".join(buffered).encode("utf-8")
-            buffered = []
-    if buffered:
-        yield "".join(buffered).encode("utf-8")

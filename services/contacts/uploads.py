@@ -9,6 +9,7 @@ larger than one part with ``upload_part`` (one message per part, at most
 a process, so that any replica may take any part and the command; the command removes
 them in its own transaction, so an upload is used once. Parts that no command took are
 removed after ``STALE_SECONDS``. Downloads are read back in parts (``read_file``).
+The caller's side (``send_file``, ``fetch_file``, ``read_parts``) is ``client.parts``.
 """
 import base64
 import binascii
@@ -19,13 +20,11 @@ from sqlalchemy import (Column, Float, Index, Integer, LargeBinary, MetaData, St
                         delete, func, select)
 
 from services.common.context import CommandContext
-from services.common.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
+from services.common.errors import BadRequest, Conflict, PayloadTooLarge
 from services.common.rpc import rpc
 
-MiB = 1024 * 1024
-PART_BYTES = 4 * MiB  # what the gateway sends: 5.3 MiB of base64, well under any broker limit
-MAX_PART_BYTES = 8 * MiB
-MAX_UPLOAD_BYTES = 64 * MiB  # or IMPORT_MAX_BYTES if larger (imports default to 50 MiB)
+from .client.limits import MAX_PART_BYTES, MAX_UPLOAD_BYTES, MiB
+
 STALE_SECONDS = 3600.0
 
 metadata = MetaData()
@@ -121,7 +120,8 @@ def check_range(offset, length):
 
 
 class UploadsRpc:
-    """Mixin of ``ContactsService``: the parts of large uploads, and downloads in parts."""
+    """Mixin of ``ContactsService``: the parts of large uploads (uses the service's
+    ``store`` and ``config`` dependencies)."""
 
     @rpc
     def upload_part(self, ctx, upload_id, part, data):
@@ -153,59 +153,3 @@ class UploadsRpc:
                                                workspace=ctx.workspace, content=content,
                                                created_at=now))
         return {"upload_id": upload_id, "part": part, "size": len(content)}
-
-    @rpc
-    def read_file(self, ctx, client_id, file_id, offset=0, length=PART_BYTES):
-        """The attachment's metadata plus ``data``: base64 of at most ``length`` bytes
-        from ``offset`` (at most ``MAX_PART_BYTES``); read on until ``offset + length``
-        reaches ``size``."""
-        ctx = CommandContext.load(ctx)
-        check_range(offset, length)
-        meta = self._file_meta(ctx, client_id, file_id)
-        content = self.storage.read_range(self.storage.file_path(client_id, meta["id"]),
-                                          offset, length)
-        if content is None:
-            raise NotFound("this file is missing from the file storage")
-        return {**meta, "offset": offset, "data": base64.b64encode(content).decode("ascii")}
-
-
-# -- the caller's side (gateway, command line) ----------------------------------------------
-
-def send_file(contacts, ctx, content, part_bytes=PART_BYTES):
-    """What to pass as a command's ``data`` for ``content``: base64 text if it fits in
-    one part, else the reference of an upload sent part by part through ``contacts``
-    (an RPC proxy of the contacts service)."""
-    if len(content) <= part_bytes:
-        return base64.b64encode(content).decode("ascii")
-    upload_id = str(uuid.uuid4())
-    parts = 0
-    for start in range(0, len(content), part_bytes):
-        contacts.upload_part(ctx, upload_id, parts,
-                             base64.b64encode(content[start:start + part_bytes]).decode("ascii"))
-        parts += 1
-    return {"upload_id": upload_id, "parts": parts, "size": len(content)}
-
-
-def read_parts(read_part, part_bytes=PART_BYTES):
-    """``(first answer, chunks)`` for ``read_part(offset, length)``, an RPC answering
-    ``{"size", "data" (base64), ...}``: the first part is read at once (so that an
-    error answers before anything is streamed), the others as ``chunks`` is iterated,
-    up to the size the first part announced."""
-    first = read_part(0, part_bytes)
-
-    def chunks():
-        yield base64.b64decode(first["data"])
-        offset = part_bytes
-        while offset < first["size"]:
-            yield base64.b64decode(read_part(offset, part_bytes)["data"])
-            offset += part_bytes
-
-    return first, chunks()
-
-
-def fetch_file(contacts, ctx, client_id, file_id, part_bytes=PART_BYTES):
-    """``(meta, chunks)``: an attachment's metadata and its bytes, read part by part."""
-    first, chunks = read_parts(
-        lambda offset, length: contacts.read_file(ctx, client_id, file_id, offset, length),
-        part_bytes)
-    return {key: value for key, value in first.items() if key not in ("data", "offset")}, chunks

@@ -32,7 +32,7 @@ Rules (anything else is refused):
 from datetime import date as Date
 from decimal import Decimal, InvalidOperation
 
-from services.common.aggregate import Aggregate
+from services.common.aggregate import Aggregate, applies
 from services.common.errors import Conflict, NotFound, ValidationFailed
 
 # -- event types ----------------------------------------------------------------------
@@ -341,6 +341,7 @@ class Project(Aggregate):
 
     # -- state changes -------------------------------------------------------------------
 
+    @applies(PROJECT_CREATED)
     def apply_project_created(self, data):
         self.name = data["name"]
         self.code = data.get("code")
@@ -351,25 +352,31 @@ class Project(Aggregate):
         self.budget_hours = data.get("budget_hours")
         self.created_at = data.get("created_at")
 
+    @applies(PROJECT_UPDATED)
     def apply_project_updated(self, data):
         for field, value in data["changes"].items():
             if field in EDITABLE_FIELDS:
                 setattr(self, field, value)
 
+    @applies(CLIENT_ASSIGNED)
     def apply_client_assigned(self, data):
         self.client_id = data["client_id"]
 
+    @applies(CLIENT_UNASSIGNED)
     def apply_client_unassigned(self, data):
         self.client_id = None
 
+    @applies(TIME_LOGGED)
     def apply_time_logged(self, data):
         self.entry_ids.add(data["entry_id"])
         self.total_hours += Decimal(data["hours"])
 
+    @applies(TASK_ADDED)
     def apply_task_added(self, data):
         self.tasks[data["task_id"]] = {"title": data["title"], "due_date": data.get("due_date"),
                                        "status": data.get("status") or OPEN, "version": 1}
 
+    @applies(TASK_UPDATED)
     def apply_task_updated(self, data):
         task = self.tasks[data["task_id"]]
         task.update(title=data["title"], due_date=data.get("due_date"), status=data["status"],

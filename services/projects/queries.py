@@ -60,6 +60,11 @@ def _decimal_number(text):
 # -- the projection ---------------------------------------------------------------------
 
 
+def project_changes(conn, changes):
+    """The unit of work's projector: the query tables after a command's appends."""
+    apply_events(conn, [envelope for change in changes for envelope in change.envelopes])
+
+
 def apply_events(conn, envelopes):
     """Bring the query tables up to date with ``envelopes`` just appended (any streams)."""
     if envelopes and all(e.type == domain.CLIENT_ASSIGNED for e in envelopes) \

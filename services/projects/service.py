@@ -1,13 +1,14 @@
 """The projects service: nameko entrypoints over the Project aggregate.
 
-Every write loads the project from its stream, runs the domain command and, in
-one transaction, appends the new events and updates the query tables
-(``repository.save``). Every RPC takes the command context ``ctx`` first; the
+Every write is a command of the kernel's unit of work (``store.execute``): it loads
+the project from its stream, runs the domain command and, in one transaction,
+appends the new events, updates the query tables (``queries.project_changes``) and
+records its outcome, so a command received twice takes effect once. Every RPC takes the command context ``ctx`` first; the
 workspace always comes from it. The methods are documented in
 ``docs/rpc-projects.md``.
 
 Which clients may be assigned is answered by the local replica of the
-contacts service (``replica.HANDLERS``, fed by the consumer below), never by a
+contacts service (``CLIENTS``, fed by the consumer below), never by a
 call to contacts. The replica is eventually consistent: a client registered a
 moment ago may not have reached it yet. Before refusing a client it does not
 know, a command therefore
@@ -20,35 +21,28 @@ know, a command therefore
 Only then is the client refused (422). Waiting happens before the write
 transaction opens, so it never holds a lock.
 """
-import random
 import time
-import uuid
 
-import eventlet
 from nameko.dependency_providers import Config
 from services.common.rpc import rpc
-from sqlalchemy import select
 
 from services.common.context import CommandContext
 from services.common.envelope import format_time, utc_now
-from services.common.errors import (BadRequest, ConcurrencyError, Conflict, NotFound,
-                                    PreconditionFailed, ValidationFailed)
-from services.common.consistency import parse_token
+from services.common.errors import (BadRequest, Conflict, NotFound, PreconditionFailed,
+                                    ValidationFailed)
 from services.common.extensions import (ConsistencyRpc, EventConsumerProvider,
                                         EventSourcedStore, EventSourceRpc, HealthChecks)
 from services.common.migrations import migrator
 from services.common.paging import canonical_id
 
-from . import domain, queries, repository, schemas
-from .db import known_clients_table as known_clients
-from .replica import CLIENTS, HANDLERS
+from . import domain, queries, schemas
+from . import replica as replica_handlers
+from .replica import CLIENTS
 
 migrate = migrator(__file__)
 
 CONSISTENCY_WAIT_SECONDS = 5.0  # for the replica to reach a position the caller names
 UNKNOWN_CLIENT_WAIT_SECONDS = 2.0  # for a client the replica has not seen yet
-POLL_SECONDS = 0.02
-WRITE_ATTEMPTS = 10  # a command without an expected version is retried on a concurrent append
 NOT_FOUND = "not found"
 
 
@@ -76,8 +70,8 @@ def _check_version(current, expected, what="project"):
 
 def check_client(conn, workspace, client_id):
     """Refuse (422 on ``client_id``) a client that is unknown, of another workspace or archived."""
-    row = conn.execute(select(known_clients).where(known_clients.c.id == client_id)).first()
-    if row is None or row.workspace != workspace:
+    row = CLIENTS.find(conn, workspace, client_id)
+    if row is None:
         raise ValidationFailed("the client does not exist", {"client_id": ["no such client"]})
     if row.archived:
         message = "the client is archived"
@@ -91,40 +85,28 @@ class ProjectsService(EventSourceRpc, ConsistencyRpc, HealthChecks):
     consumer_attribute = "replica"
 
     config = Config()
-    store = EventSourcedStore("projects", migrate)
-    replica = EventConsumerProvider("projects", "projects", migrate, HANDLERS,
-                                    unit_of_work=CLIENTS.unit_of_work(HANDLERS))
+    store = EventSourcedStore("projects", migrate, projector=queries.project_changes)
+    # The events this service reacts to: contacts' clients (its replica) and merges.
+    handlers = {"contacts": {**CLIENTS.handlers,
+                             "ClientsMerged": replica_handlers.clients_merged,
+                             "ClientsUnmerged": replica_handlers.clients_unmerged}}
+    replica = EventConsumerProvider("projects", "projects", migrate, handlers,
+                                    unit_of_work=CLIENTS.unit_of_work(handlers))
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _write(self, work, expected_version=None):
-        """Run ``work(conn)`` in a write transaction; a concurrent append is retried from
-        fresh state, unless the caller named the version it expects (then 412)."""
-        for attempt in range(1, WRITE_ATTEMPTS + 1):
-            try:
-                with self.store.db.write() as conn:
-                    return work(conn)
-            except ConcurrencyError:
-                if expected_version is not None:
-                    raise PreconditionFailed("the project changed meanwhile") from None
-                if attempt == WRITE_ATTEMPTS:
-                    raise
-                eventlet.sleep(random.uniform(0, 0.005 * attempt))  # let the winner finish
+    def _load(self, uow, workspace, project_id):
+        """The project of ``workspace`` (``NotFound`` for an unknown id and another
+        workspace's alike)."""
+        project = uow.load(domain.Project, project_id)
+        project.ensure_in(workspace)
+        return project
 
-    def _await_client(self, client_id, consistency):
+    def _await_client(self, workspace, client_id, consistency):
         """Give the client replica a chance to learn about ``client_id`` (see module doc)."""
-        wanted = parse_token(consistency)
-        if wanted:
-            self.replica.wait_applied(wanted, CONSISTENCY_WAIT_SECONDS)
-        deadline = time.monotonic() + UNKNOWN_CLIENT_WAIT_SECONDS
-        while True:
-            with self.store.db.read() as conn:
-                if conn.execute(select(known_clients.c.id)
-                                .where(known_clients.c.id == client_id)).first():
-                    return
-            if time.monotonic() >= deadline:
-                return
-            eventlet.sleep(POLL_SECONDS)
+        CLIENTS.wait_for(self.store.db, self.replica, workspace, [client_id], consistency,
+                         token_wait=CONSISTENCY_WAIT_SECONDS,
+                         unknown_wait=UNKNOWN_CLIENT_WAIT_SECONDS)
 
     @staticmethod
     def _position(conn, envelopes, project_id):
@@ -142,20 +124,20 @@ class ProjectsService(EventSourceRpc, ConsistencyRpc, HealthChecks):
         fields = schemas.load_new_project(data)
         client_id = fields["client_id"]
         if client_id:
-            self._await_client(client_id, consistency)
-        project_id = str(uuid.uuid4())
+            self._await_client(ctx.workspace, client_id, consistency)
+        project_id = ctx.new_id("project")
         created_at = format_time(utc_now())
 
-        def work(conn):
+        def work(uow):
             if client_id:
-                check_client(conn, ctx.workspace, client_id)
-            project = domain.Project(project_id)
+                check_client(uow.conn, ctx.workspace, client_id)
+            project = uow.add(domain.Project(project_id))
             project.create(ctx.workspace, fields, created_at)
-            stored = repository.save(conn, [project], ctx.actor, ctx.correlation_id)
-            return {"project": queries.get_project(conn, ctx.workspace, project_id),
+            stored = uow.save()
+            return {"project": queries.get_project(uow.conn, ctx.workspace, project_id),
                     "position": stored[-1].position}
 
-        return self._write(work)
+        return self.store.execute(ctx, "create_project", work)
 
     @rpc
     def get_project(self, ctx, project_id):
@@ -210,10 +192,11 @@ class ProjectsService(EventSourceRpc, ConsistencyRpc, HealthChecks):
         has_client = "client_id" in values
         client_id = values.pop("client_id", None)
         if client_id:
-            self._await_client(client_id, consistency)
+            self._await_client(ctx.workspace, client_id, consistency)
 
-        def work(conn):
-            project = repository.load_project(conn, ctx.workspace, project_id)
+        def work(uow):
+            conn = uow.conn
+            project = self._load(uow, ctx.workspace, project_id)
             _check_version(project.version, expected)
             if has_client and client_id and client_id != project.client_id:
                 check_client(conn, ctx.workspace, client_id)
@@ -234,12 +217,13 @@ class ProjectsService(EventSourceRpc, ConsistencyRpc, HealthChecks):
             else:
                 change_client()
                 project.update(values)
-            stored = repository.save(conn, [project], ctx.actor, ctx.correlation_id)
+            stored = uow.save()
             return {"project": queries.get_project(conn, ctx.workspace, project_id),
                     "position": self._position(conn, stored, project_id),
                     "changed": bool(stored)}
 
-        return self._write(work, expected)
+        return self.store.execute(ctx, "update_project", work, expected_version=expected,
+                                  stale="the project changed meanwhile")
 
     @rpc
     def assign_client(self, ctx, project_id, client_id, expected_version=None, consistency=None):
@@ -266,12 +250,13 @@ class ProjectsService(EventSourceRpc, ConsistencyRpc, HealthChecks):
         ctx = CommandContext.load(ctx)
         values = schemas.load_bulk_assign({"client_id": client_id, "project_ids": project_ids})
         client_id, raw_ids = values["client_id"], values["project_ids"]
-        self._await_client(client_id, consistency)
+        self._await_client(ctx.workspace, client_id, consistency)
         canonical = {raw: canonical_id(raw) for raw in raw_ids}
 
-        def work(conn):
+        def work(uow):
+            conn = uow.conn
             check_client(conn, ctx.workspace, client_id)
-            loaded = repository.load_projects(conn, [pid for pid in canonical.values() if pid])
+            loaded = uow.load_many(domain.Project, [pid for pid in canonical.values() if pid])
             result = {"assigned": [], "unchanged": [], "failed": []}
             for raw in raw_ids:
                 project = loaded.get(canonical[raw]) if canonical[raw] else None
@@ -284,10 +269,9 @@ class ProjectsService(EventSourceRpc, ConsistencyRpc, HealthChecks):
                     result["failed"].append({"id": raw, "error": exc.detail})
                     continue
                 result["assigned" if changed else "unchanged"].append(raw)
-            # Events in the order of the request (``loaded`` is in stream id order).
             mine = list({pid: loaded[pid] for pid in canonical.values()
                          if pid in loaded and loaded[pid].workspace == ctx.workspace}.values())
-            stored = repository.save(conn, mine, ctx.actor, ctx.correlation_id)
+            stored = uow.save()
             if stored:
                 result["position"] = stored[-1].position
             else:
@@ -295,7 +279,7 @@ class ProjectsService(EventSourceRpc, ConsistencyRpc, HealthChecks):
                 result["position"] = max(positions.values(), default=0)
             return result
 
-        return self._write(work)
+        return self.store.execute(ctx, "bulk_assign_client", work)
 
     @rpc
     def client_totals(self, ctx, client_id):
@@ -317,18 +301,18 @@ class ProjectsService(EventSourceRpc, ConsistencyRpc, HealthChecks):
         ctx = CommandContext.load(ctx)
         project_id = _project_id(project_id)
         values = schemas.load_time_entry(data)
-        entry_id = str(uuid.uuid4())
+        entry_id = ctx.new_id("time entry")
 
-        def work(conn):
-            project = repository.load_project(conn, ctx.workspace, project_id)
+        def work(uow):
+            project = self._load(uow, ctx.workspace, project_id)
             project.log_time(entry_id, values["date"], values["hours"], values["description"])
-            stored = repository.save(conn, [project], ctx.actor, ctx.correlation_id)
-            return {"time_entry": queries.get_time_entry(conn, ctx.workspace, project_id,
+            stored = uow.save()
+            return {"time_entry": queries.get_time_entry(uow.conn, ctx.workspace, project_id,
                                                          entry_id),
-                    "project": queries.get_project(conn, ctx.workspace, project_id),
+                    "project": queries.get_project(uow.conn, ctx.workspace, project_id),
                     "position": stored[-1].position}
 
-        return self._write(work)
+        return self.store.execute(ctx, "log_time", work)
 
     @rpc
     def get_time_entry(self, ctx, project_id, entry_id):
@@ -359,17 +343,17 @@ class ProjectsService(EventSourceRpc, ConsistencyRpc, HealthChecks):
         ctx = CommandContext.load(ctx)
         project_id = _project_id(project_id)
         values = schemas.load_new_task(data)
-        task_id = str(uuid.uuid4())
+        task_id = ctx.new_id("task")
 
-        def work(conn):
-            project = repository.load_project(conn, ctx.workspace, project_id)
+        def work(uow):
+            project = self._load(uow, ctx.workspace, project_id)
             project.add_task(task_id, values["title"], values["due_date"])
-            stored = repository.save(conn, [project], ctx.actor, ctx.correlation_id)
-            return {"task": queries.get_task(conn, ctx.workspace, project_id, task_id),
-                    "project": queries.get_project(conn, ctx.workspace, project_id),
+            stored = uow.save()
+            return {"task": queries.get_task(uow.conn, ctx.workspace, project_id, task_id),
+                    "project": queries.get_project(uow.conn, ctx.workspace, project_id),
                     "position": stored[-1].position}
 
-        return self._write(work)
+        return self.store.execute(ctx, "add_task", work)
 
     @rpc
     def update_task(self, ctx, project_id, task_id, changes, expected_version=None):
@@ -382,19 +366,21 @@ class ProjectsService(EventSourceRpc, ConsistencyRpc, HealthChecks):
         expected = _expected(expected_version)
         values = schemas.load_task_patch(changes)
 
-        def work(conn):
-            project = repository.load_project(conn, ctx.workspace, project_id)
+        def work(uow):
+            conn = uow.conn
+            project = self._load(uow, ctx.workspace, project_id)
             if task_id is None:
                 raise NotFound("no such task")
             _check_version(project.task(task_id)["version"], expected, "task")
             project.update_task(task_id, values)
-            stored = repository.save(conn, [project], ctx.actor, ctx.correlation_id)
+            stored = uow.save()
             return {"task": queries.get_task(conn, ctx.workspace, project_id, task_id),
                     "project": queries.get_project(conn, ctx.workspace, project_id),
                     "position": self._position(conn, stored, project_id),
                     "changed": bool(stored)}
 
-        return self._write(work, expected)
+        return self.store.execute(ctx, "update_task", work, expected_version=expected,
+                                  stale="the task changed meanwhile")
 
     @rpc
     def get_task(self, ctx, project_id, task_id):

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import yaml
 
-from services.common.db import DATABASE_POOL_VARIABLES
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -36,12 +35,10 @@ SERVICES = ("contacts", "projects", "billing", "gateway")
 
 def config_variables():
     """Every environment variable the services read: ``${NAME:default}`` in
-    config.yaml, plus CLIENTFOLIO_CONFIG (which chooses another config file) and
-    the database pool's sizes (read where every engine is made)."""
+    config.yaml, plus CLIENTFOLIO_CONFIG (which chooses another config file)."""
     settings = "\n".join(line.split("#")[0] for line in CONFIG_YAML.read_text().splitlines())
     names = dict(re.findall(r"\$\{([A-Z0-9_]+):([^}]*)\}", settings))
     names["CLIENTFOLIO_CONFIG"] = ""
-    names.update(DATABASE_POOL_VARIABLES)
     return names
 
 

@@ -11,8 +11,11 @@ from services.billing.db import invoice_number_counters_table, merge_moves_table
 from services.billing.domain import Invoice, PurchaseOrder, Quote
 from services.billing.numbering import allocate_invoice_number, last_numbers, next_number
 from services.billing.queries import INVOICE, PURCHASE_ORDER, QUOTE
-from services.billing.service import migrate
+from services.billing.service import BillingService, migrate
+from services.common.application import UnitOfWork, run_within
+from services.common.context import CommandContext
 from services.common.db import Database, forget_database
+from services.common.eventstore import EventStore
 from services.common.envelope import EventEnvelope, new_event_id
 from services.common.errors import BadRequest, Conflict, NotFound, ValidationFailed
 
@@ -36,7 +39,7 @@ def event(event_type, data, workspace="acme"):
 
 def apply(db, source, event_type, data, workspace="acme"):
     with db.write() as conn:
-        replica.HANDLERS[source][event_type](conn, event(event_type, data, workspace))
+        BillingService.handlers[source][event_type](conn, event(event_type, data, workspace))
 
 
 def client(db, workspace="acme"):
@@ -45,9 +48,22 @@ def client(db, workspace="acme"):
     return client_id
 
 
+def load(conn, kind, workspace, document_id):
+    """``(document, position)`` as a command's unit of work loads it."""
+    uow = UnitOfWork(conn, CommandContext(workspace), EventStore(None), None)
+    document = documents.load(uow, kind, workspace, document_id)
+    return document, document.position
+
+
+def save(conn, kind, document, workspace):
+    """Store what the document recorded, as a command's unit of work does."""
+    run_within(conn, CommandContext(workspace), lambda uow: uow.add(document),
+               documents.project_changes)
+
+
 def save_new(db, document, kind, workspace="acme"):
     with db.write() as conn:
-        documents.save(conn, kind, document, workspace=workspace)
+        save(conn, kind, document, workspace)
     return document.id
 
 
@@ -57,11 +73,11 @@ def invoice(db, client_id, due="2026-02-01", workspace="acme", issue=True, pay=N
     save_new(db, draft, INVOICE, workspace)
     if issue or pay:
         with db.write() as conn:
-            document, _ = documents.load(conn, INVOICE, workspace, draft.id)
+            document, _ = load(conn, INVOICE, workspace, draft.id)
             document.issue(allocate_invoice_number(conn, workspace, 2026), "2026-01-01")
             if pay:
                 document.record_payment(pay, "2026-01-05")
-            documents.save(conn, INVOICE, document, workspace=workspace)
+            save(conn, INVOICE, document, workspace=workspace)
     return draft.id
 
 
@@ -105,10 +121,10 @@ def test_the_unique_index_refuses_a_number_given_twice(db):
         save_new(db, document, INVOICE)
         document.issue("2026-000001", "2026-01-01")
     with db.write() as conn:
-        documents.save(conn, INVOICE, first, workspace="acme")
+        save(conn, INVOICE, first, workspace="acme")
     with pytest.raises(IntegrityError):
         with db.write() as conn:
-            documents.save(conn, INVOICE, second, workspace="acme")
+            save(conn, INVOICE, second, workspace="acme")
 
 
 # -- documents and lists --------------------------------------------------------------------
@@ -117,14 +133,14 @@ def test_the_unique_index_refuses_a_number_given_twice(db):
 def test_documents_load_only_in_their_workspace(db):
     invoice_id = invoice(db, client(db), issue=False)
     with db.read() as conn:
-        document, position = documents.load(conn, INVOICE, "acme", invoice_id)
+        document, position = load(conn, INVOICE, "acme", invoice_id)
         assert document.status == "draft" and document.version == 1 and position > 0
         for workspace, document_id in (("globex", invoice_id), ("acme", str(uuid.uuid4()))):
             with pytest.raises(NotFound):
-                documents.load(conn, INVOICE, workspace, document_id)
+                load(conn, INVOICE, workspace, document_id)
             assert queries.get(conn, INVOICE, workspace, document_id) is None
         with pytest.raises(NotFound):  # an invoice is not a quote
-            documents.load(conn, QUOTE, "acme", invoice_id)
+            load(conn, QUOTE, "acme", invoice_id)
 
 
 def test_invoice_filters_count_what_the_overview_counts(db):
@@ -135,9 +151,9 @@ def test_invoice_filters_count_what_the_overview_counts(db):
     draft = invoice(db, client_id, issue=False)
     voided = invoice(db, client_id)
     with db.write() as conn:
-        document, _ = documents.load(conn, INVOICE, "acme", voided)
+        document, _ = load(conn, INVOICE, "acme", voided)
         document.void()
-        documents.save(conn, INVOICE, document, workspace="acme")
+        save(conn, INVOICE, document, workspace="acme")
     invoice(db, other, "2026-01-02")
     invoice(db, client_id, "2026-01-02", workspace="globex")
 
@@ -209,8 +225,8 @@ def test_check_parties(db):
         "project_id": ["the project is not one of this client's projects"]}
     apply(db, "contacts", "ClientRestored", {"client_id": archived})
     assert errors(archived) == {}
-    assert replica.wait_for_parties(db, "acme", mine, None, timeout=0)
-    assert not replica.wait_for_parties(db, "acme", theirs, None, timeout=0.05)
+    assert replica.CLIENTS.wait_for(db, None, "acme", [mine], None, unknown_wait=0)
+    assert not replica.CLIENTS.wait_for(db, None, "acme", [theirs], None, unknown_wait=0.05)
 
 
 def test_merges_move_documents_and_unmerges_move_back_only_what_stayed(db):
@@ -236,7 +252,7 @@ def test_merges_move_documents_and_unmerges_move_back_only_what_stayed(db):
     assert client_of(INVOICE, theirs, "globex") == duplicate
     with db.read() as conn:
         moved = conn.execute(select(merge_moves_table)).all()
-        document, _ = documents.load(conn, INVOICE, "acme", issued)
+        document, _ = load(conn, INVOICE, "acme", issued)
     assert len(moved) == 3
     assert document.number == "2026-000001" and document.client_changes[-1]["reason"] == "merge"
     # The order moves on to a third client by a later merge: the unmerge leaves it there.
@@ -245,15 +261,15 @@ def test_merges_move_documents_and_unmerges_move_back_only_what_stayed(db):
     apply(db, "contacts", "ClientsUnmerged", {"survivor_id": third, "merged_ids": [survivor],
                                               "merge_id": "later"})
     with db.write() as conn:
-        document, _ = documents.load(conn, PURCHASE_ORDER, "acme", order.id)
+        document, _ = load(conn, PURCHASE_ORDER, "acme", order.id)
         document.change_client(third)
-        documents.save(conn, PURCHASE_ORDER, document, workspace="acme")
+        save(conn, PURCHASE_ORDER, document, workspace="acme")
     apply(db, "contacts", "ClientsUnmerged", {"survivor_id": survivor,
                                               "merged_ids": [duplicate], "merge_id": merge_id})
     assert client_of(INVOICE, issued) == client_of(QUOTE, quote.id) == duplicate
     assert client_of(PURCHASE_ORDER, order.id) == third
     with db.read() as conn:
         assert conn.execute(select(merge_moves_table)).all() == []
-        stream = documents.STORE.read_stream(issued, conn=conn)
+        stream = EventStore(None).read_stream(issued, conn=conn)
     assert [e.data.get("reason") for e in stream if e.type == "InvoiceClientChanged"] == [
         "merge", "merge", "unmerge", "unmerge"]

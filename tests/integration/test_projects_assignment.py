@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from services.common.envelope import NewEvent
-from services.common.replica import ClientReplica
+from services.common.replica import EntityReplica
 from services.common.eventstore import EventStore
 from services.projects.db import known_clients_table
 from tests.helpers import wait_until
@@ -169,13 +169,13 @@ def test_commands_just_after_an_archive_a_restore_or_a_reassignment_see_it_witho
     few milliseconds after it is answered (here 0.2 s: the replicas' writes are slowed
     down). The gateway raises each command's token to where its client and project are
     now, so a caller that sends no token is judged on fresh state too."""
-    write = ClientReplica.write
+    write = EntityReplica.write
 
     def slow_write(self, conn, rows):
         eventlet.sleep(0.2)
         return write(self, conn, rows)
 
-    monkeypatch.setattr(ClientReplica, "write", slow_write)
+    monkeypatch.setattr(EntityReplica, "write", slow_write)
     session = stack.session()
     client_id, _ = create_client(stack, session, "Óptica Güell")
     other_id, _ = create_client(stack, session, "Globex Ibérica")

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from services.common.errors import BadRequest, ClientfolioError, NotFound
-from services.contacts.uploads import send_file, upload_parts_table
+from services.contacts.client.parts import send_file
+from services.contacts.uploads import upload_parts_table
 from tests.integration.conftest import SERVICES, running
 from tests.integration.test_contacts_files import FilesStack
 

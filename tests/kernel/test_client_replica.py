@@ -8,7 +8,8 @@ from sqlalchemy import select
 
 from services.common.envelope import EventEnvelope
 from services.common.inbox import Inbox
-from services.common.replica import ClientReplica
+from services.common.replica import EntityReplica
+from services.contacts.client.events import CLIENT_REPLICA_RULES
 from services.projects.db import known_clients_table
 
 
@@ -40,7 +41,7 @@ def rows(database):
 
 
 def make_inbox(database, batched, seen_by_merge):
-    replica = ClientReplica(known_clients_table)
+    replica = EntityReplica(known_clients_table, "contacts", "client_id", CLIENT_REPLICA_RULES)
 
     def merged(conn, event):  # what a merge handler finds in the replica
         seen_by_merge.append(sorted(conn.execute(select(known_clients_table.c.id)).scalars()))

@@ -9,7 +9,8 @@ import pytest
 from openpyxl import Workbook, load_workbook
 
 from services.common.errors import UnsupportedMediaType, ValidationFailed
-from services.contacts import exports, spreadsheets
+from services.contacts import spreadsheets
+from services.contacts.client import exports
 from services.contacts.schemas import validate_client
 
 

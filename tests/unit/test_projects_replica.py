@@ -11,9 +11,11 @@ from services.common.db import Database
 from services.common.envelope import EventEnvelope
 from services.common.errors import BadRequest, ValidationFailed
 from services.common.eventstore import EventStore
-from services.projects import queries, replica, repository
+from services.common.application import run_within
+from services.common.context import CommandContext
+from services.projects import queries, replica
 from services.projects.domain import Project
-from services.projects.service import check_client, migrate
+from services.projects.service import ProjectsService, check_client, migrate
 
 NOW = "2026-11-23T10:00:00.000000Z"
 _positions = count(1)
@@ -39,7 +41,7 @@ def contacts_event(event_type, data, workspace="acme", stream_id=None):
 
 def apply(db, event):
     with db.write() as conn:
-        replica.HANDLERS["contacts"][event.type](conn, event)
+        ProjectsService.handlers["contacts"][event.type](conn, event)
 
 
 def register(db, workspace="acme"):
@@ -49,20 +51,29 @@ def register(db, workspace="acme"):
     return client_id
 
 
+def save(db, projects, actor=None):
+    """Store what the projects recorded, as a command's unit of work does."""
+    def work(uow):
+        for project in projects:
+            uow.add(project)
+
+    with db.write() as conn:
+        run_within(conn, CommandContext(projects[0].workspace, actor), work,
+                   queries.project_changes)
+
+
 def create_project(db, name="Project", client_id=None, workspace="acme", code=None,
                    status="active"):
     project = Project(str(uuid.uuid4()))
     project.create(workspace, {"name": name, "code": code, "client_id": client_id,
                                "status": status},
                    f"2026-11-23T10:00:00.{next(_ticks):06d}Z")
-    with db.write() as conn:
-        repository.save(conn, [project], "token:abc")
+    save(db, [project], "token:abc")
     return project.id
 
 
 def current(db, project_id):
-    with db.read() as conn:
-        return repository.load_projects(conn, [project_id])[project_id]
+    return Project.rehydrate(project_id, EventStore(db).read_stream(project_id))
 
 
 def row(db, project_id, workspace="acme"):
@@ -136,8 +147,7 @@ def test_a_merge_re_points_the_duplicates_projects_and_its_unmerge_moves_them_ba
     # A user moves one of them elsewhere after the merge: the unmerge leaves it there.
     project = current(db, p1)
     project.assign_client(other, "settings")
-    with db.write() as conn:
-        repository.save(conn, [project])
+    save(db, [project])
     head = store.head_position()
     apply(db, contacts_event("ClientsUnmerged", {"survivor_id": survivor,
                                                  "merged_ids": [dup_a, dup_b],
@@ -181,13 +191,11 @@ def test_time_entries_tasks_and_client_totals(db):
     for index, task_id in enumerate(tasks):
         project.add_task(task_id, f"Task {index}", "2026-04-01")
     project.update_task(tasks[1], {"status": "done"})
-    with db.write() as conn:
-        repository.save(conn, [project])
+    save(db, [project])
     other = create_project(db, "More", client_id)
     more = current(db, other)
     more.log_time(str(uuid.uuid4()), "2026-03-05", Decimal("0.5"))
-    with db.write() as conn:
-        repository.save(conn, [more])
+    save(db, [more])
 
     with db.read() as conn:
         record = queries.get_project(conn, "acme", project_id)

@@ -6,15 +6,15 @@ record into one row as it comes. CSV is written line by line (UTF-8 with a BOM s
 spreadsheet programs read accents right); XLSX is written with openpyxl's
 ``write_only`` mode into a temporary file that is then streamed in chunks and removed.
 
-The headers are the importer's English headers (``spreadsheets.EXPORT_COLUMNS``), tags
-are joined the way the importer splits them (``spreadsheets.join_tags``), and cells that
+The headers are the importer's English headers (``spreadsheet.EXPORT_COLUMNS``), tags
+are joined the way the importer splits them (``spreadsheet.join_tags``), and cells that
 a spreadsheet would run as a formula are neutralised (``'=x`` included), so an exported
 file imports back (upsert) with every row ``unchanged``.
 """
 import os
 import tempfile
 
-from . import spreadsheets
+from . import spreadsheet
 
 PAGE_SIZE = 500
 FILTERS = ("q", "category", "country", "tag", "added_from", "added_to", "archived")
@@ -50,12 +50,12 @@ def pages(list_clients, params):
 
 def rows(records):
     for record in records:
-        yield spreadsheets.client_row(record)
+        yield spreadsheet.client_row(record)
 
 
 def csv_stream(records):
     """Encoded CSV chunks of ``records`` (an iterator of client records)."""
-    return spreadsheets.csv_lines(rows(records))
+    return spreadsheet.csv_lines(rows(records))
 
 
 def xlsx_stream(records, chunk=CHUNK):
@@ -68,7 +68,7 @@ def xlsx_stream(records, chunk=CHUNK):
     try:
         workbook = Workbook(write_only=True)
         sheet = workbook.create_sheet("Clients")
-        sheet.append(spreadsheets.export_header())
+        sheet.append(spreadsheet.export_header())
         for cells in rows(records):
             sheet.append(cells)
         workbook.save(path)
