@@ -3,7 +3,8 @@
 1. projection of a queued backlog, beside raw kombu consume+ack of as many messages;
 2. ``overview rebuild`` from every source's log, beside the same raw kombu rate;
 3. overview reads (20 concurrent clients) over the rebuilt model (100,000 clients,
-   1,000,000 events), beside the gateway's ``/health`` in the same run;
+   1,000,000 events), beside the gateway's ``/health`` in the same run; and through a
+   gateway whose rate limiter counts each request in Redis, beside the limiter off;
 4. propagation: commit of a ClientAssigned / InvoiceIssued to the overview showing
    it, p50/p99, while 500 events/s are committed by a projects and a billing
    process (writers and outbox relay each, as the services run).
@@ -215,7 +216,7 @@ def propagation(gateway_url, token, urls, amqp_uri, ids_file, rate_per_second, s
     in ten as soon as it is committed."""
     here = os.path.dirname(__file__)
     prober = subprocess.Popen([sys.executable, os.path.join(here, "prober.py"), gateway_url,
-                               token], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                               token, CONSISTENCY_SECRET, "bench"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     committers = [subprocess.Popen(
         [sys.executable, os.path.join(here, "committer.py"), source, urls[source], amqp_uri,
          str(rate_per_second / 2), str(seconds), ids_file, wake],
@@ -252,6 +253,45 @@ def report_reads(report, clients, base, overview_url, token, seconds, ids_file, 
                unit="ms", higher_is_better=False)
     report.add(f"{latency} p99", "ms", p99, "/health p99", health_p99,
                unit="ms", higher_is_better=False, goal="<= 20 ms")
+
+
+CONSISTENCY_SECRET = uuid.uuid4().hex  # the prober seals its tokens as the gateway does
+LIMITER_OFF = {"CLIENTFOLIO_RATE_LIMIT_PER_TOKEN": "0",
+               "CLIENTFOLIO_RATE_LIMIT_PER_WORKSPACE": "0"}
+
+
+def report_rate_limiter(report, clients, port, gateway_env, overview_url, token, seconds,
+                        ids_file):
+    """Overview reads through a gateway whose rate limiter counts every request in
+    Redis (quotas no request reaches: its cost alone), beside a gateway alike but for
+    the limiter, off. Both are started for this (neither runs the projector: the
+    first gateway does), warmed up, and loaded in turn, two rounds each, so that a
+    machine growing busier meanwhile weighs on both alike."""
+    limiter_on = {"CLIENTFOLIO_RATE_LIMIT_PER_TOKEN": "1000000000",
+                  "CLIENTFOLIO_RATE_LIMIT_PER_WORKSPACE": "1000000000",
+                  "CLIENTFOLIO_REDIS_URL": os.environ.get("CLIENTFOLIO_BENCH_REDIS_URL",
+                                                         "redis://127.0.0.1:6379/0"),
+                  "CLIENTFOLIO_RATE_LIMIT_KEY_PREFIX": f"cf-bench-{uuid.uuid4().hex}:"}
+    gateways = {"on": (port + 2, limiter_on), "off": (port + 3, {})}
+    processes, urls = [], {}
+    try:
+        for name, (gateway_port, extra) in gateways.items():
+            processes.append(start_gateway({**gateway_env, **extra,
+                                            "CLIENTFOLIO_HTTP_PORT": str(gateway_port)}))
+            urls[name] = overview_url.replace(f":{port}/", f":{gateway_port}/")
+            load(urls[name], token, 1, ids_file=ids_file)  # warm up
+        rounds = [{name: load(url, token, seconds / 2, ids_file=ids_file)
+                   for name, url in urls.items()} for _ in range(2)]
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+            process.wait(30)
+    rps = {name: sum(r[name][0] for r in rounds) / 2 for name in urls}
+    p99 = {name: max(r[name][2] for r in rounds) for name in urls}
+    report.add("overview reads, rate limiter on (Redis)", f"{clients:,} clients", rps["on"],
+               "rate limiter off", rps["off"], goal=">= 0.95x")
+    report.add("  rate limiter on: read p99", "ms", p99["on"], "rate limiter off p99",
+               p99["off"], unit="ms", higher_is_better=False)
 
 
 def run(report, quick=False):
@@ -295,9 +335,10 @@ def run(report, quick=False):
 
         token = create_token(gateway_db, "bench", "viewer")[1]
         port = 18000 + os.getpid() % 1000
-        gateway = start_gateway({
-            "AMQP_URI": amqp_uri, "GATEWAY_DATABASE_URL": gateway_url_db,
-            "CLIENTFOLIO_HTTP_PORT": str(port), "CLIENTFOLIO_LOG_LEVEL": "WARNING"})
+        gateway_env = {"AMQP_URI": amqp_uri, "GATEWAY_DATABASE_URL": gateway_url_db,
+                       "CLIENTFOLIO_LOG_LEVEL": "WARNING",
+                       "CLIENTFOLIO_CONSISTENCY_SECRET": CONSISTENCY_SECRET, **LIMITER_OFF}
+        gateway = start_gateway({**gateway_env, "CLIENTFOLIO_HTTP_PORT": str(port)})
         stack.callback(lambda: (gateway.send_signal(signal.SIGTERM), gateway.wait(30)))
         base = f"http://127.0.0.1:{port}"
         seconds = 5 if quick else 15
@@ -306,11 +347,11 @@ def run(report, quick=False):
             handle.write("\n".join(client_ids))
         overview_url = f"{base}/api/v1/clients/{{id}}/overview?as_of=2026-11-22"
         report_reads(report, clients, base, overview_url, token, seconds, ids_file, 1)
+        report_rate_limiter(report, clients, port, gateway_env, overview_url, token, seconds,
+                            ids_file)
         # The same with a second gateway replica (one per core, as deployed with
         # more than one replica); connections spread evenly over both.
-        second = start_gateway({
-            "AMQP_URI": amqp_uri, "GATEWAY_DATABASE_URL": gateway_url_db,
-            "CLIENTFOLIO_HTTP_PORT": str(port + 1), "CLIENTFOLIO_LOG_LEVEL": "WARNING"})
+        second = start_gateway({**gateway_env, "CLIENTFOLIO_HTTP_PORT": str(port + 1)})
         try:
             report_reads(report, clients, base, overview_url, token, seconds, ids_file, 2)
         finally:

@@ -1,6 +1,7 @@
 """Propagation prober: reads ``source position committed_at client_id`` lines on
 stdin and asks the gateway for that client's overview with the matching
-Consistency-Token at once; prints the latencies (seconds, JSON) at end of input.
+Consistency-Token at once (sealed for the workspace with the gateway's secret, as
+the gateway hands them out); prints the latencies (seconds, JSON) at end of input.
 
 Runs as its own process so that probing never delays the writer it measures, and
 on one asyncio loop with plain keep-alive HTTP/1.1 connections (as ``httpload.py``):
@@ -16,8 +17,10 @@ import urllib.parse
 
 from httpload import read_response
 
+from services.common.consistency import seal_token
 
-async def run(base, token):
+
+async def run(base, token, secret, workspace):
     parts = urllib.parse.urlsplit(base)
     idle = []  # keep-alive connections not in use
     latencies, probes = [], set()
@@ -25,7 +28,8 @@ async def run(base, token):
     async def probe(source, position, committed_at, client_id):
         request = (f"GET /api/v1/clients/{client_id}/overview HTTP/1.1\r\n"
                    f"Host: {parts.netloc}\r\nAuthorization: Bearer {token}\r\n"
-                   f"Consistency-Token: {source}:{position}\r\n"
+                   f"Consistency-Token: {seal_token(f'{source}:{position}', workspace, secret)}"
+                   "\r\n"
                    f"Connection: keep-alive\r\n\r\n").encode()
         reader, writer = idle.pop() if idle else \
             await asyncio.open_connection(parts.hostname, parts.port)
@@ -54,7 +58,7 @@ async def run(base, token):
 
 
 def main():
-    print(json.dumps(asyncio.run(run(sys.argv[1], sys.argv[2]))))
+    print(json.dumps(asyncio.run(run(*sys.argv[1:5]))))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,10 @@ RABBIT = os.environ.get("CLIENTFOLIO_BENCH_RABBIT", "amqp://guest:guest@127.0.0.
 POSTGRES = os.environ.get("CLIENTFOLIO_BENCH_POSTGRES",
                           "postgresql://postgres@127.0.0.1:5432/postgres")
 RUN = uuid.uuid4().hex[:6]
+# The gateways the suites start measure the system, not its rate limits (which would
+# refuse a load test); the overview suite measures the limiter's cost on its own.
+os.environ.setdefault("CLIENTFOLIO_RATE_LIMIT_PER_TOKEN", "0")
+os.environ.setdefault("CLIENTFOLIO_RATE_LIMIT_PER_WORKSPACE", "0")
 
 
 @contextmanager

@@ -71,9 +71,11 @@ def list_tokens(database, workspace=None):
         return [row._asdict() for row in conn.execute(query.order_by(api_tokens_table.c.created_at))]
 
 
-# Verified tokens are remembered briefly so a read costs no extra round trip;
-# a revocation therefore takes effect within CACHE_SECONDS on every replica.
-CACHE_SECONDS = 5.0
+# Verified tokens are remembered for a second so that a burst of reads costs one
+# database round trip per token and replica; a revocation therefore takes effect
+# within CACHE_SECONDS on every replica (the cache is per process, and a revoked
+# token is never cached).
+CACHE_SECONDS = 1.0
 _verified = {}
 
 

@@ -14,7 +14,8 @@ from services.common.consistency import format_token, parse_token
 from services.common.errors import BadRequest, PayloadTooLarge, ServiceUnavailable
 from services.common.logs import bind
 from services.common.paging import canonical_id
-from services.common.web import UNAVAILABLE_RETRY_AFTER, http, json_response
+from services.common.web import (UNAVAILABLE_RETRY_AFTER, http, json_response,
+                                 problem_response)
 
 from .auth import authenticate
 from . import idempotency
@@ -42,9 +43,12 @@ def request_command_id(request):
 def api(method, url, role="viewer", body_limit=None):
     """An authenticated JSON endpoint: ``fn(self, request, principal, **path)``.
 
-    The caller's workspace comes from its token only. A request carrying a
-    ``Consistency-Token`` waits (up to 5 s) until the read model applied it;
-    a POST carrying an ``Idempotency-Key`` runs once (see ``idempotency``).
+    The caller's workspace comes from its token only; each request counts against
+    the token's and the workspace's rate limits (``ratelimit``: 429 past them). A
+    request carrying a ``Consistency-Token`` waits (up to 5 s) until the read model
+    applied it (see ``await_token``), and the token a response carries is sealed for
+    the workspace (``consistency``); a POST carrying an ``Idempotency-Key`` runs
+    once (see ``idempotency``).
     A body larger than the endpoint's limit is refused (413) before anything reads
     it: ``body_limit(self, request)`` answers ``(bytes, what)`` (``None``, or no
     ``body_limit``: ``MAX_REQUEST_BYTES`` for any request).
@@ -54,6 +58,9 @@ def api(method, url, role="viewer", body_limit=None):
         def endpoint(self, request, **path):
             principal = authenticate(self.db, request.headers.get("Authorization"))
             bind(principal.workspace, request.headers.get("X-Correlation-Id"))
+            limited = self.rate_limiter.take(principal)
+            if limited is not None and not limited.allowed:
+                return too_many_requests(limited)
             principal.require(role)
             limit, what = (body_limit and body_limit(self, request)) or (MAX_REQUEST_BYTES, None)
             if (request.content_length or 0) > limit:
@@ -63,8 +70,7 @@ def api(method, url, role="viewer", body_limit=None):
                 # A body sent chunked is refused as soon as it passes the limit.
                 request.environ["wsgi.input"] = CappedInput(request.environ["wsgi.input"],
                                                             limit, what)
-            token = request.headers.get("Consistency-Token")
-            applied = wait_for_consistency(self.projector, token) if token else None
+            applied = await_token(self, request, principal)
             key = request.headers.get("Idempotency-Key")
             # A service that never answers (killed and not restarted, a broker that lost
             # the request) must not hold the caller: 503, and a retry is safe.
@@ -78,9 +84,42 @@ def api(method, url, role="viewer", body_limit=None):
             if applied is not None:
                 # A read that gave up waiting says so: what it shows may predate the token.
                 response.headers["Consistency-Token-Applied"] = "true" if applied else "false"
+            if response.headers.get("Consistency-Token"):
+                response.headers["Consistency-Token"] = self.consistency_tokens.seal(
+                    response.headers["Consistency-Token"], principal.workspace)
+            if limited is not None:
+                response.headers.extend(limited.headers)
             return response
         return http(method, url)(endpoint)
     return decorate
+
+
+def too_many_requests(decision):
+    """429 for a request past a rate limit (see ``ratelimit``)."""
+    return problem_response(
+        429, "Too many requests",
+        f"Too many requests for this token or workspace; retry in {decision.retry_after} s.",
+        headers=decision.headers)
+
+
+def await_token(service, request, principal):
+    """Wait for the request's ``Consistency-Token`` (sealed for the caller's workspace);
+    None without one, else whether it was applied. A token that does not open, or a
+    wait beyond the workspace's share (``gateway.consistency``), is not waited for.
+    The request then goes on with the plain token, or none when it was not applied:
+    a command never waits for it a second time in the service it reaches."""
+    token = request.headers.get("Consistency-Token")
+    if not token:
+        return None
+    tokens = service.consistency_tokens
+    plain = tokens.open(token, principal.workspace)
+    applied = False
+    if plain:
+        with tokens.waiting(principal.workspace) as admitted:
+            if admitted:
+                applied = wait_for_consistency(service.projector, plain)
+    request.environ["HTTP_CONSISTENCY_TOKEN"] = plain if applied else ""
+    return applied
 
 
 def run_command(service, fn, request, principal, key, path):

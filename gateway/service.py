@@ -19,8 +19,10 @@ from .api.imports import ClientImportsApi
 from .api.overview import OverviewApi
 from .api.projects import ProjectsApi
 from .api.system import SystemApi
-from .http import request_command_id
+from .consistency import ConsistencyTokensProvider
+from .http import SOURCES, request_command_id
 from .projections import HANDLERS
+from .ratelimit import RateLimiterProvider
 from .readmodel import read_model_for
 
 migrate = migrator(__file__)
@@ -57,6 +59,8 @@ class GatewayService(SystemApi, ClientImportsApi, ClientsApi, OverviewApi, Proje
     contacts_rpc = RpcProxy("contacts")
     projects_rpc = RpcProxy("projects")
     billing_rpc = RpcProxy("billing")
+    rate_limiter = RateLimiterProvider()
+    consistency_tokens = ConsistencyTokensProvider(SOURCES)
 
     @staticmethod
     def command_context(request, principal):

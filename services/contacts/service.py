@@ -15,6 +15,7 @@ entrypoints per job, each in its own module: ``merges`` (duplicates and merges),
 import uuid
 
 from nameko.dependency_providers import Config
+from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy
 
 from services.common.context import CommandContext
@@ -28,6 +29,7 @@ from services.common.rpc import rpc  # typed errors are answers: logged as expec
 
 from . import files as file_rules
 from . import queries
+from . import spreadsheets
 from . import timeline
 from .attachments import ClientFilesRpc
 from .domain import Client
@@ -56,6 +58,13 @@ def _expected(expected_version):
     return expected_version
 
 
+class SpreadsheetLimits(DependencyProvider):
+    """Applies the config's ``IMPORT_MAX_*`` limits to every file this process reads."""
+
+    def setup(self):
+        spreadsheets.configure(self.container.config)
+
+
 class ContactsService(MergesRpc, ClientFilesRpc, ClientImportsRpc, UploadsRpc, ClientWrites,
                       EventSourceRpc, HealthChecks):
     name = "contacts"
@@ -69,6 +78,7 @@ class ContactsService(MergesRpc, ClientFilesRpc, ClientImportsRpc, UploadsRpc, C
     projects_rpc = RpcProxy("projects")
     billing_rpc = RpcProxy("billing")
     import_runner = ImportRunner()
+    spreadsheet_limits = SpreadsheetLimits()
 
     # -- clients ---------------------------------------------------------------------------
 

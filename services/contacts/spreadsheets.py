@@ -19,6 +19,14 @@ whose names are importable from here too.
   reads the values spreadsheets hold (kinds such as "Persona física", tags split as
   the export joins them, postal codes that lost their leading zeros), and
   :func:`row_problem` says why a row wider than the header cannot be imported.
+- :func:`neutralise_row` writes a row of cells as read so that no spreadsheet runs
+  them as formulas (errors.csv), as the export does.
+- :class:`Limits` bound what reading a file may cost (a "zip bomb" of a few KiB can
+  inflate to millions of rows or one huge cell): an XLSX file's central directory is
+  checked before anything is inflated (total uncompressed size, each part's
+  compression ratio, number of parts), what is inflated is counted while inflating,
+  and rows, columns and cell lengths are counted while rows are read, for CSV too.
+  A file past a limit answers 413 (422 for one cell too long), naming the limit.
 """
 import csv
 import io
@@ -28,7 +36,7 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from services.common.errors import UnsupportedMediaType, ValidationFailed
+from services.common.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 
 from . import validation
 from .client.spreadsheet import (EXPORT_COLUMNS, FORMULA_STARTS, check_type,  # noqa: F401
@@ -174,6 +182,157 @@ NO_HEADER = ("We could not find a header row with column names such as Name, Ema
              "Tax ID in the first row of the file.")
 
 
+def neutralise_row(cells):
+    """Cells as read from a file (formula quotes already there or not), written so that
+    a spreadsheet runs none of them and the importer reads back the same values."""
+    return [neutralise(restore(cell)) for cell in cells]
+
+
+# -- limits ------------------------------------------------------------------------------
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What reading one file may take. ``rows`` counts data rows by their number (a
+    row numbered past the limit is refused even when the rows before it are blank);
+    ``cell_chars`` defaults to Excel's own limit for a cell."""
+
+    rows: int = 200_000
+    columns: int = 200
+    cell_chars: int = 32_767
+    uncompressed_bytes: int = 256 * MiB
+    compression_ratio: int = 200
+    zip_entries: int = 1000
+
+    @classmethod
+    def from_config(cls, config):
+        """The limits set in the config (``IMPORT_MAX_*``); defaults for the others."""
+        names = {"rows": "IMPORT_MAX_ROWS", "columns": "IMPORT_MAX_COLUMNS",
+                 "cell_chars": "IMPORT_MAX_CELL_CHARS",
+                 "uncompressed_bytes": "IMPORT_MAX_UNCOMPRESSED_BYTES",
+                 "compression_ratio": "IMPORT_MAX_COMPRESSION_RATIO"}
+        values = {field: int(config[key]) for field, key in names.items()
+                  if config.get(key) not in (None, "")}
+        return cls(**values)
+
+
+# Parts smaller than this may compress as well as they like (a sheet of one repeated row).
+RATIO_FREE_BYTES = MiB
+_limits = Limits()
+
+
+def configure(config):
+    """Set the limits every later ``open_table`` of this process applies."""
+    global _limits
+    _limits = Limits.from_config(config)
+
+
+def current_limits():
+    return _limits
+
+
+def _too_many_rows(limits):
+    return PayloadTooLarge(
+        f"The file has more than {limits.rows:,} rows of clients; split it into files of at "
+        f"most {limits.rows:,} rows and import them one after the other.",
+        {"file": [f"more than {limits.rows} rows"]})
+
+
+def _too_many_columns(limits, row):
+    return PayloadTooLarge(
+        f"Row {row} has more than {limits.columns} columns; a file of clients may have at "
+        f"most {limits.columns}.", {"file": [f"more than {limits.columns} columns"]})
+
+
+def _cell_too_long(limits, row):
+    return ValidationFailed(
+        f"A cell of row {row} holds more than {limits.cell_chars:,} characters, more than "
+        "a spreadsheet cell can hold; shorten it.",
+        {"file": [f"row {row}: a cell longer than {limits.cell_chars} characters"]})
+
+
+def _inflates_too_much(limits):
+    return PayloadTooLarge(
+        f"This workbook unpacks to more than {limits.uncompressed_bytes // MiB} MiB (or packs "
+        f"its content more than {limits.compression_ratio} times), more than a workbook of "
+        "clients needs; save it again from your spreadsheet program, or as CSV.",
+        {"file": ["the workbook unpacks to too much data"]})
+
+
+def check_row(limits, number, cells):
+    """A row within the limits, or 413/422 naming the one it passes."""
+    if number > limits.rows + 1:  # the header is row 1
+        raise _too_many_rows(limits)
+    if len(cells) > limits.columns:
+        raise _too_many_columns(limits, number)
+    for cell in cells:
+        if isinstance(cell, str) and len(cell) > limits.cell_chars:
+            raise _cell_too_long(limits, number)
+
+
+def check_archive(archive, limits):
+    """413 for a ZIP whose central directory says it inflates past the limits: in all,
+    per part (by its compression ratio), or in its number of parts."""
+    entries = archive.infolist()
+    if len(entries) > limits.zip_entries:
+        raise _inflates_too_much(limits)
+    total = 0
+    for entry in entries:
+        total += entry.file_size
+        if entry.file_size > RATIO_FREE_BYTES and \
+                entry.file_size > limits.compression_ratio * max(entry.compress_size, 1):
+            raise _inflates_too_much(limits)
+    if total > limits.uncompressed_bytes:
+        raise _inflates_too_much(limits)
+
+
+class _CountedMember:
+    """A part of a ZIP being inflated, whose bytes count against the archive's budget
+    (``zipfile`` itself stops at the size the directory declares for the part)."""
+
+    def __init__(self, member, archive):
+        self.member = member
+        self.archive = archive
+
+    def read(self, size=-1):
+        data = self.member.read(size)
+        self.archive.spend(len(data))
+        return data
+
+    def close(self):
+        self.member.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __getattr__(self, name):
+        return getattr(self.member, name)
+
+
+class BoundedZipFile(zipfile.ZipFile):
+    """A ZIP whose parts, opened by anyone (openpyxl), may inflate to at most
+    ``limits.uncompressed_bytes`` in all: past it, reading raises 413."""
+
+    def __init__(self, file, limits):
+        super().__init__(file)
+        self.limits = limits
+        self.inflated = 0
+
+    def spend(self, size):
+        self.inflated += size
+        if self.inflated > self.limits.uncompressed_bytes:
+            raise _inflates_too_much(self.limits)
+
+    def open(self, name, mode="r", pwd=None, **kwargs):
+        member = super().open(name, mode, pwd, **kwargs)
+        return _CountedMember(member, self) if mode == "r" else member
+
+
 # -- reading -----------------------------------------------------------------------------
 
 @dataclass
@@ -263,14 +422,16 @@ def _empty_file():
                             "row of clients.", {"file": ["the file is empty"]})
 
 
-def open_table(content, file_name=None):
+def open_table(content, file_name=None, limits=None):
     """The :class:`Table` of a file's bytes; 415 for anything but CSV/XLSX (see
-    :func:`check_type`), 422 for an empty file."""
+    :func:`check_type`), 422 for an empty file, 413/422 for a file past the
+    :class:`Limits` (its rows raise it while they are read)."""
+    limits = limits or _limits
     if not content or not content.strip(b" \t\r\n\xef\xbb\xbf"):
         raise _empty_file()
     check_type(file_name, content)
     if is_xlsx(content):
-        return _xlsx_table(content)
+        return _xlsx_table(content, limits)
     if content[:4] in (b"PK\x03\x04", b"PK\x05\x06") or content[:8] == \
             b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
         raise UnsupportedMediaType(_UNSUPPORTED)
@@ -278,11 +439,22 @@ def open_table(content, file_name=None):
     if not text.strip(" \t\r\n\ufeff"):
         raise _empty_file()
     delimiter = detect_delimiter(text)
+    if text.count("\n") > limits.rows + 1 and \
+            sum(1 for _ in csv.reader(io.StringIO(text, newline=""),
+                                      delimiter=delimiter or _ONE_COLUMN)) > limits.rows + 1:
+        # Refused at once (not midway through the job): more lines than rows allowed,
+        # and they are not all line breaks inside quoted cells.
+        raise _too_many_rows(limits)
 
     def records():
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter or _ONE_COLUMN)
-        for index, cells in enumerate(reader, start=1):
-            yield index, cells
+        index = 0
+        try:
+            for index, cells in enumerate(reader, start=1):
+                check_row(limits, index, cells)
+                yield index, cells
+        except csv.Error:  # a field past csv's own limit, longer than any cell may be
+            raise _cell_too_long(limits, index + 1) from None
 
     iterator = records()
     header = None
@@ -301,24 +473,31 @@ def open_table(content, file_name=None):
     return Table("csv", header, rows, delimiter, encoding)
 
 
-def _xlsx_table(content):
-    from openpyxl import load_workbook
+def _xlsx_table(content, limits):
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        check_archive(archive, limits)
 
     def sheet_rows():
         try:
-            workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+            reader, path = _open_workbook(content, limits)
+            archive = reader.archive
+        except (PayloadTooLarge, ValidationFailed):
+            raise
         except Exception:
             raise UnsupportedMediaType(_UNSUPPORTED) from None
         try:
-            sheet = workbook.worksheets[0]
-            for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-                yield number, [_cell(v) for v in values]
+            yield from _bounded_rows(reader, path, limits)
+        except (PayloadTooLarge, ValidationFailed):
+            raise
+        except Exception:  # a damaged part (bad CRC, sizes the directory lied about)
+            raise UnsupportedMediaType(_UNSUPPORTED) from None
         finally:
-            workbook.close()
+            archive.close()
 
     header = None
-    for _, cells in sheet_rows():
-        header = [(c or "").strip() if isinstance(c, str) else (c or "") for c in cells]
+    for number, cells in sheet_rows():
+        header = cells if number == 1 else []
+        header = [(c or "").strip() if isinstance(c, str) else (c or "") for c in header]
         header = [str(c) for c in header]
         while header and not header[-1]:
             header.pop()
@@ -333,6 +512,99 @@ def _xlsx_table(content):
             yield number, cells
 
     return Table("xlsx", header, rows)
+
+
+def _open_workbook(content, limits):
+    """``(reader, path)``: what openpyxl reads of a workbook besides its sheets (shared
+    strings, date styles), from an archive that counts what it inflates
+    (``reader.archive``), and the path of its first worksheet. The sheets are not opened: openpyxl's
+    read-only sheet scans a sheet without a ``dimension`` to its end when it opens it
+    (a sheet of millions of rows took minutes and hundreds of MiB)."""
+    from openpyxl.reader.excel import ExcelReader
+    from openpyxl.styles.stylesheet import apply_stylesheet
+
+    reader = ExcelReader(io.BytesIO(content), read_only=True, data_only=True)
+    reader.archive = archive = BoundedZipFile(io.BytesIO(content), limits)
+    reader.valid_files = archive.namelist()
+    reader.read_manifest()
+    reader.read_strings()
+    reader.read_workbook()
+    apply_stylesheet(archive, reader.wb)
+    for _, rel in reader.parser.find_sheets():
+        if rel.target in reader.valid_files and "chartsheet" not in rel.Type:
+            return reader, rel.target
+    raise ValidationFailed(NO_HEADER, {"file": [NO_HEADER]})
+
+
+def _dimension(source):
+    """``(max_column, max_row)`` a sheet declares before its data, or ``None``."""
+    from xml.etree.ElementTree import iterparse
+
+    from openpyxl.utils.cell import range_boundaries
+
+    for _, element in iterparse(source, events=("start",)):
+        name = element.tag.rpartition("}")[2]
+        if name == "dimension":
+            try:
+                _, _, max_column, max_row = range_boundaries(element.get("ref") or "")
+            except (TypeError, ValueError):
+                return None
+            return max_column or 0, max_row or 0
+        if name == "sheetData":
+            return None
+    return None
+
+
+def _parsed_rows(parser, source):
+    """openpyxl's rows of a sheet (``WorkSheetParser.parse`` without the rest of the
+    sheet), each dropped from the tree once parsed so memory stays flat."""
+    from xml.etree.ElementTree import iterparse
+
+    from openpyxl.xml.constants import SHEET_MAIN_NS
+
+    row_tag, data_tag = f"{{{SHEET_MAIN_NS}}}row", f"{{{SHEET_MAIN_NS}}}sheetData"
+    rows = None
+    for event, element in iterparse(source, events=("start", "end")):
+        if event == "start":
+            if element.tag == data_tag:
+                rows = element
+        elif element.tag == row_tag:
+            yield parser.parse_row(element)
+            if rows is not None:
+                rows.clear()
+
+
+def _bounded_rows(reader, path, limits):
+    """``(row_number, cells)`` of the rows a sheet holds, checked against the limits as
+    each row is parsed; a sheet that declares a size past them is refused before its
+    rows are read. Rows the sheet leaves out are not made up (openpyxl's own iterator
+    fills every missing row and cell: a sheet naming row 1,048,576 or column XFD would
+    make a million of them)."""
+    from openpyxl.worksheet._reader import WorkSheetParser
+
+    workbook, archive = reader.wb, reader.archive
+    with archive.open(path) as source:
+        declared = _dimension(source)
+    if declared is not None:
+        if declared[1] > limits.rows + 1:
+            raise _too_many_rows(limits)
+        if declared[0] > limits.columns:
+            raise _too_many_columns(limits, declared[1])
+    parser = WorkSheetParser(None, reader.shared_strings, data_only=True,
+                             epoch=workbook.epoch, date_formats=workbook._date_formats,
+                             timedelta_formats=workbook._timedelta_formats)
+    with archive.open(path) as source:
+        for number, parsed in _parsed_rows(parser, source):
+            if number > limits.rows + 1:
+                raise _too_many_rows(limits)
+            width = max((cell["column"] for cell in parsed), default=0)
+            if width > limits.columns:
+                raise _too_many_columns(limits, number)
+            cells = [None] * width
+            for cell in parsed:
+                cells[cell["column"] - 1] = _cell(cell["value"])
+            check_row(limits, number, cells)
+            yield number, cells
 
 
 # -- headers -----------------------------------------------------------------------------

@@ -268,7 +268,7 @@ def test_kubernetes_pods_start_from_the_image_command_and_stop_gracefully(
     base = kustomize(K8S_BASE)
     config_map = find(base, "ConfigMap", "clientfolio-config")["data"]
     databases = {service: postgres.create(f"k8s_{service}") for service in SERVICES}
-    secret = {"AMQP_URI": amqp_uri,
+    secret = {"AMQP_URI": amqp_uri, "CLIENTFOLIO_CONSISTENCY_SECRET": "k8s-test-secret",
               **{database_variable(s): databases[s] for s in SERVICES}}
     http_ports = {service: free_port() for service in SERVICES}
 

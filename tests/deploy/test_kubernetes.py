@@ -135,7 +135,8 @@ def test_configuration_comes_from_a_config_map_and_a_secret(base):
     assert config_map["data"]["CLIENTFOLIO_EVENT_QUEUE_TYPE"] == "quorum", \
         "event queues are quorum queues on the RabbitMQ cluster"
     secret_keys = set(secret["stringData"])
-    assert secret_keys == {"AMQP_URI", *(database_variable(s) for s in SERVICES)}
+    assert secret_keys == {"AMQP_URI", *(database_variable(s) for s in SERVICES),
+                           "CLIENTFOLIO_CONSISTENCY_SECRET"}
     assert not set(config_map["data"]) & secret_keys, "credentials stay out of the ConfigMap"
     for workload in find(base, "Deployment") + find(base, "Job"):
         (container,) = workload["spec"]["template"]["spec"]["containers"]
@@ -151,7 +152,9 @@ def test_each_service_gets_only_its_own_database(base):
     for service in SERVICES:
         pod = find(base, "Deployment", f"clientfolio-{service}")["spec"]["template"]["spec"]
         names = {v["name"] for v in pod["containers"][0]["env"]}
-        assert names == {"AMQP_URI", database_variable(service)}
+        # The gateway also seals Consistency-Tokens with the secret its replicas share.
+        sealing = {"CLIENTFOLIO_CONSISTENCY_SECRET"} if service == "gateway" else set()
+        assert names == {"AMQP_URI", database_variable(service), *sealing}
 
 
 def test_migrations_run_as_a_job_over_every_database(base):

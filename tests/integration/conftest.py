@@ -30,6 +30,7 @@ class Stack:
         self.ports = {service: free_port() for service in SERVICES}
         self.runners = {}
         self._rpc = None
+        self.extra_config = {}  # a test's own settings, before start()
 
     def config(self, service):
         return load_config(overrides={
@@ -38,6 +39,7 @@ class Stack:
             "WEB_SERVER_ADDRESS": f"127.0.0.1:{self.ports[service]}",
             "RELAY_POLL_INTERVAL": 0.2,
             **({"DATA_DIR": str(self.data_dir)} if self.data_dir else {}),
+            **self.extra_config,
         })
 
     def start(self, *services):

@@ -32,7 +32,7 @@ def errors_csv(conn, job):
             cells.pop()
         cells = (cells + [""] * width)[:max(width, len(cells))]
         message = "; ".join(f"{e['field']}: {e['message']}" for e in errors[number])
-        writer.writerow([*cells, f"row {number}: {message}"])
+        writer.writerow(spreadsheets.neutralise_row([*cells, f"row {number}: {message}"]))
     return "\ufeff" + out.getvalue()
 
 
