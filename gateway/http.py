@@ -14,6 +14,7 @@ from services.common.logs import bind
 from services.common.paging import canonical_id
 from services.common.web import http, json_response
 
+from . import problems  # noqa: F401  (answers problems in the caller's language)
 from .auth import authenticate
 from .idempotency import run_once
 
