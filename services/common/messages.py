@@ -46,7 +46,7 @@ register({
                           "{name} must be one of {choices}",
                           "limit must be from 1 to {max}", "malformed cursor",
                           "some parameters are invalid: {names}",
-                          "'{name}' must not contain NUL characters"],
+                          "'format' must be csv or xlsx"],
     "parameter_required": ["{name} is required"],
     "invalid_if_match": ['If-Match must be a version as given in ETag, e.g. "3"',
                          'expected a version such as "3"'],
@@ -81,6 +81,6 @@ register({
     "too_long": ["must be at most {max} characters", "at most {max} characters"],
     "nul_character": ["must not contain NUL characters"],
     "invalid_unicode": ["must not contain unpaired surrogates (text that is not Unicode)"],
-    "not_allowed_value": ["must be one of {choices}", "not a known value"],
+    "not_allowed_value": ["must be one of {choices}", "not a known value", "csv or xlsx"],
     "out_of_range": ["must be an integer from 1 to {max}"],
 })

@@ -18,12 +18,13 @@ import time
 import uuid
 
 import orjson
+from eventlet import wsgi as eventlet_wsgi
 from nameko.web.handlers import HttpRequestHandler
-from nameko.web.server import WebServer, WsgiApp
+from nameko.web.server import HttpOnlyProtocol, WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from .errors import ClientfolioError, MethodNotAllowed, NotFound
+from .errors import BadRequest, ClientfolioError, MethodNotAllowed, NotFound
 from .metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 log = logging.getLogger(__name__)
@@ -207,9 +208,77 @@ class ProblemWsgiApp(WsgiApp):
         return response(environ, start_response)
 
 
+class UriTooLong(ClientfolioError):
+    status = 414
+    title = "URI too long"
+    code = "uri_too_long"
+
+
+class HeadersTooLarge(ClientfolioError):
+    status = 431
+    title = "Request header fields too large"
+    code = "headers_too_large"
+
+
+def _raw_problem(exc):
+    """A whole HTTP/1.0 response (status line, headers, body) for ``exc``, closing the
+    connection: what the server answers before the request reaches the application."""
+    body = json_dumps(problem_body(exc))
+    return (f"HTTP/1.0 {exc.status} {exc.title}\r\nConnection: close\r\n"
+            f"Content-Type: {PROBLEM_JSON}\r\nContent-Length: {len(body)}\r\n\r\n"
+            ).encode("latin-1") + body
+
+
+class _ProblemWriter:
+    """The connection's output stream, on which eventlet's server writes its own canned,
+    bodiless answers to a request line or headers it will not read (414, 400 "Header Line
+    Too Long"/"Headers Too Large", 400 for a bad Content-Length): each is replaced by
+    the same status as problem+json (431 for the headers)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, data):
+        if data[:10] == b"HTTP/1.0 4":
+            data = self._problem(bytes(data)) or data
+        return self._stream.write(data)
+
+    @staticmethod
+    def _problem(data):
+        if data == eventlet_wsgi.RESPONSE_414:
+            return _raw_problem(UriTooLong(
+                f"the request line is too long (at most {eventlet_wsgi.MAX_REQUEST_LINE} "
+                "bytes)"))
+        if data.startswith((b"HTTP/1.0 400 Header Line Too Long",
+                            b"HTTP/1.0 400 Headers Too Large")):
+            return _raw_problem(HeadersTooLarge(
+                "the request headers are too large (at most "
+                f"{eventlet_wsgi.MAX_HEADER_LINE} bytes per line)"))
+        if data.startswith(b"HTTP/1.0 400 Bad Request"):
+            _, _, reason = data.partition(b"\r\n\r\n")
+            return _raw_problem(BadRequest(reason.decode("latin-1").strip()
+                                           or "Bad request"))
+        return None
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+class ProblemProtocol(HttpOnlyProtocol):
+    """nameko's HTTP protocol whose own error answers are problem+json too."""
+
+    def handle_one_request(self):
+        if not isinstance(self.wfile, _ProblemWriter):
+            self.wfile = _ProblemWriter(self.wfile)
+        return super().handle_one_request()
+
+
 class ProblemWebServer(WebServer):
     def get_wsgi_app(self):
         return ProblemWsgiApp(self)
+
+    def get_wsgi_server(self, sock, wsgi_app, protocol=ProblemProtocol, debug=False):
+        return super().get_wsgi_server(sock, wsgi_app, protocol=protocol, debug=debug)
 
     def kill(self):
         # nameko's WebServer only closes its socket on stop(); a killed container
