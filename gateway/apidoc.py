@@ -15,6 +15,7 @@ every handler shares:
 """
 import copy
 
+import pycountry
 from iso4217 import Currency
 
 from gateway import problems
@@ -87,8 +88,32 @@ def complete(document):
                 _shared_statuses(document, path, method, operation)
                 _closed_request_body(document, operation)
     _bounded_dates(document)
+    _empty_means_absent(document)
     _links(document)
     return document
+
+
+def _empty_means_absent(document):
+    """An optional query parameter or header sent empty (``?status=``, as a form sends an
+    unfilled field) is read as left out: the document allows the empty value too."""
+    done = set()
+    for operations in document.get("paths", {}).values():
+        for method, operation in operations.items():
+            if method not in METHODS:
+                continue
+            for parameter in operation.get("parameters", ()):
+                parameter = _resolve(document, parameter)
+                if id(parameter) in done or parameter.get("required") \
+                        or parameter.get("in") not in ("query", "header"):
+                    continue
+                done.add(id(parameter))
+                if parameter.get("name") == "country" and parameter.get("in") == "query":
+                    parameter["schema"] = {
+                        "type": "string", "description": "ISO 3166-1 alpha-2",
+                        "enum": sorted(country.alpha_2 for country in pycountry.countries)}
+                schema = parameter.get("schema")
+                if schema:
+                    parameter["schema"] = {"anyOf": [schema, {"type": "string", "maxLength": 0}]}
 
 
 def _links(document):
