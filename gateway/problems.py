@@ -16,11 +16,11 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
-from services.billing import messages as _billing_messages  # noqa: F401  (registers codes)
+from services.billing.client import messages as _billing_messages  # noqa: F401  (registers codes)
 from services.common.errors import FIELD_CODE, ClientfolioError, Message
 from services.common.web import problem_body, set_problem_localizer
-from services.contacts import messages as _contacts_messages  # noqa: F401
-from services.projects import messages as _projects_messages  # noqa: F401
+from services.contacts.client import messages as _contacts_messages  # noqa: F401
+from services.projects.client import messages as _projects_messages  # noqa: F401
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locales"
 DOMAIN = "errors"

@@ -32,6 +32,15 @@ register({
     "uri_too_long": ["the request line is too long (at most {max} bytes)"],
     "headers_too_large": ["the request headers are too large (at most {max} bytes per line)"],
     "internal_error": ["The server could not complete the request; it has been logged."],
+    "service_unavailable": ["Service unavailable",
+                            "a service this request needs cannot be reached now; retry shortly",
+                            "a service did not answer in time; retry shortly"],
+})
+
+# The command path (services.common.application, context).
+register({
+    "version_mismatch": ["the resource has changed since that version; read it again"],
+    "bad_request": ["a command id is a text of 1-{max} characters"],
 })
 
 # Request bodies and parameters (the gateway's JSON parser and parameter checks).

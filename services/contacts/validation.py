@@ -59,7 +59,7 @@ from email_validator import EmailNotValidError, validate_email
 from stdnum import util as stdnum_util
 from stdnum.eu import vat as eu_vat
 
-from . import messages  # noqa: F401  (registers the codes of the messages below)
+from .client import messages  # noqa: F401  (registers the codes of the messages below)
 
 
 class InvalidValue(ValueError):

@@ -35,7 +35,7 @@ from decimal import Decimal, InvalidOperation
 from services.common.aggregate import Aggregate, applies
 from services.common.errors import Conflict, NotFound, ValidationFailed
 
-from . import messages  # noqa: F401  (registers the codes of the messages below)
+from .client import messages  # noqa: F401  (registers the codes of the messages below)
 
 # -- event types ----------------------------------------------------------------------
 

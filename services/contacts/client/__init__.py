@@ -12,5 +12,6 @@ and nothing else of contacts (``tests/unit/test_import_graph.py`` checks it).
                    formula neutralising
 ``exports``        the export of clients as CSV or XLSX, streamed
 ``events``         what a consumer of contacts' events needs for a replica of its clients
+``messages``       the codes and English templates of contacts' messages
 =================  ======================================================================
 """

@@ -5,7 +5,8 @@ from services.common.errors import register
 register({
     "not_found": ["no such {document}", "no such project"],
     "already_exists": ["this {document} already exists"],
-    "version_mismatch": ["the {document} is at version {current}, not {expected}"],
+    "version_mismatch": ["the {document} is at version {current}, not {expected}",
+                         "the {document} changed meanwhile; read it again"],
     "invalid_if_match": ["an integer"],
     "invalid_parameter": ["as_of must be a date (YYYY-MM-DD)", "unknown list parameters",
                           "status must be one of {choices}"],
