@@ -117,6 +117,7 @@ def await_token(service, request, principal):
     token = request.headers.get("Consistency-Token")
     if not token:
         return None
+    parse_token(token, SOURCES)  # 400 for a header that is not a token at all
     tokens = service.consistency_tokens
     plain = tokens.open(token, principal.workspace)
     applied = False
