@@ -20,7 +20,6 @@ from iso4217 import Currency
 
 from gateway import problems
 from services.common.errors import registered
-from services.common.schemas import MAX_DATE, MIN_DATE
 from services.common.web import PROBLEM_JSON, problem_type
 
 # YYYY-MM-DD from MIN_DATE (1900) to MAX_DATE (2199).

@@ -11,6 +11,7 @@ import functools
 import io
 from pathlib import Path
 
+import pycountry
 from babel import Locale, UnknownLocaleError
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -88,7 +89,31 @@ def translate(message, locale):
     message = Message.of(message, FIELD_CODE)
     template = catalog(locale).pgettext(message.code, message.template) \
         if locale != DEFAULT_LOCALE else message.template
-    return _fill(template, message.params) if message.params else template
+    if not message.params:
+        return template
+    return _fill(template, _localized_params(message.params, locale))
+
+
+def _localized_params(params, locale):
+    """``params`` with a country (named in English by the services) in ``locale``'s words."""
+    country = params.get("country")
+    if not country or locale == DEFAULT_LOCALE:
+        return params
+    code = _country_code(country)
+    name = Locale.parse(LOCALES[locale]).territories.get(code) if code else None
+    return {**params, "country": name} if name else params
+
+
+@functools.lru_cache(maxsize=512)
+def _country_code(name):
+    for key in ("alpha_2", "name", "common_name", "official_name"):
+        try:
+            found = pycountry.countries.get(**{key: name})
+        except (KeyError, LookupError):
+            found = None
+        if found is not None:
+            return found.alpha_2
+    return None
 
 
 def _fill(template, params):

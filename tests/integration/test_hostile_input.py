@@ -109,6 +109,12 @@ def test_hostile_bodies_parameters_and_requests(api):
             431, "headers_too_large")
     problem(session.get(f"{base}/no-such-thing", timeout=10), 404, "not_found")
 
+    # A problem's type leads to a short page about its code.
+    page = requests.get(f"{stack.url}/problems/json-too-deep", timeout=10)
+    assert page.status_code == 200 and "json_too_deep" in page.text
+    assert page.headers["Content-Type"].startswith("text/html")
+    problem(requests.get(f"{stack.url}/problems/no-such-code", timeout=10), 404, "not_found")
+
     # Still alive, and nothing refused was stored.
     names = [item["name"] for item in session.get(f"{base}/clients", timeout=10).json()["items"]]
     assert names == ["Hostile SL"]

@@ -16,6 +16,7 @@ CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"
 EXAMPLES = int(os.environ.get("OPENAPI_FUZZ_EXAMPLES", "3"))
 PHASES = os.environ.get("OPENAPI_FUZZ_PHASES", "examples,fuzzing,stateful")
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
 
 
 def run_schemathesis(stack, tmp_path, examples=EXAMPLES, phases=PHASES):
@@ -32,8 +33,9 @@ def run_schemathesis(stack, tmp_path, examples=EXAMPLES, phases=PHASES):
         "--generation-deterministic",
         *os.environ.get("OPENAPI_FUZZ_ARGS", "").split(),
     ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=900,
-                          env={**os.environ, "NO_COLOR": "1",
+    # Run in tmp_path: schemathesis keeps a cache of its findings in its working directory.
+    return subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=tmp_path,
+                          env={**os.environ, "NO_COLOR": "1", "PYTHONPATH": str(ROOT),
                                "SCHEMATHESIS_HOOKS": "tests.integration.schemathesis_hooks"})
 
 

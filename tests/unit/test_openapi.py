@@ -34,3 +34,29 @@ def test_every_api_operation_documents_401_and_every_write_403():
             missing += [(method, path, code) for code in needed
                         if code not in operation["responses"]]
     assert not missing
+
+
+def test_the_documented_date_range_is_the_enforced_one():
+    import re
+    from datetime import timedelta
+
+    from gateway.apidoc import DATE_PATTERN
+    from services.common.schemas import MAX_DATE, MIN_DATE
+
+    for day, inside in ((MIN_DATE, True), (MAX_DATE, True),
+                        (MIN_DATE - timedelta(days=1), False),
+                        (MAX_DATE + timedelta(days=1), False)):
+        assert bool(re.fullmatch(DATE_PATTERN, day.isoformat())) is inside, day
+
+
+def test_problem_codes_are_documented_and_type_pages_exist():
+    from gateway.apidoc import problem_page
+
+    document = load_openapi()
+    codes = document["components"]["schemas"]["ProblemCode"]["enum"]
+    for code in ("duplicate_tax_id", "version_mismatch", "idempotency_key_in_flight",
+                 "transition_not_allowed", "validation_failed", "json_too_deep",
+                 "nul_character", "invalid_unicode", "uri_too_long", "headers_too_large"):
+        assert code in codes
+        assert code in problem_page(code)
+    assert problem_page("no_such_code") is None

@@ -80,3 +80,13 @@ def test_distinct_conflicts_have_distinct_types():
         "invoice is already void", "this client is archived; restore it before changing it")}
     assert conflicts == {"duplicate_tax_id", "idempotency_key_in_flight",
                          "transition_not_allowed", "client_archived"}
+
+
+def test_a_country_named_in_a_message_is_named_in_the_callers_language():
+    error = ValidationFailed("some fields are invalid",
+                             {"phone": ["not a valid phone number for Spain"]})
+    assert problems.localize_problem(error, "ca")["errors"] == {
+        "phone": ["no és un número de telèfon vàlid per a Espanya"]}
+    assert problems.localize_problem(error, "pt-BR")["errors"] == {
+        "phone": ["não é um número de telefone válido para Espanha"]}
+    assert error.codes == {"phone": ["invalid_phone"]}
