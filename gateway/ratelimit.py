@@ -95,7 +95,7 @@ class MemoryStore:
 
 
 class RedisStore:
-    """Counts in Redis, one script call per request."""
+    """Counts in Redis: one script call counts a batch of requests in every key."""
 
     def __init__(self, url, prefix="clientfolio:ratelimit:"):
         import redis
