@@ -8,7 +8,7 @@ import argparse
 import subprocess
 import sys
 
-SUITES = ["kernel", "overview", "contacts", "projects", "billing", "imports"]
+SUITES = ["kernel", "commands", "overview", "contacts", "projects", "billing", "imports"]
 
 
 def available(suite):

@@ -22,6 +22,7 @@ from sqlalchemy import (
     insert,
     inspect,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import OperationalError
@@ -32,6 +33,7 @@ from services.common.inbox import Inbox, InboxTables
 from .projections import HANDLERS
 
 STATE_CACHE_SECONDS = 0.5
+ENSURE_LOCK_KEY = 0x636C69656E74  # pg_advisory_xact_lock key of the first generation's creation
 
 state_metadata = MetaData()
 read_model_state_table = Table(
@@ -152,6 +154,11 @@ class ReadModel:
     def ensure(self):
         """Create generation 1 on a new database (idempotent, safe across replicas)."""
         with self.database.write() as conn:
+            if self.database.is_postgres:
+                # Replicas starting together on a new database take turns (two CREATE
+                # TABLEs of the same name collide in PostgreSQL's catalog).
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                             {"key": ENSURE_LOCK_KEY})
             row = conn.execute(select(read_model_state_table)).first()
             if row is None:
                 self.tables(1).create(conn)

@@ -34,11 +34,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import eventlet
-from sqlalchemy import Column, MetaData, PrimaryKeyConstraint, String, Table, Text, and_, \
-    delete, insert, select
+from sqlalchemy import Column, MetaData, PrimaryKeyConstraint, String, Table, Text, delete
 from sqlalchemy.exc import IntegrityError
 
 from . import faults
+from .db import driver_rows
 from .envelope import format_time, utc_now
 from .errors import ConcurrencyError, PreconditionFailed
 from .eventstore import EventStore, StreamAppend
@@ -58,6 +58,18 @@ command_records_table = Table(
     Column("recorded_at", String(32), nullable=False, index=True),
     PrimaryKeyConstraint("workspace", "command_id", "command", name="pk_command_records"),
 )
+
+
+_LOOKUP = ("SELECT outcome FROM command_records WHERE workspace = ? AND command_id = ? "
+           "AND command = ?")
+_RECORD = ("INSERT INTO command_records (workspace, command_id, command, outcome, recorded_at) "
+           "VALUES (?, ?, ?, ?, ?)")
+
+
+def psycopg2_integrity_error():
+    import psycopg2
+
+    return psycopg2.IntegrityError
 
 
 def create_command_records_table(bind):
@@ -190,6 +202,20 @@ def run_within(conn, ctx, work, projector, retry=DEFAULT_RETRY):
         return result
 
 
+def with_retries(run, retry=DEFAULT_RETRY, errors=(ConcurrencyError, IntegrityError)):
+    """``run()`` (a whole transaction), rerun when a concurrent write committed first:
+    the kernel's one retry policy (bounded, jittered). Never call it inside a
+    transaction."""
+    for attempt in range(1, retry.attempts + 1):
+        try:
+            return run()
+        except errors:
+            if attempt == retry.attempts:
+                raise
+            log.info("a concurrent write committed first; retrying (%d)", attempt)
+            retry.pause(attempt)
+
+
 class Application:
     """Runs commands against one service's event store (see the module doc)."""
 
@@ -239,18 +265,32 @@ class Application:
     @staticmethod
     def recorded(conn, workspace, command_id, name):
         """The recorded outcome of a command (None if it never ran)."""
-        table = command_records_table
-        row = conn.execute(select(table.c.outcome).where(and_(
-            table.c.workspace == workspace, table.c.command_id == command_id,
-            table.c.command == name))).first()
-        return None if row is None else json.loads(row.outcome)
+        # The driver's own statements: on every command, SQLAlchemy's statement
+        # handling would cost more CPU than the lookup itself.
+        if conn.dialect.name == "postgresql":
+            rows = driver_rows(conn, _LOOKUP.replace("?", "%s"), (workspace, command_id, name))
+        else:
+            rows = conn.exec_driver_sql(_LOOKUP, (workspace, command_id, name)).all()
+        return json.loads(rows[0][0]) if rows else None
+
+    def record(self, conn, ctx, name, outcome):
+        """Record a command's outcome in the caller's transaction, for a command that
+        writes in several transactions (a revert in chunks): its last one records."""
+        if ctx.command_id:
+            self._record(conn, ctx.workspace, ctx.command_id, name, outcome)
 
     @staticmethod
     def _record(conn, workspace, command_id, name, outcome):
-        conn.execute(insert(command_records_table).values(
-            workspace=workspace, command_id=command_id, command=name,
-            outcome=json.dumps(outcome, default=str, separators=(",", ":")),
-            recorded_at=format_time(utc_now())))
+        values = (workspace, command_id, name,
+                  json.dumps(outcome, default=str, separators=(",", ":")),
+                  format_time(utc_now()))
+        if conn.dialect.name == "postgresql":
+            try:
+                driver_rows(conn, _RECORD.replace("?", "%s") + " RETURNING 1", values)
+            except psycopg2_integrity_error() as exc:
+                raise IntegrityError(_RECORD, None, exc) from exc
+        else:
+            conn.exec_driver_sql(_RECORD, values)
 
     def prune(self, older_than_seconds):
         """Forget command records older than the given age (a repeat after that runs

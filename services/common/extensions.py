@@ -77,6 +77,14 @@ class ServiceStore:
         """Run the command ``name`` exactly once per command id (``Application.execute``)."""
         return self.application.execute(ctx, name, work, **options)
 
+    def recorded(self, ctx, name):
+        """The outcome of the command ``name`` of ``ctx``'s command id if it ran, else
+        None: for a command whose input is consumed by its first run (an upload's parts)."""
+        if not ctx.command_id:
+            return None
+        with self.db.read() as conn:
+            return self.application.recorded(conn, ctx.workspace, ctx.command_id, name)
+
 
 class EventSourcedStore(DependencyProvider):
     """The service's database with its migrations applied, its event store, and

@@ -31,7 +31,8 @@ class CommandRpc(Rpc):
 
     def handle_message(self, body, message):
         args = body.get("args") if isinstance(body, dict) else None
-        if args and isinstance(args[0], dict) and not args[0].get("command_id"):
+        if args and isinstance(args[0], dict) and "workspace" in args[0] \
+                and not args[0].get("command_id"):
             correlation_id = message.properties.get("correlation_id")
             if correlation_id:
                 args[0]["command_id"] = f"rpc:{correlation_id}"

@@ -29,19 +29,20 @@ class ClientFilesRpc(ClientWrites):
         target = self.storage.photo_path(canonical_uuid(client_id) or str(uuid.UUID(int=0)))
         staged = None
 
-        def command(conn):
+        def command(uow):
             nonlocal staged
-            client = self._load(conn, ctx, client_id)
+            conn = uow.conn
+            client = self._load(uow, ctx, client_id)
             client.change_photo(content_type, len(content))
             if staged is None:
                 staged = self.storage.stage(content, target)
-            self._save(conn, ctx, client)
+            self._save(uow, client)
             self.storage.commit(staged, target)  # last step before the commit
             staged = None
             return self._answer(conn, ctx, client)
 
         try:
-            return self._write(command)
+            return self._write(ctx, "set_photo", command)
         finally:
             if staged is not None:
                 self.storage.discard(staged)
@@ -69,13 +70,14 @@ class ClientFilesRpc(ClientWrites):
         """Remove the client's photo; 404 if it has none."""
         ctx = CommandContext.load(ctx)
 
-        def command(conn):
-            client = self._load(conn, ctx, client_id)
+        def command(uow):
+            conn = uow.conn
+            client = self._load(uow, ctx, client_id)
             client.remove_photo()
-            self._save(conn, ctx, client)
+            self._save(uow, client)
             return self._answer(conn, ctx, client)
 
-        result = self._write(command)
+        result = self._write(ctx, "remove_photo", command)
         self.storage.discard(self.storage.photo_path(result["client"]["id"]))
         return result
 
@@ -87,22 +89,26 @@ class ClientFilesRpc(ClientWrites):
         most 20 MiB; its type checked by content):
         ``{"file": {id, name, size, content_type, uploaded_at}, "client", "position"}``."""
         ctx = CommandContext.load(ctx)
+        answered = self.store.recorded(ctx, "attach_file")
+        if answered is not None:  # a repeat: the upload's parts were taken by the first run
+            return answered
         content = read_content(self.store.db, ctx.workspace, data, file_rules.MAX_FILE_BYTES)
         name = file_rules.clean_file_name(name)
         content_type = file_rules.attachment_type(name, content)
-        file_id = str(uuid.uuid4())
+        file_id = ctx.new_id("file")
         target = self.storage.file_path(canonical_uuid(client_id) or str(uuid.UUID(int=0)),
                                         file_id)
         staged = None
 
-        def command(conn):
+        def command(uow):
             nonlocal staged
-            client = self._load(conn, ctx, client_id)
+            conn = uow.conn
+            client = self._load(uow, ctx, client_id)
             client.attach_file(file_id, name, len(content), content_type)
             take_upload(conn, ctx.workspace, data)
             if staged is None:
                 staged = self.storage.stage(content, target)
-            self._save(conn, ctx, client)
+            self._save(uow, client)
             self.storage.commit(staged, target)
             staged = None
             answer = self._answer(conn, ctx, client)
@@ -110,7 +116,7 @@ class ClientFilesRpc(ClientWrites):
             return answer
 
         try:
-            return self._write(command)
+            return self._write(ctx, "attach_file", command)
         finally:
             if staged is not None:
                 self.storage.discard(staged)
@@ -166,12 +172,13 @@ class ClientFilesRpc(ClientWrites):
         if file_key is None:
             raise NotFound("no such file")
 
-        def command(conn):
-            client = self._load(conn, ctx, client_id)
+        def command(uow):
+            conn = uow.conn
+            client = self._load(uow, ctx, client_id)
             client.remove_file(file_key)
-            self._save(conn, ctx, client)
+            self._save(uow, client)
             return self._answer(conn, ctx, client)
 
-        result = self._write(command)
+        result = self._write(ctx, "remove_file", command)
         self.storage.discard(self.storage.file_path(result["client"]["id"], file_key))
         return result

@@ -55,10 +55,11 @@ class MergesRpc(ClientWrites):
         if errors:
             raise ValidationFailed("some fields are invalid", errors)
 
-        def command(conn):
+        def command(uow):
+            conn = uow.conn
             self._lock(conn, [survivor_id, *duplicate_ids])
-            survivor = self._load(conn, ctx, survivor_id, lock=False)
-            dups = [self._load(conn, ctx, i, lock=False) for i in duplicate_ids]
+            survivor = self._load(uow, ctx, survivor_id, lock=False)
+            dups = [self._load(uow, ctx, i, lock=False) for i in duplicate_ids]
             choices = {name: (canonical_uuid(value) or value)
                        for name, value in (fields or {}).items()}
             changes = plan_merge(survivor, dups, choices)
@@ -75,6 +76,8 @@ class MergesRpc(ClientWrites):
             diff = {name: [before.get(name), value] for name, value in changes.items()}
             moves = {"from": merged_ids, "to": survivor.id, "records": MOVES}
             if dry_run:
+                for aggregate in (survivor, *dups):
+                    aggregate.collect()  # nothing of a dry run is stored
                 now = format_time(utc_now())
                 record = queries.client_record(survivor, survivor.version, now)
                 record["updated_at"] = queries.get_client(conn, ctx.workspace,
@@ -82,12 +85,12 @@ class MergesRpc(ClientWrites):
                 return {"client": record, "merge_id": None, "merged_ids": merged_ids,
                         "changes": diff, "moves": moves, "dry_run": True,
                         "position": survivor.position}
-            merge_id = str(uuid.uuid4())
+            merge_id = ctx.new_id("merge")
             for dup in dups:
                 dup.archive(merged_into=survivor.id, merge_id=merge_id)
             merge = Merge(merge_stream_id(merge_id))
             merge.merge(merge_id, survivor.id, merged_ids, changes)
-            stored = self._append_together(conn, ctx, [survivor, *dups], merge)
+            stored = self._save(uow, survivor, *dups, merge)
             conn.execute(client_merges_table.insert().values(
                 id=merge_id, workspace=ctx.workspace, survivor_id=survivor.id,
                 merged_ids=json.dumps(merged_ids), changes=json.dumps(changes),
@@ -97,7 +100,7 @@ class MergesRpc(ClientWrites):
                     "merge_id": merge_id, "merged_ids": merged_ids, "changes": diff,
                     "moves": moves, "dry_run": False, "position": stored[-1].position}
 
-        result = self._write(command)
+        result = self._write(ctx, "merge_clients", command)
         if result["dry_run"]:
             result["moves"]["counts"] = self._count_moves(ctx, result["merged_ids"])
         return result
@@ -148,31 +151,31 @@ class MergesRpc(ClientWrites):
                                    {"merge_id": ["the id of the merge to undo is required"]})
         merge_key = canonical_uuid(merge_id)
 
-        def command(conn):
+        def command(uow):
+            conn = uow.conn
             merges = client_merges_table
             row = conn.execute(select(merges).where(merges.c.id == merge_key)
                                .where(merges.c.workspace == ctx.workspace)).first() \
                 if merge_key else None
             if row is not None:
                 self._lock(conn, [row.survivor_id, *json.loads(row.merged_ids)])
-            survivor = self._load(conn, ctx, survivor_id, lock=False)
+            survivor = self._load(uow, ctx, survivor_id, lock=False)
             row = conn.execute(select(merges).where(merges.c.id == merge_key)
                                .where(merges.c.workspace == ctx.workspace)).first() \
                 if merge_key else None
             if row is None or row.survivor_id != survivor.id:
                 raise NotFound("no such merge for this client")
-            merge = Merge.rehydrate(merge_stream_id(merge_key), self.store.events.read_stream(
-                merge_stream_id(merge_key), conn=conn))
+            merge = uow.load(Merge, merge_stream_id(merge_key))
             merge.unmerge()
             survivor.ensure_active()
             before = survivor.state()
             reverts = unmerge_reverts(survivor, json.loads(row.changes), json.loads(row.previous))
             survivor.update(reverts)
-            dups = [self._load(conn, ctx, i, lock=False) for i in json.loads(row.merged_ids)]
+            dups = [self._load(uow, ctx, i, lock=False) for i in json.loads(row.merged_ids)]
             for dup in dups:
                 dup.restore(merge_id=merge_key)
             self._check_unmerged_tax_ids(conn, ctx, survivor, dups)
-            stored = self._append_together(conn, ctx, [survivor, *dups], merge)
+            stored = self._save(uow, survivor, *dups, merge)
             now = stored[-1].occurred_at
             conn.execute(update(merges).where(merges.c.id == merge_key)
                          .values(unmerged_at=now))
@@ -182,7 +185,7 @@ class MergesRpc(ClientWrites):
                                 for name, value in reverts.items()},
                     "position": stored[-1].position}
 
-        return self._write(command)
+        return self._write(ctx, "unmerge_clients", command)
 
     def _check_unmerged_tax_ids(self, conn, ctx, survivor, dups):
         involved = [survivor, *dups]

@@ -12,7 +12,6 @@ entrypoints per job, each in its own module: ``merges`` (duplicates and merges),
 ``attachments`` (photo and files), ``uploads`` (large files in parts), ``imports``
 (import jobs).
 """
-import logging
 import uuid
 
 from nameko.dependency_providers import Config
@@ -39,9 +38,7 @@ from .merges import MergesRpc
 from .schemas import flatten_errors, validate_client  # noqa: F401  (flatten_errors: API)
 from .uploads import UploadsRpc
 from .validation import duplicate_keys
-from .writes import TAX_FIELDS, ClientWrites, canonical_uuid, tax_conflict
-
-log = logging.getLogger(__name__)
+from .writes import TAX_FIELDS, ClientWrites, canonical_uuid, project_changes, tax_conflict
 
 migrate = migrator(__file__)
 
@@ -73,7 +70,9 @@ class ContactsService(MergesRpc, ClientFilesRpc, ClientImportsRpc, UploadsRpc, C
     name = "contacts"
 
     config = Config()
-    store = EventSourcedStore("contacts", migrate)
+    store = EventSourcedStore("contacts", migrate, projector=project_changes)
+    # The events this service keeps: projects' and billing's events naming a client, for
+    # its history (``timeline.HANDLERS``).
     consumer = EventConsumerProvider("contacts", "contacts", migrate, timeline.HANDLERS)
     storage = file_rules.FileStorageProvider()
     projects_rpc = RpcProxy("projects")
@@ -88,18 +87,19 @@ class ContactsService(MergesRpc, ClientFilesRpc, ClientImportsRpc, UploadsRpc, C
         """Register a client; returns ``{"client", "position"}``."""
         ctx = CommandContext.load(ctx)
         fields = validate_client(data)
-        client_id = str(uuid.uuid4())
+        client_id = ctx.new_id("client")
 
-        def command(conn):
+        def command(uow):
+            conn = uow.conn
             client = Client(client_id)
             client.register(ctx.workspace, fields, format_time(utc_now()))
             holder = queries.tax_id_holder(conn, ctx.workspace, client.state())
             if holder:
                 raise tax_conflict(holder)
-            self._save(conn, ctx, client, is_new=True)
+            self._save(uow, client)
             return self._answer(conn, ctx, client)
 
-        return self._write(command)
+        return self._write(ctx, "create_client", command)
 
     @rpc
     def get_client(self, ctx, client_id):
@@ -149,8 +149,9 @@ class ContactsService(MergesRpc, ClientFilesRpc, ClientImportsRpc, UploadsRpc, C
         ctx = CommandContext.load(ctx)
         expected_version = _expected(expected_version)
 
-        def command(conn):
-            client = self._load(conn, ctx, client_id)
+        def command(uow):
+            conn = uow.conn
+            client = self._load(uow, ctx, client_id)
             self._check_version(client, expected_version)
             client.ensure_active()
             values = validate_client(changes, partial=True, current=client.state())
@@ -161,10 +162,10 @@ class ContactsService(MergesRpc, ClientFilesRpc, ClientImportsRpc, UploadsRpc, C
                                                exclude=[client.id])
                 if holder:
                     raise tax_conflict(holder)
-            self._save(conn, ctx, client)
+            self._save(uow, client)
             return self._answer(conn, ctx, client)
 
-        return self._write(command, expected_version)
+        return self._write(ctx, "update_client", command, expected_version)
 
     @rpc
     def archive_client(self, ctx, client_id, expected_version=None):
@@ -172,14 +173,15 @@ class ContactsService(MergesRpc, ClientFilesRpc, ClientImportsRpc, UploadsRpc, C
         ctx = CommandContext.load(ctx)
         expected_version = _expected(expected_version)
 
-        def command(conn):
-            client = self._load(conn, ctx, client_id)
+        def command(uow):
+            conn = uow.conn
+            client = self._load(uow, ctx, client_id)
             self._check_version(client, expected_version)
             client.archive()
-            self._save(conn, ctx, client)
+            self._save(uow, client)
             return self._answer(conn, ctx, client)
 
-        return self._write(command, expected_version)
+        return self._write(ctx, "archive_client", command, expected_version)
 
     @rpc
     def restore_client(self, ctx, client_id, expected_version=None):
@@ -188,18 +190,19 @@ class ContactsService(MergesRpc, ClientFilesRpc, ClientImportsRpc, UploadsRpc, C
         ctx = CommandContext.load(ctx)
         expected_version = _expected(expected_version)
 
-        def command(conn):
-            client = self._load(conn, ctx, client_id)
+        def command(uow):
+            conn = uow.conn
+            client = self._load(uow, ctx, client_id)
             self._check_version(client, expected_version)
             client.restore()
             holder = queries.tax_id_holder(conn, ctx.workspace, client.state(),
                                            exclude=[client.id])
             if holder:
                 raise tax_conflict(holder)
-            self._save(conn, ctx, client)
+            self._save(uow, client)
             return self._answer(conn, ctx, client)
 
-        return self._write(command, expected_version)
+        return self._write(ctx, "restore_client", command, expected_version)
 
     @rpc
     def list_clients(self, ctx, params=None):

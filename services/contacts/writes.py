@@ -1,22 +1,19 @@
 """Contacts' write plumbing: every command's events and query rows, in one transaction.
 
-- :class:`ClientWrites` is what the service's commands run through (``_write`` retries
-  a command on a concurrent append, ``_load``/``_lock`` the client, ``_save``/
-  ``_append_together`` project then append). It needs the service's ``store`` (an
-  ``EventSourcedStore``) and nothing else.
+- :class:`ClientWrites` is what the service's commands run through: ``_write`` runs a
+  command in the kernel's unit of work, ``_load``/``_lock`` the client, ``_save``
+  appends and projects what aggregates recorded (``project_changes``). It needs the
+  service's ``store`` (an ``EventSourcedStore``) and nothing else.
 - :func:`append_clients` is the same for many clients at once (an import batch, a
   revert), with the query tables written in bulk by :func:`project_batch`.
 """
 import logging
 import uuid
-from dataclasses import dataclass
 
 from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy.exc import IntegrityError
 
 from services.common.db import bulk_insert
-from services.common.envelope import format_time, utc_now
-from services.common.errors import ConcurrencyError, Conflict, NotFound, PreconditionFailed
+from services.common.errors import Conflict, NotFound, PreconditionFailed
 from services.common.eventstore import StreamAppend
 
 from . import queries, timeline
@@ -26,7 +23,6 @@ from .validation import search_text
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 5  # a write without If-Match retries this often on a concurrent append
 TAX_FIELDS = ("tax_id", "country", "address")  # what a client's tax id key depends on
 
 
@@ -43,48 +39,27 @@ def tax_conflict(holder):
                     extra={"existing_id": holder})
 
 
-@dataclass(frozen=True)
-class PendingEvent:
-    """An event about to be appended, as the projection sees it."""
-
-    type: str
-    data: dict
-    stream_version: int
-    occurred_at: str
-
-
-def _pending(version, events):
-    now = format_time(utc_now())
-    return [PendingEvent(event.type, event.data, version + index, now)
-            for index, event in enumerate(events, start=1)]
+def project_changes(conn, changes):
+    """The unit of work's projector: a client's query rows after its events, a merge's
+    record in the timeline (``application.Change``)."""
+    for change in changes:
+        if isinstance(change.aggregate, Client):
+            queries.project(conn, change.aggregate, change.envelopes, change.created)
+        else:
+            timeline.store_merge_events(conn, change.envelopes)
 
 
 class ClientWrites:
-    """Mixin of ``ContactsService`` and of its command groups: the write plumbing
-    (uses ``self.store`` only)."""
+    """Mixin of ``ContactsService`` and of its command groups: contacts' commands run
+    through the kernel's unit of work (``store.execute``: exactly once per command id,
+    events, query rows and the command's outcome in one transaction)."""
 
-    def _write(self, command, expected_version=None):
-        """Run ``command(conn)`` in a write transaction.
-
-        A concurrent append to the same stream (``ConcurrencyError``) means the caller's
-        version is stale: 412 when it named one (If-Match), otherwise the command runs
-        again on fresh state, a few times.
-        """
-        for attempt in range(MAX_ATTEMPTS):
-            try:
-                with self.store.db.write() as conn:
-                    return command(conn)
-            except ConcurrencyError:
-                if expected_version is not None:
-                    raise PreconditionFailed(
-                        "the client has changed since that version; read it again") from None
-                if attempt + 1 == MAX_ATTEMPTS:
-                    raise Conflict("too many concurrent changes to this client; retry") \
-                        from None
-            except IntegrityError:
-                if attempt + 1 == MAX_ATTEMPTS:
-                    raise
-                log.info("contacts: integrity error on write, retrying", exc_info=True)
+    def _write(self, ctx, name, command, expected_version=None):
+        """Run ``command(uow)`` as the command ``name``: a concurrent append reruns it on
+        fresh state, or is 412 when the caller named the version it expects (If-Match)."""
+        return self.store.execute(
+            ctx, name, command, expected_version=expected_version,
+            stale="the client has changed since that version; read it again")
 
     @staticmethod
     def _lock(conn, client_ids):
@@ -97,17 +72,15 @@ class ClientWrites:
             conn.execute(select(clients_table.c.id).where(clients_table.c.id.in_(ids))
                          .order_by(clients_table.c.id).with_for_update())
 
-    def _load(self, conn, ctx, client_id, lock=True):
+    def _load(self, uow, ctx, client_id, lock=True):
         """The client aggregate (``NotFound`` unless it is in the caller's workspace)."""
         stream_id = canonical_uuid(client_id)
         if stream_id is None:
             raise NotFound("no such client")
         if lock:
-            self._lock(conn, [stream_id])
-        events = self.store.events.read_stream(stream_id, conn=conn)
-        client = Client.rehydrate(stream_id, events)
+            self._lock(uow.conn, [stream_id])
+        client = uow.load(Client, stream_id)
         client.ensure_in(ctx.workspace)
-        client.position = events[-1].position
         return client
 
     @staticmethod
@@ -117,50 +90,16 @@ class ClientWrites:
                 f"the client is at version {client.version}, not {expected_version}; "
                 "read it again", extra={"version": client.version})
 
-    def _save(self, conn, ctx, client, is_new=False):
-        """Project the client's pending events, then append them; returns the envelopes.
-
-        The query tables are written first: the append takes the store's position
-        counter (a row lock held until commit), so it comes last to keep that short.
-        """
-        events = client.collect()
-        if not events:
-            return []
-        queries.project(conn, client, _pending(client.version, events), is_new)
-        stored = self.store.events.append(
-            client.id, client.version, events, workspace=ctx.workspace, actor=ctx.actor,
-            correlation_id=ctx.correlation_id, conn=conn)
-        client.version = stored[-1].stream_version
-        client.position = stored[-1].position
-        return stored
+    @staticmethod
+    def _save(uow, *aggregates):
+        """Append what the aggregates recorded (one batch) and project it."""
+        for aggregate in aggregates:
+            uow.add(aggregate)
+        return uow.save()
 
     def _answer(self, conn, ctx, client):
         return {"client": queries.get_client(conn, ctx.workspace, client.id),
                 "position": client.position}
-
-    def _append_together(self, conn, ctx, clients, merge):
-        """Append the clients' and the merge's pending events in ONE batch, then project."""
-        pending = {client.id: (client, client.version, client.collect()) for client in clients}
-        for client, version, events in pending.values():
-            if events:
-                queries.project(conn, client, _pending(version, events), is_new=False)
-        merge_events = merge.collect()
-        appends = [StreamAppend(cid, version, events, ctx.workspace, ctx.actor,
-                                ctx.correlation_id)
-                   for cid, (_, version, events) in pending.items()]
-        appends.append(StreamAppend(merge.id, merge.version, merge_events, ctx.workspace,
-                                    ctx.actor, ctx.correlation_id))
-        stored = self.store.events.append_batch(appends, conn=conn)
-        by_stream = {}
-        for envelope in stored:
-            by_stream.setdefault(envelope.stream_id, []).append(envelope)
-        for cid, (client, _, _) in pending.items():
-            envelopes = by_stream.get(cid)
-            if envelopes:
-                client.version = envelopes[-1].stream_version
-                client.position = envelopes[-1].position
-        timeline.store_merge_events(conn, by_stream.get(merge.id, []))
-        return stored
 
 
 # -- many clients at once (imports, reverts) ---------------------------------------------
@@ -205,8 +144,8 @@ def project_batch(conn, items, occurred_at):
 
 
 def append_clients(store, conn, ctx, touched, occurred_at):
-    """Project then append the pending events of ``touched`` ({id: (client, version,
-    is_new)}) in one batch."""
+    """Append then project the pending events of ``touched`` ({id: (client, version,
+    is_new)}) in one batch (the unit of work's order, with bulk statements)."""
     items, appends = [], []
     for client, version, is_new in touched.values():
         events = client.collect()
@@ -217,5 +156,6 @@ def append_clients(store, conn, ctx, touched, occurred_at):
                                     ctx.correlation_id))
     if not items:
         return []
+    stored = store.append_batch(appends, conn=conn)
     project_batch(conn, items, occurred_at)
-    return store.append_batch(appends, conn=conn)
+    return stored
