@@ -14,8 +14,8 @@ from services.common.logs import bind
 from services.common.paging import canonical_id
 from services.common.web import http, json_response
 
-from .auth import authenticate
 from .idempotency import run_once
+from .sessions import request_principal
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def api(method, url, role="viewer"):
     def decorate(fn):
         @functools.wraps(fn)
         def endpoint(self, request, **path):
-            principal = authenticate(self.db, request.headers.get("Authorization"))
+            principal = request_principal(self.db, request)  # a token, or the browser's session
             bind(principal.workspace, request.headers.get("X-Correlation-Id"))
             principal.require(role)
             if (request.content_length or 0) > MAX_REQUEST_BYTES:
