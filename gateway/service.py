@@ -21,6 +21,7 @@ from .api.projects import ProjectsApi
 from .api.system import SystemApi
 from .projections import HANDLERS
 from .readmodel import read_model_for
+from .web.pages import WebApp
 
 migrate = migrator(__file__)
 
@@ -45,7 +46,7 @@ def live_inbox(database):
 
 
 class GatewayService(SystemApi, ClientImportsApi, ClientsApi, OverviewApi, ProjectsApi,
-                     BillingApi):
+                     BillingApi, WebApp):
     name = "gateway"
 
     config = Config()
