@@ -1,17 +1,23 @@
-"""Browser tests: Playwright for Python driving Debian's Chromium against the in-process stack.
+"""Browser tests: Playwright for Python driving Debian's Chromium against the integration
+tests' stack, which runs in a process of its own (``stack_process.py``): this process is
+not monkey-patched by eventlet, so it must not import ``tests.conftest``. ``make test`` runs
+them apart: ``pytest tests/browser --confcutdir=tests/browser``.
 
 One stack per module (it takes seconds to start); each test signs in its own person.
 Screenshots of every screen go to ``build/screenshots/`` at 1280x800 and 390x844.
 """
+import json
 import os
 import secrets
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import requests
 
-from gateway import people
-from tests.integration.conftest import Stack, sqlite_urls
+from gateway import auth, people
+from services.common.db import get_database
 
 CHROMIUM = os.environ.get("CLIENTFOLIO_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -35,34 +41,39 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def web(vhosts, tmp_path_factory):
+def web():
     """The whole stack (SQLite) for this module's tests, with helpers for people."""
-    directory = tmp_path_factory.mktemp("web")
-    stack = Stack(vhosts.create(), sqlite_urls(directory), data_dir=directory / "data")
-    stack.start()
-    yield Web(stack)
-    stack.close()
+    root = Path(__file__).resolve().parents[2]
+    process = subprocess.Popen([sys.executable, "-m", "tests.browser.stack_process"],
+                               cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               text=True)
+    line = process.stdout.readline()
+    if not line:
+        process.wait(timeout=30)
+        pytest.fail(f"the stack did not start (exit code {process.returncode})")
+    yield Web(json.loads(line))
+    process.stdin.close()
+    process.wait(timeout=60)
 
 
 class Web:
-    def __init__(self, stack):
-        self.stack = stack
-        self.url = stack.url
-
-    @property
-    def db(self):
-        return self.stack.database("gateway")
+    def __init__(self, started):
+        self.url = started["url"]
+        self.db = get_database(started["databases"]["gateway"])
 
     def user(self, workspace=None, role="member", password=PASSWORD):
         """A new person with a membership of ``workspace`` (a new one when None)."""
         workspace = workspace or f"ws-{secrets.token_hex(4)}"
         email = f"{role}-{secrets.token_hex(4)}@example.com"
-        self.stack.token(workspace)  # migrates the gateway's database
         people.create_user(self.db, workspace, email, role, password)
         return Person(email, password, workspace, role)
 
     def api(self, workspace, role="admin"):
-        return self.stack.session(workspace, role)
+        """A requests session with a bearer token of ``workspace``."""
+        session = requests.Session()
+        session.headers["Authorization"] = \
+            f"Bearer {auth.create_token(self.db, workspace, role)[1]}"
+        return session
 
 
 class Person:
