@@ -397,9 +397,9 @@ class WebApp:
                                               view.principal.workspace, ids, today_utc())
         query = {name: value for name, value in filters.items() if value}
         export = urllib.parse.urlencode({**query, "format": "csv"})
-        template = "clients_results.html" if is_htmx(request) and \
-            request.headers.get("HX-Target") == "results" else "clients.html"
-        return view.render(template, filters=filters, items=page_items, figures=figures,
+        partial = is_htmx(request) and request.headers.get("HX-Target") == "results"
+        template = "clients_results.html" if partial else "clients.html"
+        return view.render(template, partial=partial, filters=filters, items=page_items, figures=figures,
                            next_url="/clients?" + urllib.parse.urlencode(
                                {**query, "cursor": next_cursor}) if next_cursor else None,
                            first_url="/clients?" + urllib.parse.urlencode(query)
