@@ -9,7 +9,7 @@ def N_(text):
 
 LABELS = {
     # kinds, genders, roles
-    "company": N_("Company"), "person": N_("Person"),
+    "kind.company": N_("Company"), "kind.person": N_("Person"),
     "female": N_("Female"), "male": N_("Male"), "non-binary": N_("Non-binary"),
     "undisclosed": N_("Prefers not to say"),
     "admin": N_("Administrator"), "member": N_("Member"), "viewer": N_("Viewer"),
