@@ -4,16 +4,19 @@ import json
 import logging
 import re
 import time
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 
 import eventlet
 
 from services.common.consistency import format_token, parse_token
-from services.common.errors import BadRequest, PayloadTooLarge
+from services.common.errors import (BadRequest, PayloadTooLarge, UnsupportedMediaType,
+                                    ValidationFailed)
 from services.common.logs import bind
 from services.common.paging import canonical_id
+from services.common.schemas import TooDeep, bounded_date, text_fault, text_faults
 from services.common.web import http, json_response
 
+from . import problems  # noqa: F401  (answers problems in the caller's language)
 from .idempotency import run_once
 from .sessions import request_principal
 
@@ -25,6 +28,8 @@ FRESHNESS_WAIT_SECONDS = 1.0  # for a source to say where a command's client/pro
 # multipart overhead); each endpoint enforces its own, smaller limit too.
 MAX_REQUEST_BYTES = 64 * 2**20
 SOURCES = ("contacts", "projects", "billing")
+MAX_JSON_BYTES = 2**20  # a JSON body (the largest, an invoice of 1,000 lines, is ~200 KiB)
+MAX_JSON_DEPTH = 32  # objects and lists inside one another (the API's own use 4)
 
 
 def api(method, url, role="viewer"):
@@ -47,6 +52,7 @@ def api(method, url, role="viewer"):
                 # A body sent chunked is refused as soon as it passes the limit.
                 request.environ["wsgi.input"] = CappedInput(request.environ["wsgi.input"],
                                                             MAX_REQUEST_BYTES)
+            refuse_bad_parameters(request, path)
             token = request.headers.get("Consistency-Token")
             applied = wait_for_consistency(self.projector, token) if token else None
             key = request.headers.get("Idempotency-Key")
@@ -93,28 +99,68 @@ class CappedInput:
         return self._count(self.stream.readline(size))
 
 
+def _no_constant(name):
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def json_body(request):
-    """The request's JSON object, or 400 with what is wrong."""
+    """The request's JSON object: 415 unless sent as JSON (``application/json`` or a
+    ``+json`` type; a body without a Content-Type is read as JSON), 413 past
+    ``MAX_JSON_BYTES``, 400 if it is not a JSON object, 422 if it nests deeper than
+    ``MAX_JSON_DEPTH`` or a text holds a NUL or an unpaired surrogate."""
+    mimetype = request.mimetype
+    if mimetype and mimetype != "application/json" and not mimetype.endswith("+json"):
+        raise UnsupportedMediaType("send the body as JSON (Content-Type: application/json)")
+    if (request.content_length or 0) > MAX_JSON_BYTES:
+        raise PayloadTooLarge(f"requests are limited to {MAX_JSON_BYTES // 2**20} MiB")
     raw = request.get_data(cache=True)
     if not raw:
         raise BadRequest("the request needs a JSON body")
+    if len(raw) > MAX_JSON_BYTES:
+        raise PayloadTooLarge(f"requests are limited to {MAX_JSON_BYTES // 2**20} MiB")
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValidationFailed(f"the JSON body is nested more than {MAX_JSON_DEPTH} levels "
+                               "deep") from None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+        reason = str(exc).encode("utf-8", "backslashreplace").decode()
+        raise BadRequest(f"the body is not valid JSON: {reason}") from None
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
+    try:
+        faults = text_faults(body, MAX_JSON_DEPTH)
+    except TooDeep:
+        raise ValidationFailed(f"the JSON body is nested more than {MAX_JSON_DEPTH} levels "
+                               "deep") from None
+    if faults:
+        raise ValidationFailed("some fields are invalid", faults)
     return body
 
 
+def refuse_bad_parameters(request, path):
+    """400 for a query parameter or path segment holding a NUL or an unpaired surrogate
+    (no id, search or filter can: the databases cannot even compare them)."""
+    values = [(name, value) for name, value in request.args.items(multi=True)]
+    values += [(name, value) for name, value in path.items() if isinstance(value, str)]
+    for name, value in values:
+        fault = text_fault(name) or text_fault(value)
+        if fault:
+            safe = name.encode("utf-8", "backslashreplace").decode().replace("\x00", "\\0")
+            raise BadRequest(f"some parameters are invalid: {safe}", {safe: [fault]})
+
+
 def date_param(request, name, default=None):
+    """The date in query parameter ``name`` (``default`` when absent): 400 unless it is
+    ``YYYY-MM-DD`` from ``schemas.MIN_DATE`` to ``schemas.MAX_DATE``."""
     value = request.args.get(name)
     if value is None or value == "":
         return default
     try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise BadRequest(f"'{name}' must be a date (YYYY-MM-DD)", {name: ["not a date"]}) from None
+        return bounded_date(value)
+    except ValueError as exc:
+        reason = exc.args[0] if exc.args and hasattr(exc.args[0], "code") else "not a date"
+        raise BadRequest(f"'{name}' must be a date (YYYY-MM-DD)", {name: [reason]}) from None
 
 
 def id_param(request, name):

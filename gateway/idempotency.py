@@ -48,7 +48,7 @@ def request_fingerprint(request):
     data = request.get_data(cache=True)
     try:
         data = json.dumps(json.loads(data), sort_keys=True, separators=(",", ":")).encode()
-    except ValueError:  # not JSON (or not UTF-8): the bytes themselves
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, too deep: the bytes themselves
         pass
     digest.update(data)
     return digest.hexdigest()

@@ -21,7 +21,7 @@ from services.common.errors import (BadRequest, ClientfolioError, Conflict, Forb
 from services.common.web import http
 from services.contacts.uploads import fetch_file, send_file
 
-from .. import overview, people, sessions
+from .. import overview, people, problems, sessions
 from ..api.clients import MAX_FILE_BYTES, MAX_PHOTO_BYTES, content_disposition, read_capped
 from ..http import today_utc, wait_for_consistency
 from . import charts, forms, i18n
@@ -46,6 +46,13 @@ STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; char
                 ".txt": "text/plain; charset=utf-8", ".svg": "image/svg+xml",
                 ".png": "image/png", ".ico": "image/x-icon"}
 PHOTO_TYPES = ("image/png", "image/jpeg", "image/webp")
+
+
+def localized(exc, locale):
+    """``(detail, {field path: [messages]})`` of a service's error in the page's language
+    (the gateway's ``errors`` catalogs, as the API answers them)."""
+    body = problems.localize_problem(exc, locale.replace("_", "-"))
+    return body.get("detail") or "", forms.flat_errors(body.get("errors"))
 
 
 class SignInNeeded(Exception):
@@ -177,7 +184,7 @@ def page(method, url, role="viewer", public=False):
                 return redirect(target)
             except ClientfolioError as exc:
                 return view.render("error.html", exc.status, status=exc.status,
-                                   detail=exc.detail)
+                                   detail=localized(exc, view.locale)[0])
             except Exception:
                 log.exception("page %s failed", request.path)
                 return view.render("error.html", 500, status=500, detail="")
@@ -390,7 +397,8 @@ class WebApp:
             answer = self.contacts_rpc.list_clients(view.ctx, params)
             page_items, next_cursor = answer["items"], answer.get("next_cursor")
         except BadRequest as exc:
-            error = forms.flat_errors(exc.errors) or {"": [exc.detail]}
+            detail, fields = localized(exc, view.locale)
+            error = fields or {"": [detail]}
         ids = [item["id"] for item in page_items]
         with self.db.query() as conn:
             figures = overview.client_figures(conn, self.read_model.tables(),
@@ -427,19 +435,19 @@ class WebApp:
             try:
                 photo_bytes = read_capped(photo.stream, MAX_PHOTO_BYTES, "a photo")
             except PayloadTooLarge as exc:
-                errors["photo"] = [exc.detail]
+                errors["photo"] = [localized(exc, view.locale)[0]]
             if photo_bytes is not None and photo.mimetype not in PHOTO_TYPES:
-                errors["photo"] = ["the photo must be a PNG, JPEG or WebP image"]
+                errors["photo"] = ["bad_photo"]  # the template words it
         if errors:
             return self._client_form(view, "client_new.html", values, errors, 422)
         try:
             result = self.contacts_rpc.create_client(view.ctx, forms.client_data(values))
         except ValidationFailed as exc:
             return self._client_form(view, "client_new.html", values,
-                                     forms.flat_errors(exc.errors), 422)
+                                     localized(exc, view.locale)[1], 422)
         except Conflict as exc:
             return self._client_form(view, "client_new.html", values,
-                                     {"tax_id": [exc.detail]}, 409,
+                                     {"tax_id": [localized(exc, view.locale)[0]]}, 409,
                                      existing_id=exc.extra.get("existing_id"))
         client = result["client"]
         position = result["position"]
@@ -509,11 +517,12 @@ class WebApp:
                                  theirs=theirs)
         except ValidationFailed as exc:
             client = self.contacts_rpc.get_client(view.ctx, client_id)
-            return self._contact(view, client, values, forms.flat_errors(exc.errors), 422,
+            return self._contact(view, client, values, localized(exc, view.locale)[1], 422,
                                  version=version)
         except Conflict as exc:
             client = self.contacts_rpc.get_client(view.ctx, client_id)
-            return self._contact(view, client, values, {"tax_id": [exc.detail]}, 409,
+            return self._contact(view, client, values,
+                                 {"tax_id": [localized(exc, view.locale)[0]]}, 409,
                                  version=version, existing_id=exc.extra.get("existing_id"))
         return redirect(f"/clients/{client_id}/contact?saved=1&ct=contacts:{result['position']}")
 

@@ -54,6 +54,7 @@ from decimal import Decimal
 from services.common.aggregate import Aggregate
 from services.common.errors import Conflict, NotFound, ValidationFailed
 
+from . import messages  # noqa: F401  (registers the codes of the messages below)
 from . import money
 
 # -- event types (services.common.contract lists them for the billing source) ------

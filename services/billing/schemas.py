@@ -10,12 +10,13 @@ integer is tolerated for quantities and rates); a JSON float is refused.
 Checks that need the invoice itself (a payment's decimals in the invoice's
 currency, what is still owed) are the aggregate's (``domain``).
 """
+import re
 from collections.abc import Mapping
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from services.common.errors import ValidationFailed
-from services.common.schemas import StrictSchema
+from services.common.schemas import StrictSchema, bounded_date
 
 from . import domain, money
 
@@ -60,9 +61,12 @@ def _non_negative_amount(value):
 
 
 class CurrencyCode(fields.Field):
-    """An ISO 4217 code with a minor unit; loads upper-cased (``"eur"`` -> ``"EUR"``)."""
+    """An ISO 4217 code with a minor unit, exactly as ISO writes it (``"EUR"``; ``"eur"``
+    and ``"EUR "`` are refused: a code is compared and stored as given)."""
 
     def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or not re.fullmatch(r"[A-Z]{3}", value):
+            raise ValidationError("must be a three-letter ISO 4217 currency code")
         try:
             return money.normalize_currency(value)
         except money.UnknownCurrency as exc:
@@ -70,12 +74,15 @@ class CurrencyCode(fields.Field):
 
 
 class DateString(fields.Field):
-    """A calendar date written ``YYYY-MM-DD``; loads to that string."""
+    """A calendar date written ``YYYY-MM-DD`` (``schemas.MIN_DATE``..``MAX_DATE``); loads to
+    that string."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         try:
-            return domain.date_text(value if isinstance(value, str) else str(value))
-        except ValueError:
+            return bounded_date(value).isoformat()
+        except ValueError as exc:
+            if exc.args and hasattr(exc.args[0], "code"):
+                raise ValidationError(exc.args[0]) from None
             raise ValidationError("must be a valid date written YYYY-MM-DD") from None
 
 
@@ -96,7 +103,9 @@ _Strict = StrictSchema  # unknown fields refused, messages in plain words
 
 class InvoiceLineSchema(_Strict):
     description = fields.String(required=True, validate=[
-        validate.Length(max=domain.MAX_DESCRIPTION), _not_blank])
+        validate.Length(max=domain.MAX_DESCRIPTION,
+                        error=f"must be at most {domain.MAX_DESCRIPTION} characters"),
+        _not_blank])
     quantity = DecimalString(money.parse_quantity, required=True)
     unit_price = DecimalString(money.parse_unit_price, required=True)
     tax_rate = DecimalString(money.parse_tax_rate, required=True)
@@ -104,7 +113,9 @@ class InvoiceLineSchema(_Strict):
 
 def _lines_field(**kwargs):
     return fields.List(fields.Nested(InvoiceLineSchema),
-                       validate=validate.Length(max=domain.MAX_LINES), **kwargs)
+                       validate=validate.Length(max=domain.MAX_LINES,
+                                                error=f"at most {domain.MAX_LINES} lines"),
+                       **kwargs)
 
 
 def _due_not_before_issue(data):
@@ -165,7 +176,8 @@ class VoidInvoiceSchema(_Strict):
     """``POST /invoices/{id}/void``: an optional reason."""
 
     reason = fields.String(load_default=None, allow_none=True,
-                           validate=validate.Length(max=1000))
+                           validate=validate.Length(max=1000,
+                                                    error="must be at most 1000 characters"))
 
 
 class _Totalled(_Strict):

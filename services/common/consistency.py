@@ -14,9 +14,10 @@ from .errors import BadRequest
 class MalformedToken(BadRequest):
     """A token that is not ``source:position[,...]``: 400 wherever it is read."""
 
-    def __init__(self, detail="", errors=None, extra=None):
+    def __init__(self, detail="", errors=None, extra=None, problem=None, **kwargs):
         super().__init__("malformed Consistency-Token",
-                         errors or {"Consistency-Token": ["expected source:position"]}, extra)
+                         errors or {"Consistency-Token": ["expected source:position"]}, extra,
+                         code="invalid_consistency_token")
 
 
 def format_token(positions):

@@ -3,11 +3,82 @@ messages in the words the rest of the API uses rather than marshmallow's default
 ("Missing data for required field.", "Unknown field.", "Not a valid list.").
 
 A message a schema or field sets itself is kept; only marshmallow's own defaults are
-replaced, field by field, when a schema is made.
+replaced, field by field, when a schema is made. Every message has a code (see
+``services.common.messages``).
+
+Text no field may hold is refused before any field sees it: a NUL character
+(PostgreSQL cannot store it) or an unpaired UTF-16 surrogate (``"\\ud800"`` in JSON,
+or CESU-8 bytes: not Unicode, so it cannot be encoded to UTF-8). Dates are bounded
+(:data:`MIN_DATE`..:data:`MAX_DATE`) so that date arithmetic never overflows.
 """
 import functools
+import re
+from datetime import date
 
-from marshmallow import RAISE, Schema, fields
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_load
+
+from .errors import message as coded
+
+NUL_CHARACTER = coded("nul_character", "must not contain NUL characters")
+UNPAIRED_SURROGATE = coded("invalid_unicode",
+                             "must not contain unpaired surrogates (text that is not Unicode)")
+DATE_OUT_OF_RANGE = coded("date_out_of_range", "must be a date from {min} to {max}")
+MIN_DATE = date(1900, 1, 1)
+MAX_DATE = date(2199, 12, 31)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def text_fault(text):
+    """The message ``text`` is refused with (NUL, unpaired surrogate), or None if it is fine."""
+    if "\x00" in text:
+        return NUL_CHARACTER
+    if _SURROGATE.search(text):
+        return UNPAIRED_SURROGATE
+    return None
+
+
+class TooDeep(ValueError):
+    """JSON nested more levels deep than allowed."""
+
+
+def text_faults(data, max_depth=None):
+    """``{"path": [message]}`` for every text (member name or value) in JSON ``data`` that
+    :func:`text_fault` refuses; paths join names and list indexes with dots. Raises
+    :class:`TooDeep` when ``data`` nests more than ``max_depth`` objects and lists."""
+    faults, stack = {}, [("", data, 1)]
+    while stack:
+        path, value, depth = stack.pop()
+        if isinstance(value, str):
+            fault = text_fault(value)
+            if fault is not None:
+                faults.setdefault(path or "_schema", []).append(fault)
+            continue
+        if not isinstance(value, (dict, list)):
+            continue
+        if max_depth is not None and depth > max_depth:
+            raise TooDeep(max_depth)
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, inner in items:
+            name = str(key)
+            inner_path = f"{path}.{name}" if path else name
+            if isinstance(key, str) and text_fault(key) is not None:
+                faults.setdefault(inner_path.encode("utf-8", "backslashreplace").decode(),
+                                  []).append(text_fault(key))
+                continue
+            stack.append((inner_path, inner, depth + 1))
+    return faults
+
+
+def bounded_date(value):
+    """The ``date`` of ``YYYY-MM-DD`` text from :data:`MIN_DATE` to :data:`MAX_DATE`; raises
+    ``ValueError`` (with a coded message as its argument when out of range)."""
+    if not isinstance(value, str) or len(value) != 10 or not value.isascii():
+        raise ValueError(value)
+    parsed = date.fromisoformat(value)
+    if not MIN_DATE <= parsed <= MAX_DATE:
+        raise ValueError(DATE_OUT_OF_RANGE.format(min=MIN_DATE.isoformat(),
+                                                  max=MAX_DATE.isoformat()))
+    return parsed
 
 # key -> message, for every field type
 COMMON_MESSAGES = {
@@ -81,3 +152,18 @@ class StrictSchema(Schema):
         super().__init__(*args, **kwargs)
         for field in self.fields.values():
             plain_messages(field)
+
+    @pre_load
+    def _refuse_bad_text(self, data, **kwargs):
+        """NUL and unpaired surrogates are refused in every text, whatever its field."""
+        faults = text_faults(data) if isinstance(data, (dict, list)) else {}
+        if faults:
+            nested = {}
+            for path, messages in faults.items():
+                *parents, last = path.split(".")
+                node = nested
+                for part in parents:
+                    node = node.setdefault(part, {})
+                node[last] = messages
+            raise ValidationError(nested)
+        return data

@@ -3,6 +3,12 @@
 ``http`` is nameko's HTTP entrypoint with two changes: an unhandled error or a
 ``ClientfolioError`` becomes a problem+json response, and unknown routes or
 methods answer problem+json 404/405 instead of an HTML page.
+
+A problem carries a stable ``code`` and a ``type`` URI made from it
+(``/problems/duplicate-tax-id``); field errors come as ``errors`` (path -> messages)
+with a parallel ``codes`` (path -> codes, in the same order). A localizer installed
+with :func:`set_problem_localizer` answers ``detail`` and the messages in the
+request's ``Accept-Language``.
 """
 import inspect
 import json
@@ -12,12 +18,13 @@ import time
 import uuid
 
 import orjson
+from eventlet import wsgi as eventlet_wsgi
 from nameko.web.handlers import HttpRequestHandler
-from nameko.web.server import WebServer, WsgiApp
+from nameko.web.server import HttpOnlyProtocol, WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from .errors import ClientfolioError
+from .errors import BadRequest, ClientfolioError, MethodNotAllowed, NotFound
 from .metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 log = logging.getLogger(__name__)
@@ -52,8 +59,40 @@ def text_response(body, status=200, content_type="text/plain; charset=utf-8"):
     return Response(body, status=status, content_type=content_type)
 
 
-def problem_response(status, title, detail="", errors=None, extra=None, headers=None):
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail or title}
+PROBLEM_TYPE_BASE = "/problems/"
+_localizer = None
+
+
+def problem_type(code):
+    """The ``type`` URI of a problem code: ``duplicate_tax_id`` -> ``/problems/duplicate-tax-id``."""
+    return PROBLEM_TYPE_BASE + code.replace("_", "-")
+
+
+def set_problem_localizer(localizer):
+    """Install ``localizer(exc, accept_language) -> (body, content_language)``, which every
+    problem response then uses for its body (one per process; the gateway installs it)."""
+    global _localizer
+    _localizer = localizer
+
+
+def problem_body(exc):
+    """The English problem+json document of a ``ClientfolioError``."""
+    code = exc.problem_code
+    body = {"type": problem_type(code), "title": exc.title, "status": exc.status,
+            "detail": exc.detail or exc.title, "code": code}
+    if exc.field_errors:
+        body["errors"] = exc.errors
+        body["codes"] = exc.codes
+    if exc.extra:
+        body.update({key: value for key, value in exc.extra.items() if key not in body})
+    return body
+
+
+def problem_response(status, title, detail="", errors=None, extra=None, headers=None,
+                     code="about_blank"):
+    """A problem+json response from its parts (see :func:`problem_from_exception`)."""
+    body = {"type": problem_type(code), "title": title, "status": status,
+            "detail": detail or title, "code": code}
     if errors:
         body["errors"] = errors
     if extra:
@@ -61,18 +100,69 @@ def problem_response(status, title, detail="", errors=None, extra=None, headers=
     return Response(json_dumps(body), status=status, headers=headers, content_type=PROBLEM_JSON)
 
 
-def problem_from_exception(exc):
-    if isinstance(exc, ClientfolioError):
-        # RFC 9110: a 401 names the scheme the client should use.
-        headers = {"WWW-Authenticate": 'Bearer realm="clientfolio"'} if exc.status == 401 \
-            else None
-        return problem_response(exc.status, exc.title, exc.detail, exc.errors, exc.extra,
-                                headers)
+def problem_from_exception(exc, accept_language=None):
+    """The problem+json response of any exception (500 for an unexpected one), in the
+    ``accept_language`` language when a localizer is installed."""
     if isinstance(exc, HTTPException):
-        return problem_response(exc.code, exc.name, exc.description)
-    log.exception("unhandled error", exc_info=exc)
-    return problem_response(500, "Internal server error",
-                            "The server could not complete the request; it has been logged.")
+        exc = NotFound(NOT_FOUND_TEMPLATE.format(path="")) if exc.code == 404 else \
+            _from_http_exception(exc)
+    if not isinstance(exc, ClientfolioError):
+        log.exception("unhandled error", exc_info=exc)
+        exc = InternalError()
+    body, language = problem_body(exc), None
+    if _localizer is not None and accept_language:
+        body, language = _localizer(exc, accept_language)
+    headers = {}
+    if exc.status == 401:  # RFC 9110: a 401 names the scheme the client should use.
+        headers["WWW-Authenticate"] = 'Bearer realm="clientfolio"'
+    if exc.status == 405 and exc.extra.get("allowed"):
+        headers["Allow"] = ", ".join(exc.extra["allowed"])
+    if language:
+        headers["Content-Language"] = language
+    response = Response(json_dumps(body), status=exc.status, headers=headers,
+                        content_type=PROBLEM_JSON)
+    response.problem = exc  # re-rendered in the request's language by the WSGI app
+    return response
+
+
+NOT_FOUND_TEMPLATE = "no such endpoint: {path}"
+
+
+class InternalError(ClientfolioError):
+    status = 500
+    title = "Internal server error"
+    code = "internal_error"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args or ("The server could not complete the request; it has been "
+                                   "logged.",), **kwargs)
+
+
+_HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
+               413: "payload_too_large", 414: "uri_too_long", 415: "unsupported_media_type",
+               431: "headers_too_large"}
+
+
+def _from_http_exception(exc):
+    error = ClientfolioError(exc.description or exc.name,
+                             code=_HTTP_CODES.get(exc.code, "bad_request"))
+    error.status, error.title = exc.code, exc.name
+    return error
+
+
+def localized(response, environ):
+    """``response`` again in the language of the request's ``Accept-Language`` if it is a
+    problem (answered in English by a handler that did not see the request)."""
+    exc = getattr(response, "problem", None)
+    accept_language = environ.get("HTTP_ACCEPT_LANGUAGE")
+    if exc is None or _localizer is None or not accept_language \
+            or "Content-Language" in response.headers:
+        return response
+    again = problem_from_exception(exc, accept_language)
+    for name, value in response.headers.items():
+        if name.lower() not in ("content-type", "content-length", "content-language"):
+            again.headers.setdefault(name, value)
+    return again
 
 
 class ProblemWsgiApp(WsgiApp):
@@ -99,12 +189,17 @@ class ProblemWsgiApp(WsgiApp):
                 request.path_values = values
                 response = provider.handle_request(request)
             except HTTPException as exc:
-                response = problem_response(exc.code, exc.name, exc.description,
-                                            headers=exc.get_headers() if exc.code == 405 else None)
                 if exc.code == 405:
-                    response.headers["Content-Type"] = PROBLEM_JSON
+                    allowed = sorted(getattr(exc, "valid_methods", None) or ())
+                    exc = MethodNotAllowed(
+                        f"{environ.get('REQUEST_METHOD', 'GET')} is not allowed here; "
+                        f"allowed: {', '.join(allowed)}", extra={"allowed": allowed})
+                elif exc.code == 404:
+                    exc = NotFound(NOT_FOUND_TEMPLATE.format(path=request.path))
+                response = problem_from_exception(exc, environ.get("HTTP_ACCEPT_LANGUAGE"))
         except Exception as exc:  # never an HTML page or a dropped connection
-            response = problem_from_exception(exc)
+            response = problem_from_exception(exc, environ.get("HTTP_ACCEPT_LANGUAGE"))
+        response = localized(response, environ)
         if correlation_id is not None:
             response.headers["X-Correlation-Id"] = correlation_id
         method = environ.get("REQUEST_METHOD", "GET")
@@ -113,9 +208,77 @@ class ProblemWsgiApp(WsgiApp):
         return response(environ, start_response)
 
 
+class UriTooLong(ClientfolioError):
+    status = 414
+    title = "URI too long"
+    code = "uri_too_long"
+
+
+class HeadersTooLarge(ClientfolioError):
+    status = 431
+    title = "Request header fields too large"
+    code = "headers_too_large"
+
+
+def _raw_problem(exc):
+    """A whole HTTP/1.0 response (status line, headers, body) for ``exc``, closing the
+    connection: what the server answers before the request reaches the application."""
+    body = json_dumps(problem_body(exc))
+    return (f"HTTP/1.0 {exc.status} {exc.title}\r\nConnection: close\r\n"
+            f"Content-Type: {PROBLEM_JSON}\r\nContent-Length: {len(body)}\r\n\r\n"
+            ).encode("latin-1") + body
+
+
+class _ProblemWriter:
+    """The connection's output stream, on which eventlet's server writes its own canned,
+    bodiless answers to a request line or headers it will not read (414, 400 "Header Line
+    Too Long"/"Headers Too Large", 400 for a bad Content-Length): each is replaced by
+    the same status as problem+json (431 for the headers)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, data):
+        if data[:10] == b"HTTP/1.0 4":
+            data = self._problem(bytes(data)) or data
+        return self._stream.write(data)
+
+    @staticmethod
+    def _problem(data):
+        if data == eventlet_wsgi.RESPONSE_414:
+            return _raw_problem(UriTooLong(
+                f"the request line is too long (at most {eventlet_wsgi.MAX_REQUEST_LINE} "
+                "bytes)"))
+        if data.startswith((b"HTTP/1.0 400 Header Line Too Long",
+                            b"HTTP/1.0 400 Headers Too Large")):
+            return _raw_problem(HeadersTooLarge(
+                "the request headers are too large (at most "
+                f"{eventlet_wsgi.MAX_HEADER_LINE} bytes per line)"))
+        if data.startswith(b"HTTP/1.0 400 Bad Request"):
+            _, _, reason = data.partition(b"\r\n\r\n")
+            return _raw_problem(BadRequest(reason.decode("latin-1").strip()
+                                           or "Bad request"))
+        return None
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+class ProblemProtocol(HttpOnlyProtocol):
+    """nameko's HTTP protocol whose own error answers are problem+json too."""
+
+    def handle_one_request(self):
+        if not isinstance(self.wfile, _ProblemWriter):
+            self.wfile = _ProblemWriter(self.wfile)
+        return super().handle_one_request()
+
+
 class ProblemWebServer(WebServer):
     def get_wsgi_app(self):
         return ProblemWsgiApp(self)
+
+    def get_wsgi_server(self, sock, wsgi_app, protocol=ProblemProtocol, debug=False):
+        return super().get_wsgi_server(sock, wsgi_app, protocol=protocol, debug=debug)
 
     def kill(self):
         # nameko's WebServer only closes its socket on stop(); a killed container

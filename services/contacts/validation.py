@@ -59,6 +59,8 @@ from email_validator import EmailNotValidError, validate_email
 from stdnum import util as stdnum_util
 from stdnum.eu import vat as eu_vat
 
+from . import messages  # noqa: F401  (registers the codes of the messages below)
+
 
 class InvalidValue(ValueError):
     """A value that cannot be accepted; ``message`` is meant for the end user."""

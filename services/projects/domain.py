@@ -35,6 +35,8 @@ from decimal import Decimal, InvalidOperation
 from services.common.aggregate import Aggregate
 from services.common.errors import Conflict, NotFound, ValidationFailed
 
+from . import messages  # noqa: F401  (registers the codes of the messages below)
+
 # -- event types ----------------------------------------------------------------------
 
 PROJECT_CREATED = "ProjectCreated"

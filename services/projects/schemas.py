@@ -9,12 +9,11 @@ service sets (``id``, ``version``, ``created_at``...) are refused too.
 import unicodedata
 import uuid
 from collections.abc import Mapping
-from datetime import date as Date
 
 from marshmallow import ValidationError, fields, missing, validate, validates_schema
 
 from services.common.errors import ValidationFailed
-from services.common.schemas import StrictSchema
+from services.common.schemas import StrictSchema, bounded_date
 
 from . import domain
 
@@ -78,14 +77,14 @@ class Id(fields.Field):
 
 
 class IsoDate(fields.Field):
-    """A ``YYYY-MM-DD`` date, loaded as that text."""
+    """A ``YYYY-MM-DD`` date (``schemas.MIN_DATE``..``MAX_DATE``), loaded as that text."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, str) or len(value.strip()) != 10:
-            raise ValidationError("must be a date (YYYY-MM-DD)")
         try:
-            return Date.fromisoformat(value.strip()).isoformat()
-        except ValueError:
+            return bounded_date(value).isoformat()
+        except ValueError as exc:
+            if exc.args and hasattr(exc.args[0], "code"):
+                raise ValidationError(exc.args[0]) from None
             raise ValidationError("must be a date (YYYY-MM-DD)") from None
 
 
@@ -100,7 +99,7 @@ class Hours(fields.Field):
         try:
             return domain.parse_hours(value, maximum=self.maximum)
         except ValidationFailed as exc:
-            raise ValidationError(exc.errors["hours"]) from None
+            raise ValidationError(exc.field_messages()["hours"]) from None
 
 
 class ReadOnly(fields.Field):

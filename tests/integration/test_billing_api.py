@@ -92,7 +92,7 @@ def test_invoice_lifecycle_draft_edit_issue_pay(api):
     stack, session = api
     client_id = create_client(stack, session)
     created = session.post(url(stack, "invoices"), json={
-        "client_id": client_id, "currency": "eur", "issue_date": "2026-03-01",
+        "client_id": client_id, "currency": "EUR", "issue_date": "2026-03-01",
         "due_date": "2026-03-31", "lines": LINES})
     assert created.status_code == 201, created.text
     invoice = created.json()

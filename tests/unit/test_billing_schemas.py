@@ -23,7 +23,7 @@ def errors_of(schema, data):
 
 def test_new_invoice_loads_json_safe_values():
     loaded = load_or_raise(NewInvoiceSchema, {
-        "client_id": CLIENT.upper(), "project_id": PROJECT, "currency": "eur",
+        "client_id": CLIENT.upper(), "project_id": PROJECT, "currency": "EUR",
         "issue_date": "2026-01-15", "due_date": "2026-02-15",
         "lines": [{"description": "Consulting", "quantity": 3, "unit_price": "0.1250",
                    "tax_rate": "21.0"}],
@@ -166,7 +166,7 @@ def test_payment_precision_is_checked_against_the_invoice_currency():
 
 def test_new_purchase_order():
     loaded = load_or_raise(NewPurchaseOrderSchema, {
-        "client_id": CLIENT, "currency": "usd", "total": "1200.5", "date": "2026-01-05"})
+        "client_id": CLIENT, "currency": "USD", "total": "1200.5", "date": "2026-01-05"})
     assert loaded == {"client_id": CLIENT, "project_id": None, "currency": "USD",
                       "total": "1200.50", "date": "2026-01-05"}
     order = PurchaseOrder("po")

@@ -96,9 +96,16 @@ def test_blank_strings_are_empty_values():
 
 
 def test_invisible_characters_and_line_ends_are_cleaned():
-    client = validate_client({"name": "\ufeffAcme\x00 \u200bS.L.", "notes": "one\r\ntwo\rthree\t!"})
+    client = validate_client({"name": "\ufeffAcme\x01 \u200bS.L.", "notes": "one\r\ntwo\rthree\t!"})
     assert client["name"] == "Acme S.L."
     assert client["notes"] == "one\ntwo\nthree\t!"
+
+
+def test_nul_characters_and_unpaired_surrogates_are_refused_not_cleaned():
+    with pytest.raises(ValidationFailed) as caught:
+        validate_client({"name": "Acme\x00", "address": {"city": "Gir\ud800ona"}})
+    assert caught.value.codes == {"name": ["nul_character"],
+                                  "address.city": ["invalid_unicode"]}
 
 
 def test_decomposed_accents_are_stored_composed():

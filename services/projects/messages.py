@@ -1,0 +1,35 @@
+"""The codes and English templates of the projects service's messages (see
+``services.common.messages``); translated in the gateway's ``errors`` catalogs."""
+from services.common.errors import register
+
+register({
+    "not_found": ["no such project", "no such task", "no such time entry", "no such client"],
+    "already_exists": ["this project already exists", "this time entry already exists",
+                       "this task already exists"],
+    "project_archived": ["the project is archived",
+                         "the project is archived: restore it (status active) to edit it"],
+    "version_mismatch": ["the {what} is at version {current}, not {expected}",
+                         "the project changed meanwhile"],
+    "invalid_if_match": ["the expected version must be an integer", "must be a version number"],
+    "client_not_found": ["the client does not exist"],
+    "client_archived": ["an archived client cannot be assigned", "the client is archived",
+                        "the client is archived (merged into {client_id})"],
+    "invalid_parameter": ["unknown filters", "client_id must be a client id", "unknown status",
+                          "q must be a text"],
+    "unknown_parameter": ["not a filter"],
+    "not_uuid": ["must be an id (a UUID) or none"],
+    "validation_failed": ["invalid hours", "invalid date", "invalid project", "invalid task",
+                          "invalid time entry", "invalid status", "a client is needed",
+                          "these fields cannot be changed here",
+                          "the project would end before it starts"],
+    "not_number": ["must be a number of hours"],
+    "out_of_range": ["must be more than 0", "must be more than 0 and at most {max}",
+                     "from 1 to {max} project ids"],
+    "too_many_decimals": ["at most two decimals"],
+    "read_only": ["this field cannot be changed"],
+    "required": ["the client is required", "the date is required", "the hours are required",
+                 "the title is required", "the project ids are required"],
+    "not_empty": ["the status cannot be empty"],
+    "date_order": ["must not be before the start date"],
+    "not_list": ["must be a list of project ids"],
+})
