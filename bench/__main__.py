@@ -8,7 +8,7 @@ import argparse
 import subprocess
 import sys
 
-SUITES = ["kernel", "overview", "contacts", "projects", "billing", "imports"]
+SUITES = ["kernel", "overview", "contacts", "projects", "billing", "imports", "web"]
 
 
 def available(suite):

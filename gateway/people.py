@@ -59,7 +59,7 @@ workspace_settings_table = Table(
 
 # One verification costs about 50-250 ms on a small server (make bench prints it):
 # slow enough against guessing, fast enough for a sign-in.
-PASSWORD_HASHER = PasswordHasher(time_cost=2, memory_cost=65536, parallelism=2, type=Type.ID)
+PASSWORD_HASHER = PasswordHasher(time_cost=2, memory_cost=32768, parallelism=2, type=Type.ID)
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1000
 MAX_FAILURES = 5
