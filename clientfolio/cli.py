@@ -8,6 +8,7 @@
     clientfolio dead-letters list|retry [--consumer NAME] [--id N ...]
     clientfolio overview rebuild [--keep-old]
     clientfolio user create --workspace W --email E --role ROLE | user list | user disable E
+    clientfolio workspace set --workspace W --language es|pt-PT|pt-BR|ca|en
     clientfolio clients export|import FILE --workspace W [--mode upsert] [--dry-run]
 """
 import argparse
@@ -142,6 +143,20 @@ def cmd_user(args):
     return 0
 
 
+def cmd_workspace(args):
+    check_workspace(args.workspace)
+    config = _prepare(args)
+    from gateway import people
+    from gateway.web import i18n
+
+    locale = i18n.supported(args.language)
+    if locale is None:
+        raise UsageError(f"--language must be one of {', '.join(i18n.LANGUAGES)}")
+    people.set_workspace_locale(_gateway_database(config), args.workspace, locale)
+    print(f"{args.workspace}: the web app speaks {i18n.LANGUAGES[locale]} by default")
+    return 0
+
+
 def cmd_dead_letters(args):
     config = _prepare(args)
     from services.common.config import database_url
@@ -238,6 +253,14 @@ def build_parser():
     user.add_argument("--replace", action="store_true",
                       help="if the user exists: set this role and password, enable it again")
     user.set_defaults(func=cmd_user)
+
+    workspace = commands.add_parser("workspace", help="a workspace's settings")
+    workspace.add_argument("action", choices=("set",))
+    workspace.add_argument("--workspace", required=True)
+    workspace.add_argument("--language", required=True,
+                           help="the web app's language when neither the person nor the "
+                                "browser chose one: en, es, pt-PT, pt-BR, ca")
+    workspace.set_defaults(func=cmd_workspace)
 
     letters = commands.add_parser("dead-letters", help="parked messages of a consumer")
     letters.add_argument("action", choices=("list", "retry"))

@@ -10,6 +10,7 @@ import hmac
 import logging
 import secrets
 import urllib.parse
+from collections import deque
 from datetime import date
 
 from babel import Locale
@@ -36,6 +37,7 @@ SORTS = ("name", "-name", "-created_at", "created_at")
 PAGE_SIZE = 25
 ALL_ITEMS_LIMIT = 500
 ALL_ITEMS_PAGES = 20  # a drill-down list reads at most 10,000 documents
+HISTORY_SHOWN = 1000
 INVOICE_STATUSES = ("draft", "authorized", "paid", "pending", "overdue")
 ORDER_STATUSES = ("finalized",)
 QUOTE_STATUSES = ("open", "accepted", "draft", "sent", "rejected")
@@ -173,6 +175,9 @@ def page(method, url, role="viewer", public=False):
             try:
                 if not public:
                     view.sign_in(role)
+                else:  # signed in or not; a signed-in person's forms carry the session's token
+                    view.principal = sessions.session_principal(
+                        self.db, request.cookies.get(sessions.COOKIE))
                 if request.method not in sessions.SAFE_METHODS:
                     view.check_csrf()
                 return fn(self, view, **path)
@@ -369,8 +374,6 @@ class WebApp:
     @page("POST", "/language", public=True)
     def web_language(self, view):
         request = view.request
-        view.principal = sessions.session_principal(self.db, request.cookies.get(sessions.COOKIE))
-        view.check_csrf()
         locale = i18n.supported(request.form.get("locale")) or i18n.DEFAULT_LOCALE
         if view.principal is not None:
             people.set_locale(self.db, view.principal.user_id, locale)
@@ -601,8 +604,16 @@ class WebApp:
     @page("GET", "/clients/<string:client_id>/history")
     def web_client_history(self, view, client_id):
         ctx = view.ctx
-        items, more = fetch_all(lambda cursor: self.contacts_rpc.client_history(
-            ctx, client_id, limit=ALL_ITEMS_LIMIT, cursor=cursor))
+        # The service pages oldest first; the tab shows the newest HISTORY_SHOWN, newest first.
+        items, cursor, more = deque(maxlen=HISTORY_SHOWN), None, False
+        while True:
+            answer = self.contacts_rpc.client_history(ctx, client_id, limit=ALL_ITEMS_LIMIT,
+                                                      cursor=cursor)
+            more = more or len(items) + len(answer["items"]) > HISTORY_SHOWN
+            items.extend(answer["items"])
+            cursor = answer.get("next_cursor")
+            if not cursor:
+                break
         return self._client(view, client_id, "history", items=list(reversed(items)), more=more)
 
     # -- files and the photo --------------------------------------------------------------

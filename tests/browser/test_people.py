@@ -126,3 +126,44 @@ def test_changing_the_password_ends_the_sessions(browser, web):
     sign_in(page, web, person)
     assert page.url == f"{web.url}/clients"
     page.close()
+
+
+def test_the_language_switcher_and_the_workspace_default(browser, web):
+    person = web.user()
+    people.set_workspace_locale(web.db, person.workspace, "ca")
+    context = browser.new_context(extra_http_headers={"Accept-Language": "de-DE"})
+    page = context.new_page()
+    sign_in(page, web, person)
+    assert page.locator("html").get_attribute("lang") == "ca"  # the workspace's default
+    assert page.get_by_role("heading", name="Clients").is_visible()
+    page.select_option("#language-choice", "pt_PT")  # submits itself (app.js)
+    page.wait_for_selector("html[lang=pt-PT]")
+    assert page.get_by_role("link", name="+ Adicionar cliente").is_visible()
+    context.close()
+    # The choice is the person's: another browser shows it too.
+    other = browser.new_context(extra_http_headers={"Accept-Language": "es"})
+    page = other.new_page()
+    sign_in(page, web, person)
+    assert page.locator("html").get_attribute("lang") == "pt-PT"
+    other.close()
+
+
+def test_a_one_time_link_sets_the_password(browser, web):
+    email = f"new-{__import__('secrets').token_hex(4)}@example.com"
+    people.create_user(web.db, "linked", email, "viewer")  # no password yet
+    token = people.create_password_link(web.db, email)
+    page = browser.new_page()
+    page.goto(f"{web.url}/set-password?token={token}")
+    assert axe_violations(page) == []
+    screenshot(page, "set-password")
+    page.fill("#password", "my own password")
+    page.fill("#confirm", "my own password")
+    page.get_by_role("button", name="Save the password").click()
+    page.wait_for_url(f"{web.url}/login?done=password")
+    page.fill("#email", email)
+    page.fill("#password", "my own password")
+    page.click("form.stack button[type=submit]")
+    page.wait_for_url(f"{web.url}/clients")
+    page.goto(f"{web.url}/set-password?token={token}")  # spent
+    assert "not valid any more" in page.locator("[role=alert]").inner_text()
+    page.close()

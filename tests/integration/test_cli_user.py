@@ -69,3 +69,13 @@ def test_a_short_password_is_refused(gateway_database, capsys, monkeypatch):
     assert main(["user", "create", "--workspace", "acme", "--email", "c@example.com",
                  "--role", "admin"]) == 2
     assert "at least 10 characters" in capsys.readouterr().err
+
+
+def test_a_workspace_default_language(gateway_database, capsys):
+    assert main(["workspace", "set", "--workspace", "acme", "--language", "pt-BR"]) == 0
+    assert "Português (Brasil)" in capsys.readouterr().out
+    database = get_database(gateway_database)
+    with database.read() as conn:
+        assert people.workspace_locale(conn, "acme") == "pt_BR"
+    assert main(["workspace", "set", "--workspace", "acme", "--language", "klingon"]) == 2
+    assert "--language must be one of" in capsys.readouterr().err
