@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test browser test-browser test-unit test-integration bench install clean
+.PHONY: run test browser test-browser test-unit test-integration bench fuzz install clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed (set PYTHON=/path/to/python3.11)"; exit 1; }
@@ -42,6 +42,12 @@ test-integration: $(STAMP)
 
 test-browser: $(STAMP) browser
 	$(PY) -m pytest tests/browser --confcutdir=tests/browser $(PYTEST_ARGS)
+
+# The OpenAPI conformance run at length: every schemathesis phase, many examples.
+fuzz: $(STAMP)
+	OPENAPI_FUZZ_EXAMPLES=$${OPENAPI_FUZZ_EXAMPLES:-50} \
+	OPENAPI_FUZZ_PHASES=$${OPENAPI_FUZZ_PHASES:-examples,coverage,fuzzing,stateful} \
+	$(PY) -m pytest tests/integration/test_openapi_conformance.py $(PYTEST_ARGS)
 
 bench: $(BENCH_STAMP)
 	$(PY) -m bench $(BENCH_ARGS)

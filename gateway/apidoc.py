@@ -15,6 +15,7 @@ every handler shares:
 """
 import copy
 
+import pycountry
 from iso4217 import Currency
 
 from gateway import problems
@@ -26,7 +27,7 @@ from services.common.web import PROBLEM_JSON, problem_type
 DATE_PATTERN = r"^(19[0-9]{2}|2[01][0-9]{2})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
 SOURCES = "(contacts|projects|billing)"
 CONSISTENCY_TOKEN_PATTERN = rf"^{SOURCES}:[0-9]{{1,18}}(,{SOURCES}:[0-9]{{1,18}})*$"
-IF_MATCH_PATTERN = r'^(\*|(W/)?"[0-9]{1,18}"|[0-9]{1,18})$'
+IF_MATCH_PATTERN = r'^(\*|(W/)?"[1-9][0-9]{0,17}"|[1-9][0-9]{0,17})$'
 CLASS_CODES = ("bad_request", "not_found", "conflict", "version_mismatch",
                "validation_failed", "concurrent_modification", "unauthorized", "forbidden",
                "payload_too_large", "unsupported_media_type", "method_not_allowed",
@@ -87,8 +88,43 @@ def complete(document):
                 _shared_statuses(document, path, method, operation)
                 _closed_request_body(document, operation)
     _bounded_dates(document)
+    _empty_means_absent(document)
     _links(document)
     return document
+
+
+NO_NUL_PATTERN = "^[^\\u0000]*$"
+
+
+def _no_nul(schema):
+    """A query text may not hold a NUL (400 ``invalid_parameter``): stated as a pattern."""
+    if isinstance(schema, dict) and schema.get("type") == "string" \
+            and not {"pattern", "enum", "format", "const"} & set(schema):
+        schema["pattern"] = NO_NUL_PATTERN
+
+
+def _empty_means_absent(document):
+    """An optional query parameter or header sent empty (``?status=``, as a form sends an
+    unfilled field) is read as left out: the document allows the empty value too."""
+    done = set()
+    for operations in document.get("paths", {}).values():
+        for method, operation in operations.items():
+            if method not in METHODS:
+                continue
+            for parameter in operation.get("parameters", ()):
+                parameter = _resolve(document, parameter)
+                if id(parameter) in done or parameter.get("required") \
+                        or parameter.get("in") not in ("query", "header"):
+                    continue
+                done.add(id(parameter))
+                if parameter.get("name") == "country" and parameter.get("in") == "query":
+                    parameter["schema"] = {
+                        "type": "string", "description": "ISO 3166-1 alpha-2",
+                        "enum": sorted(country.alpha_2 for country in pycountry.countries)}
+                schema = parameter.get("schema")
+                _no_nul(schema)
+                if schema:
+                    parameter["schema"] = {"anyOf": [schema, {"type": "string", "maxLength": 0}]}
 
 
 def _links(document):

@@ -8,12 +8,13 @@ import functools
 import hashlib
 import json
 import re
-from datetime import date, timedelta
+from datetime import timedelta
 
 from sqlalchemy import (and_, delete, exists, false, func, insert, or_, select, text, true,
                         tuple_)
 
 from services.common.errors import BadRequest
+from services.common.schemas import bounded_date
 from services.common.paging import DEFAULT_LIMIT, check_limit, decode_cursor, encode_cursor
 
 from . import validation
@@ -313,9 +314,10 @@ def parse_list_params(params):
         parsed[name] = None
         if value is not None:
             try:
-                parsed[name] = date.fromisoformat(value)
-            except ValueError:
-                errors[name] = ["must be a date (YYYY-MM-DD)"]
+                parsed[name] = bounded_date(value)
+            except ValueError as exc:
+                out_of_range = exc.args and hasattr(exc.args[0], "code")
+                errors[name] = [exc.args[0] if out_of_range else "must be a date (YYYY-MM-DD)"]
     archived = (_one(params, "archived") or "false").lower()
     if archived not in ARCHIVED:
         errors["archived"] = ["must be false, true or all"]

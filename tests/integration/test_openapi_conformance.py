@@ -30,6 +30,7 @@ def run_schemathesis(stack, tmp_path, examples=EXAMPLES, phases=PHASES):
         "--exclude-path-regex", "^/(metrics|health|ready)$|/photo$|/files|/imports",
         "--suppress-health-check", "all", "--no-color",
         "--generation-deterministic",
+        *os.environ.get("OPENAPI_FUZZ_ARGS", "").split(),
     ]
     return subprocess.run(command, capture_output=True, text=True, timeout=900,
                           env={**os.environ, "NO_COLOR": "1",
