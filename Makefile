@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-unit test-integration bench fuzz install clean
+.PHONY: run test browser test-browser test-unit test-integration bench fuzz install clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed (set PYTHON=/path/to/python3.11)"; exit 1; }
@@ -26,14 +26,22 @@ install: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/clientfolio run
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest tests/browser --confcutdir=tests/browser $(PYTEST_ARGS)
+
+# The browser tests drive Debian's Chromium; installed here when missing (as root).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || { echo "The browser tests need Chromium: run 'sudo apt-get install -y chromium' (Debian) and make test again"; exit 1; }
 
 test-unit: $(STAMP)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 test-integration: $(STAMP)
 	$(PY) -m pytest tests/integration tests/e2e $(PYTEST_ARGS)
+
+test-browser: $(STAMP) browser
+	$(PY) -m pytest tests/browser --confcutdir=tests/browser $(PYTEST_ARGS)
 
 # The OpenAPI conformance run at length: every schemathesis phase, many examples.
 fuzz: $(STAMP)

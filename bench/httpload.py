@@ -2,6 +2,8 @@
 
     python bench/httpload.py URL TOKEN SECONDS CONNECTIONS [IDS_FILE]   -> JSON on stdout
 
+TOKEN is a bearer token, or ``cookie:NAME=VALUE`` for a browser session's cookie.
+
 With IDS_FILE, each request replaces ``{id}`` in URL by a random line of the file.
 
 Plain HTTP/1.1 keep-alive connections on one asyncio loop: a request costs this
@@ -39,7 +41,11 @@ async def read_response(reader):
 async def run(url, token, seconds, connections, ids):
     parts = urllib.parse.urlsplit(url)
     target = parts.path + (f"?{parts.query}" if parts.query else "")
-    auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    # TOKEN "cookie:NAME=VALUE" sends a browser session's cookie instead of a bearer token.
+    if token.startswith("cookie:"):
+        auth = f"Cookie: {token[len('cookie:'):]}\r\n"
+    else:
+        auth = f"Authorization: Bearer {token}\r\n" if token else ""
     template = (f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n{auth}"
                 f"Connection: keep-alive\r\n\r\n")
     deadline = time.monotonic() + seconds

@@ -4,7 +4,8 @@
 2. ``overview rebuild`` from every source's log, beside the same raw kombu rate;
 3. overview reads (20 concurrent clients) over the rebuilt model (100,000 clients,
    1,000,000 events), beside the gateway's ``/health`` in the same run; and through a
-   gateway whose rate limiter counts each request in Redis, beside the limiter off;
+   gateway whose rate limiter counts each request in Redis, beside the limiter off; the
+   web app's client page (overview tab) beside the JSON overview;
 4. propagation: commit of a ClientAssigned / InvoiceIssued to the overview showing
    it, p50/p99, while 500 events/s are committed by a projects and a billing
    process (writers and outbox relay each, as the services run).
@@ -26,6 +27,7 @@ from contextlib import ExitStack  # noqa: E402
 
 from kombu import Connection, Consumer, Exchange, Producer, Queue  # noqa: E402
 from nameko.dependency_providers import Config  # noqa: E402
+from nameko.rpc import rpc  # noqa: E402
 from nameko.runners import ServiceRunner  # noqa: E402
 
 from gateway.readmodel import read_model_for  # noqa: E402
@@ -53,9 +55,23 @@ def kernel_tables_only(url):
 
 def stand_in(source):
     # No relay while the data set is generated: the phases below publish what they measure.
-    return type(f"Bench{source.title()}", (EventSourceRpc,), {
-        "name": source, "config": Config(),
-        "store": EventSourcedStore(source, kernel_tables_only, relay=False)})
+    members = {"name": source, "config": Config(),
+               "store": EventSourcedStore(source, kernel_tables_only, relay=False)}
+    if source == "contacts":
+        members["get_client"] = rpc(stand_in_client)
+    return type(f"Bench{source.title()}", (EventSourceRpc,), members)
+
+
+def stand_in_client(self, ctx, client_id):
+    """What the client page asks contacts for (its side panel), answered without a
+    database: the page's cost beside the JSON overview is the gateway's."""
+    return {"id": client_id, "version": 1, "kind": "company", "name": "Bench client",
+            "tax_id": "B58378431", "email": "bench@example.com", "phone": "+34612345678",
+            "country": "ES", "language": "es", "gender": None, "category": "bench",
+            "tags": [], "address": {"street": "Carrer de Mallorca 401", "city": "Barcelona",
+                                    "postal_code": "08013", "region": None, "country": None},
+            "company": None, "notes": None, "photo": None, "archived": False,
+            "created_at": "2026-01-02T10:00:00.000000Z", "updated_at": None}
 
 
 def generate(stores, clients):
@@ -294,6 +310,25 @@ def report_rate_limiter(report, clients, port, gateway_env, overview_url, token,
                p99["off"], unit="ms", higher_is_better=False)
 
 
+def report_page(report, clients, gateway_db, base, overview_url, token, seconds, ids_file):
+    """The client page (overview tab) for a signed-in person, beside the JSON overview
+    of the same clients in the same run."""
+    from gateway import people, sessions
+
+    user = people.create_user(gateway_db, "bench", "bench@example.com", "viewer",
+                              "a bench password")
+    cookie = f"cookie:cf_session={sessions.start_session(gateway_db, user.id, 'bench')}"
+    page_url = f"{base}/clients/{{id}}?as_of=2026-11-22"
+    json_rps, json_p50, json_p99 = load(overview_url, token, seconds, ids_file=ids_file)
+    rps, p50, p99 = load(page_url, cookie, seconds, ids_file=ids_file)
+    report.add("client page (overview tab), HTML", f"{clients:,} clients", rps,
+               "JSON overview, 20 concurrent", json_rps, goal=">= 0.6x")
+    report.add("client page p50", "ms", p50, "JSON overview p50", json_p50, unit="ms",
+               higher_is_better=False)
+    report.add("client page p99", "ms", p99, "JSON overview p99", json_p99, unit="ms",
+               higher_is_better=False, goal="<= 2x the JSON's")
+
+
 def run(report, quick=False):
     clients = 10000 if quick else 100000
     backlog = 50000 if quick else 200000
@@ -349,6 +384,7 @@ def run(report, quick=False):
         report_reads(report, clients, base, overview_url, token, seconds, ids_file, 1)
         report_rate_limiter(report, clients, port, gateway_env, overview_url, token, seconds,
                             ids_file)
+        report_page(report, clients, gateway_db, base, overview_url, token, seconds, ids_file)
         # The same with a second gateway replica (one per core, as deployed with
         # more than one replica); connections spread evenly over both.
         second = start_gateway({**gateway_env, "CLIENTFOLIO_HTTP_PORT": str(port + 1)})

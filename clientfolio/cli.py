@@ -7,6 +7,8 @@
     clientfolio token list [--workspace NAME] | token revoke TOKEN_ID
     clientfolio dead-letters list|retry [--consumer NAME] [--id N ...]
     clientfolio overview rebuild [--keep-old]
+    clientfolio user create --workspace W --email E --role ROLE | user list | user disable E
+    clientfolio workspace set --workspace W --language es|pt-PT|pt-BR|ca|en
     clientfolio clients export|import FILE --workspace W [--mode upsert] [--dry-run]
 """
 import argparse
@@ -104,6 +106,57 @@ def cmd_token(args):
     return 0
 
 
+def cmd_user(args):
+    if args.action == "create":
+        if not args.workspace or not args.email or not args.role:
+            raise UsageError("user create needs --workspace NAME --email ADDRESS "
+                             "--role admin|member|viewer")
+        check_workspace(args.workspace)
+    if args.action == "disable" and not (args.email or args.target):
+        raise UsageError("user disable needs the email address")
+    config = _prepare(args)
+    from gateway import people
+
+    database = _gateway_database(config)
+    try:
+        if args.action == "create":
+            password = None
+            if not sys.stdin.isatty():  # the password on stdin (one line), else a link
+                password = sys.stdin.readline().rstrip("\r\n") or None
+            user = people.create_user(database, args.workspace, args.email, args.role,
+                                      password, replace=args.replace)
+            if password is None and not args.replace:
+                token = people.create_password_link(database, user.email)
+                print(f"{args.url.rstrip('/')}/set-password?token={token}")
+            else:
+                print(f"{user.email} is {args.role} of {args.workspace}")
+        elif args.action == "list":
+            for row in people.list_users(database, args.workspace):
+                print(json.dumps(row))
+        elif args.action == "disable":
+            email = args.email or args.target
+            if not people.disable_user(database, email):
+                raise UsageError(f"no user {email}")
+            print(f"disabled {email}")
+    except people.PeopleError as exc:
+        raise UsageError(str(exc)) from None
+    return 0
+
+
+def cmd_workspace(args):
+    check_workspace(args.workspace)
+    config = _prepare(args)
+    from gateway import people
+    from gateway.web import i18n
+
+    locale = i18n.supported(args.language)
+    if locale is None:
+        raise UsageError(f"--language must be one of {', '.join(i18n.LANGUAGES)}")
+    people.set_workspace_locale(_gateway_database(config), args.workspace, locale)
+    print(f"{args.workspace}: the web app speaks {i18n.LANGUAGES[locale]} by default")
+    return 0
+
+
 def cmd_dead_letters(args):
     config = _prepare(args)
     from services.common.config import database_url
@@ -188,6 +241,26 @@ def build_parser():
     overview.add_argument("--keep-old", action="store_true",
                           help="keep the previous generation's tables")
     overview.set_defaults(func=cmd_overview)
+
+    user = commands.add_parser("user", help="people who sign in to the web app")
+    user.add_argument("action", choices=("create", "list", "disable"))
+    user.add_argument("target", nargs="?", help="disable: the email address")
+    user.add_argument("--workspace")
+    user.add_argument("--email")
+    user.add_argument("--role", choices=("admin", "member", "viewer"))
+    user.add_argument("--url", default="http://127.0.0.1:8000",
+                      help="the app's address, for the set-password link")
+    user.add_argument("--replace", action="store_true",
+                      help="if the user exists: set this role and password, enable it again")
+    user.set_defaults(func=cmd_user)
+
+    workspace = commands.add_parser("workspace", help="a workspace's settings")
+    workspace.add_argument("action", choices=("set",))
+    workspace.add_argument("--workspace", required=True)
+    workspace.add_argument("--language", required=True,
+                           help="the web app's language when neither the person nor the "
+                                "browser chose one: en, es, pt-PT, pt-BR, ca")
+    workspace.set_defaults(func=cmd_workspace)
 
     letters = commands.add_parser("dead-letters", help="parked messages of a consumer")
     letters.add_argument("action", choices=("list", "retry"))

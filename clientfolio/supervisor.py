@@ -3,12 +3,14 @@
 Checks the broker first (one clear line if it is not there), applies the
 migrations, starts contacts, projects, billing and the gateway (each runs its
 own outbox relay and consumers), waits until every ``/ready`` answers, prints
-the gateway URL and an admin token for the ``demo`` workspace, and stops
-everything cleanly on Ctrl-C or SIGTERM. A child that exits on its own is
-restarted with backoff (and the terminal says so), as an orchestrator would.
+the gateway URL, an admin token for the ``demo`` workspace and the demo user's
+email and password (new at each start), and stops everything cleanly on Ctrl-C or
+SIGTERM. A child that exits on its own is restarted with backoff (and the terminal
+says so), as an orchestrator would.
 """
 import os
 import random
+import secrets
 import signal
 import subprocess
 import sys
@@ -19,6 +21,7 @@ import urllib.request
 SERVICES = ("contacts", "projects", "billing", "gateway")
 READY_TIMEOUT = 90
 STOP_TIMEOUT = 30
+DEMO_EMAIL = "demo@clientfolio.example"
 
 
 def service_ports(config):
@@ -142,6 +145,11 @@ def run(args):
             base + ["token", "create", "--workspace", "demo", "--role", "admin",
                     "--label", "make run"],
             env=env, capture_output=True, text=True, check=True).stdout.strip()
+        password = secrets.token_urlsafe(12)
+        subprocess.run(base + ["user", "create", "--workspace", "demo", "--email", DEMO_EMAIL,
+                               "--role", "admin", "--replace"],
+                       env=env, input=password + "\n", capture_output=True, text=True,
+                       check=True)
         seed = None
         if not args.no_demo and str(config.get("DEMO", 1)).strip() != "0":
             from .demo import seed_demo
@@ -151,6 +159,7 @@ def run(args):
         print(f"Clientfolio is running: {gateway_url}")
         print(f"Admin token for the 'demo' workspace: {token}")
         print(f"  curl -s -H 'Authorization: Bearer {token}' {gateway_url}/api/v1/openapi.json")
+        print(f"Sign in at {gateway_url}/login as {DEMO_EMAIL} with the password {password}")
         if seed:
             print(f"Overview of {seed['name']}:")
             print(f"  curl -s -H 'Authorization: Bearer {token}' "

@@ -20,8 +20,8 @@ from services.common.web import (UNAVAILABLE_RETRY_AFTER, http, json_response,
                                  problem_response)
 
 from . import problems  # noqa: F401  (answers problems in the caller's language)
-from .auth import authenticate
 from . import idempotency
+from .sessions import request_principal
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def api(method, url, role="viewer", body_limit=None):
     def decorate(fn):
         @functools.wraps(fn)
         def endpoint(self, request, **path):
-            principal = authenticate(self.db, request.headers.get("Authorization"))
+            principal = request_principal(self.db, request)  # a token, or the browser's session
             bind(principal.workspace, request.headers.get("X-Correlation-Id"))
             limited = self.rate_limiter.take(principal)
             if limited is not None and not limited.allowed:

@@ -24,6 +24,7 @@ from .http import SOURCES, request_command_id
 from .projections import HANDLERS
 from .ratelimit import RateLimiterProvider
 from .readmodel import read_model_for
+from .web.pages import WebApp
 
 migrate = migrator(__file__)
 
@@ -48,7 +49,7 @@ def live_inbox(database):
 
 
 class GatewayService(SystemApi, ClientImportsApi, ClientsApi, OverviewApi, ProjectsApi,
-                     BillingApi):
+                     BillingApi, WebApp):
     name = "gateway"
 
     config = Config()

@@ -27,6 +27,8 @@ RABBIT_HOST = os.environ.get("CLIENTFOLIO_TEST_RABBIT", "amqp://guest:guest@127.
 POSTGRES_URL = os.environ.get("CLIENTFOLIO_TEST_POSTGRES",
                               "postgresql://postgres@127.0.0.1:5432/postgres")
 RUN_ID = uuid.uuid4().hex[:8]
+# Run apart (make test): Playwright cannot drive a browser from an eventlet-patched process.
+collect_ignore = ["browser"]
 
 
 def _rabbitmqctl(*args):

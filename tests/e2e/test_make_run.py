@@ -108,6 +108,14 @@ def test_clientfolio_run_serves_the_api_and_stops_cleanly(amqp_uri, tmp_path):
                                headers={"Consistency-Token": created.headers["Consistency-Token"]})
         assert overview.status_code == 200
         assert overview.json()["client"]["name"] == "Müller GmbH"
+        # The demo user signs in to the web app with the email and password printed.
+        signed = output.find(r"Sign in at (\S+)/login as (\S+) with the password (\S+)")
+        browser = requests.Session()
+        browser.get(f"{url}/login")
+        answer = browser.post(f"{url}/login", data={
+            "email": signed.group(2), "password": signed.group(3),
+            "csrf_token": browser.cookies.get("cf_login")})
+        assert answer.status_code == 200 and "Alan Insurance" in answer.text
 
         # A child that dies is restarted with backoff, and the terminal says so.
         billing = child_serving(process.pid, "billing")
