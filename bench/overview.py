@@ -38,6 +38,7 @@ from services.common.db import get_database  # noqa: E402
 from services.common.envelope import NewEvent  # noqa: E402
 from services.common.eventstore import (EventStore, StreamAppend,  # noqa: E402
                                         create_event_store_tables)
+from services.common.application import create_command_records_table  # noqa: E402
 from services.common.extensions import EventSourcedStore, EventSourceRpc  # noqa: E402
 from services.common.inbox import create_inbox_tables  # noqa: E402
 
@@ -51,6 +52,7 @@ def kernel_tables_only(url):
     with db.write() as conn:
         create_event_store_tables(conn)
         create_inbox_tables(conn)
+        create_command_records_table(conn)
 
 
 def stand_in(source):
