@@ -18,6 +18,16 @@ from pathlib import Path
 import yaml
 
 
+class PlainLoader(yaml.SafeLoader):
+    """YAML as the deploy tools read it: nameko's configuration loader (once any test
+    loaded a config) adds a resolver for ``${VAR}`` to PyYAML's safe loader, which
+    would substitute the Compose file's own references."""
+
+    yaml_implicit_resolvers = {
+        first: [resolver for resolver in resolvers if resolver[0] != "!env_var"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 DOCKERFILE = DEPLOY / "Dockerfile"
@@ -178,7 +188,7 @@ def interpolate(value, environment):
 
 def load_compose_raw(path=COMPOSE_FILE):
     with open(path, encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
+        return yaml.load(handle, Loader=PlainLoader)
 
 
 def load_compose(environment=None, path=COMPOSE_FILE):
@@ -210,12 +220,12 @@ def kustomize(directory):
     result = subprocess.run([*kustomize_command(), str(directory)], capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0, f"kustomize {directory} failed:\n{result.stderr}"
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    return [doc for doc in yaml.load_all(result.stdout, Loader=PlainLoader) if doc]
 
 
 def load_manifests(path):
     with open(path, encoding="utf-8") as handle:
-        return [doc for doc in yaml.safe_load_all(handle) if doc]
+        return [doc for doc in yaml.load_all(handle, Loader=PlainLoader) if doc]
 
 
 def find(resources, kind, name=None):
