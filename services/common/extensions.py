@@ -18,7 +18,7 @@ from .errors import BadRequest
 from .eventstore import EventStore
 from .inbox import Inbox
 from .logs import bind
-from .metrics import RPC_LATENCY, render
+from .metrics import observe_rpc, render
 from .notify import Listener, Notifier, parse_positions
 from .relay import OutboxRelay
 from .rpc import rpc
@@ -71,7 +71,7 @@ class ServiceStore:
         self.db = database
         self.events = EventStore(database)
         self.relay = relay
-        self.application = Application(database, self.events, projector)
+        self.application = Application(database, self.events, projector, service=service)
 
     def execute(self, ctx, name, work, **options):
         """Run the command ``name`` exactly once per command id (``Application.execute``)."""
@@ -191,8 +191,8 @@ class EventSourcedStore(DependencyProvider):
     def worker_teardown(self, worker_ctx):
         started = self._started.pop(worker_ctx.call_id, None)
         if started is not None and isinstance(worker_ctx.entrypoint, Rpc):
-            RPC_LATENCY.labels(self.service, worker_ctx.entrypoint.method_name).observe(
-                time.perf_counter() - started)
+            observe_rpc(self.service, worker_ctx.entrypoint.method_name,
+                        time.perf_counter() - started)
 
 
 class EventConsumerProvider(DependencyProvider):

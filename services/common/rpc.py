@@ -1,8 +1,8 @@
 """nameko's ``@rpc`` with the kernel's typed errors marked as expected, and a command
 id for every request.
 
-A ``NotFound`` or ``ValidationFailed`` is an answer, not a failure: nameko then
-logs it as a warning without a traceback instead of as an exception.
+A ``NotFound`` or ``ValidationFailed`` is an answer, not a failure: it is logged
+as one INFO line without a traceback (``logs.WorkerErrorFilter``).
 
 nameko acknowledges a request after it sent the reply, so a process that dies in
 between receives the same request again. A call context without a command id gets
@@ -43,6 +43,11 @@ class CommandRpc(Rpc):
         can happen: the request stays unacknowledged, so the broker hands it out again
         once a connection is back (and the command record answers it). nameko would
         otherwise let the error kill the whole service."""
+        if exc_info is not None and isinstance(exc_info[1], self.expected_exceptions):
+            # An answer, not a failure: one line (nameko's own, with its traceback, is
+            # filtered out by ``logs.WorkerErrorFilter``).
+            log.info("%s answered %s: %s", self.method_name, type(exc_info[1]).__name__,
+                     exc_info[1])
         try:
             return super().handle_result(message, worker_ctx, result, exc_info)
         except CONNECTION_ERRORS as exc:

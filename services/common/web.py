@@ -19,7 +19,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from .errors import ClientfolioError, ServiceUnavailable
-from .metrics import HTTP_LATENCY, HTTP_REQUESTS
+from .logs import bind
+from .metrics import observe_request
 
 log = logging.getLogger(__name__)
 
@@ -95,22 +96,68 @@ def problem_from_exception(exc):
                                 headers or None)
     if isinstance(exc, HTTPException):
         return problem_response(exc.code, exc.name, exc.description)
-    log.exception("unhandled error", exc_info=exc)
+    # Logged once, with its traceback, by the WSGI app's request line (``log_request``).
     return problem_response(500, "Internal server error",
                             "The server could not complete the request; it has been logged.")
 
 
+#: Requests slower than this (seconds) are logged; ``SLOW_REQUEST_SECONDS`` overrides it.
+SLOW_REQUEST_SECONDS = 1.0
+
+
+def _problem_code(response):
+    """The ``code`` member of a problem+json answer, else its title."""
+    try:
+        body = orjson.loads(response.get_data())
+    except Exception:
+        return None
+    if not isinstance(body, dict):
+        return None
+    return body.get("code") or body.get("title")
+
+
+def log_request(method, route, response, correlation_id, seconds, slow_after, error=None):
+    """One line per failed or slow request: a 4xx at INFO without traceback, a 500 at
+    ERROR with its one traceback, another 5xx (an unreachable service) at WARNING."""
+    status = response.status_code
+    if status >= 400:
+        fields = {"status": status, "code": _problem_code(response), "route": route,
+                  "method": method, "duration_ms": round(seconds * 1000, 1)}
+        extra = {"fields": fields, "correlation_id": correlation_id}
+        if status < 500:
+            log.info("%s %s answered %s %s", method, route, status, fields["code"],
+                     extra=extra)
+        elif error is not None:
+            log.error("%s %s failed: %s: %s", method, route, type(error).__name__, error,
+                      exc_info=(type(error), error, error.__traceback__), extra=extra)
+        else:
+            log.warning("%s %s answered %s %s", method, route, status, fields["code"],
+                        extra=extra)
+    if seconds >= slow_after:
+        log.warning("slow request: %s %s took %.0f ms (status %s)", method, route,
+                    seconds * 1000, status, extra={"correlation_id": correlation_id, "fields": {
+                        "status": status, "route": route, "method": method,
+                        "duration_ms": round(seconds * 1000, 1), "slow": True}})
+
+
 class ProblemWsgiApp(WsgiApp):
+    def __init__(self, server):
+        super().__init__(server)
+        config = getattr(getattr(server, "container", None), "config", None) or {}
+        self.slow_after = float(config.get("SLOW_REQUEST_SECONDS") or SLOW_REQUEST_SECONDS)
+
     def __call__(self, environ, start_response):
         started = time.perf_counter()
         route = "unmatched"
         correlation_id = None
+        error = None
         try:
             from werkzeug.wrappers import Request
             correlation_id = environ.get("HTTP_X_CORRELATION_ID", "")
             if not _CORRELATION_ID.match(correlation_id):
                 # Each request gets one: its events and every service's log lines carry it.
                 correlation_id = environ["HTTP_X_CORRELATION_ID"] = uuid.uuid4().hex
+            bind(None, correlation_id)
             if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
                 # eventlet's server de-chunks the body and ends it; without this flag
                 # werkzeug reads a body without Content-Length as empty (a valid POST
@@ -123,6 +170,7 @@ class ProblemWsgiApp(WsgiApp):
                 route = provider.url
                 request.path_values = values
                 response = provider.handle_request(request)
+                error = getattr(response, "unhandled_error", None)
             except HTTPException as exc:
                 response = problem_response(exc.code, exc.name, exc.description,
                                             headers=exc.get_headers() if exc.code == 405 else None)
@@ -130,11 +178,15 @@ class ProblemWsgiApp(WsgiApp):
                     response.headers["Content-Type"] = PROBLEM_JSON
         except Exception as exc:  # never an HTML page or a dropped connection
             response = problem_from_exception(exc)
+            error = exc if response.status_code == 500 else None
         if correlation_id is not None:
             response.headers["X-Correlation-Id"] = correlation_id
         method = environ.get("REQUEST_METHOD", "GET")
-        HTTP_REQUESTS.labels(method, route, str(response.status_code)).inc()
-        HTTP_LATENCY.labels(method, route).observe(time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        observe_request(method, route, response.status_code, seconds)
+        if response.status_code >= 400 or seconds >= self.slow_after:
+            log_request(method, route, response, correlation_id, seconds, self.slow_after,
+                        error)
         return response(environ, start_response)
 
 
@@ -170,12 +222,15 @@ class JsonHttpHandler(HttpRequestHandler):
             super().check_signature(args, kwargs)
 
     def __init__(self, method, url, **kwargs):
-        # A 4xx answer is the API working as designed: logged as a warning, no traceback.
+        # A 4xx answer is the API working as designed: one INFO line, no traceback.
         kwargs.setdefault("expected_exceptions", ClientfolioError)
         super().__init__(method, url, **kwargs)
 
     def response_from_exception(self, exc):
-        return problem_from_exception(exc)
+        response = problem_from_exception(exc)
+        if response.status_code == 500:
+            response.unhandled_error = exc  # for the request's log line (its traceback)
+        return response
 
 
 http = JsonHttpHandler.decorator
