@@ -37,7 +37,7 @@ import eventlet
 from sqlalchemy import Column, MetaData, PrimaryKeyConstraint, String, Table, Text, delete
 from sqlalchemy.exc import IntegrityError
 
-from . import faults
+from . import faults, tracing
 from .db import driver_rows
 from .envelope import format_time, utc_now
 from .errors import ClientfolioError, ConcurrencyError, PreconditionFailed
@@ -239,7 +239,8 @@ class Application:
         command_id = command_id or getattr(ctx, "command_id", None)
         for attempt in range(1, self.retry.attempts + 1):
             try:
-                with self.database.write() as conn:
+                with tracing.span(self.service, f"command {name}", attempt=attempt), \
+                        self.database.write() as conn:
                     if command_id:
                         recorded = self.recorded(conn, ctx.workspace, command_id, name)
                         if recorded is not None:
@@ -249,6 +250,8 @@ class Application:
                     uow.save()
                     if command_id:
                         self._record(conn, ctx.workspace, command_id, name, outcome)
+                    if tracing.ENABLED and uow.stored:
+                        tracing.remember_events(self.service, uow.stored)
                 faults.reached("after_commit", name)
                 return outcome, "done"
             except ConcurrencyError:

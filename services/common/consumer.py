@@ -20,6 +20,7 @@ from kombu import Connection, Consumer, Exchange, Queue
 from nameko.exceptions import UnknownService
 from nameko.standalone.rpc import ClusterRpcProxy
 
+from . import tracing
 from .contract import EVENT_TYPES
 from .envelope import InvalidEvent, parse_event
 from .inbox import Inbox
@@ -44,6 +45,7 @@ class EventConsumer:
         (a read model being swapped for a rebuilt one changes inbox);
         ``on_applied(source, position)``: called after each committed batch."""
         self.name = name
+        self.service = name  # whose tracer applies the events (the provider's service)
         self.database = database
         self.config = config
         self.amqp_uri = config["AMQP_URI"]
@@ -202,7 +204,10 @@ class EventConsumer:
                 if buffer:
                     batch, buffer[:] = list(buffer), []
                     first_buffered = None
-                    needs_catch_up |= self._process(source, batch)
+                    if tracing.ENABLED:
+                        needs_catch_up |= self._process_traced(source, batch)
+                    else:
+                        needs_catch_up |= self._process(source, batch)
                     batch[-1].ack(multiple=True)
                 now = time.monotonic()
                 if needs_catch_up or now - last_catch_up > self.catch_up_interval:
@@ -238,6 +243,19 @@ class EventConsumer:
         CONSUMER_LAG.labels(self.name, source).set(
             max(0, max(e.position for e in events) - result.position))
         return result.gap_after is not None
+
+    def _process_traced(self, source, messages):
+        """``_process`` with a consumer span for each message that carries a trace."""
+        spans = tracing.consume_spans(self.service, source, messages)
+        error = None
+        try:
+            return self._process(source, messages)
+        except Exception as exc:
+            error = exc
+            raise
+        finally:
+            for span in spans:
+                tracing.end(span, error)
 
     def _set_aside_unknown_positions(self, source, head):
         """After a catch-up to the source's ``head``: a message whose position is still

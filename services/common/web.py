@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from .errors import ClientfolioError, ServiceUnavailable
+from . import tracing
 from .logs import bind
 from .metrics import observe_request
 
@@ -147,6 +148,27 @@ class ProblemWsgiApp(WsgiApp):
         self.slow_after = float(config.get("SLOW_REQUEST_SECONDS") or SLOW_REQUEST_SECONDS)
 
     def __call__(self, environ, start_response):
+        if tracing.ENABLED:
+            return self._traced(environ, start_response)
+        return self._answer(environ, start_response)
+
+    def _traced(self, environ, start_response):
+        """The request in a server span (its worker runs in it: ``context_data_from_headers``)."""
+        from opentelemetry.trace import SpanKind
+
+        method = environ.get("REQUEST_METHOD", "GET")
+        span = tracing.tracer(self.server.container.service_name).start_span(
+            method, context=tracing.extract(environ.get("HTTP_TRACEPARENT")),
+            kind=SpanKind.SERVER, attributes={"http.request.method": method,
+                                              "url.path": environ.get("PATH_INFO", "")})
+        token = tracing.attach(span)
+        try:
+            return self._answer(environ, start_response, span)
+        finally:
+            tracing.detach(token)
+            span.end()
+
+    def _answer(self, environ, start_response, span=None):
         started = time.perf_counter()
         route = "unmatched"
         correlation_id = None
@@ -184,6 +206,13 @@ class ProblemWsgiApp(WsgiApp):
         method = environ.get("REQUEST_METHOD", "GET")
         seconds = time.perf_counter() - started
         observe_request(method, route, response.status_code, seconds)
+        if span is not None:
+            span.update_name(f"{method} {route}")
+            span.set_attribute("http.route", route)
+            span.set_attribute("http.response.status_code", response.status_code)
+            span.set_attribute("clientfolio.correlation_id", correlation_id or "")
+            if error is not None:
+                tracing.failed(span, error)
         if response.status_code >= 400 or seconds >= self.slow_after:
             log_request(method, route, response, correlation_id, seconds, self.slow_after,
                         error)
@@ -193,6 +222,14 @@ class ProblemWsgiApp(WsgiApp):
 class ProblemWebServer(WebServer):
     def get_wsgi_app(self):
         return ProblemWsgiApp(self)
+
+    def context_data_from_headers(self, request):
+        # The request's worker runs in its span (``extensions.TraceContext``).
+        if tracing.ENABLED:
+            traceparent = tracing.current_traceparent()
+            if traceparent:
+                return {tracing.TRACEPARENT: traceparent}
+        return {}
 
     def kill(self):
         # nameko's WebServer only closes its socket on stop(); a killed container
