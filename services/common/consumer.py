@@ -17,7 +17,7 @@ import time
 
 import eventlet
 from kombu import Connection, Consumer, Exchange, Queue
-from nameko.exceptions import UnknownService
+from nameko.exceptions import RpcTimeout, UnknownService
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from . import tracing
@@ -26,7 +26,7 @@ from .envelope import InvalidEvent, parse_event
 from .inbox import Inbox
 from .leader import leadership
 from .metrics import CONSUMER_LAG
-from .relay import CONNECTION_ERRORS, Backoff, read_ahead
+from .relay import CONNECTION_ERRORS, Backoff, connect_any, read_ahead
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +159,11 @@ class EventConsumer:
                 log.warning("%s consumer of %s: %s is not running yet; retrying in %.1fs",
                             self.name, source, source, delay)
                 self._sleep(delay)
+            except RpcTimeout:  # the source is busy or reconnecting to the broker
+                delay = backoff.next()
+                log.warning("%s consumer of %s: %s did not answer in time; retrying in %.1fs",
+                            self.name, source, source, delay)
+                self._sleep(delay)
             except Exception:
                 delay = backoff.next()
                 log.exception("%s consumer of %s failed; retrying in %.1fs",
@@ -173,7 +178,7 @@ class EventConsumer:
         timeout = float(self.config.get("RPC_TIMEOUT") or 30)
         with Connection(self.amqp_uri, connect_timeout=5, heartbeat=0) as connection, \
                 ClusterRpcProxy(rpc_config, timeout=timeout) as rpc:
-            connection.connect()
+            connect_any(connection)
             read_ahead(connection)
             channel = connection.channel()
             self.queue_for(source)(channel).declare()  # 1. the broker keeps new events

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 import amqp
 import eventlet
 from kombu import Connection
+from kombu.exceptions import OperationalError
 
 from .eventstore import EventStore
 from .leader import leadership
@@ -27,7 +28,8 @@ from .notify import Wakeup
 log = logging.getLogger(__name__)
 
 CHECKPOINT_INTERVAL = 0.2  # seconds between checkpoint saves under a steady trickle
-CONNECTION_ERRORS = (OSError, socket.timeout, amqp.exceptions.AMQPError, ConnectionError)
+CONNECTION_ERRORS = (OSError, socket.timeout, amqp.exceptions.AMQPError, ConnectionError,
+                     OperationalError)
 
 
 class PublishNotConfirmed(Exception):
@@ -54,6 +56,16 @@ class Backoff:
 
 
 READ_AHEAD = 64 * 1024
+
+
+def connect_any(connection):
+    """Connect ``connection`` to the first of its URLs that answers.
+
+    ``AMQP_URI`` may list the nodes of a RabbitMQ cluster separated by ``;`` (kombu's
+    failover): each is tried once, in order, so a node that died is skipped at once."""
+    connection.ensure_connection(max_retries=len(connection.alt or ()) or 1,
+                                 interval_start=0, interval_step=0.2, interval_max=1)
+    return connection
 
 
 def read_ahead(connection):
@@ -274,7 +286,7 @@ class OutboxRelay:
                     self.is_leader = True
                     self.checkpoint = self._saved = None  # another leader may have moved it
                     with Connection(self.amqp_uri, connect_timeout=5, heartbeat=0) as connection:
-                        connection.connect()
+                        connect_any(connection)
                         read_ahead(connection)
                         publisher = ConfirmingPublisher(connection, self.exchange,
                                                         persistent=self.persistent)

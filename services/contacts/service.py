@@ -15,7 +15,6 @@ entrypoints per job, each in its own module: ``merges`` (duplicates and merges),
 import uuid
 
 from nameko.dependency_providers import Config
-from nameko.rpc import RpcProxy
 
 from services.common.context import CommandContext
 from services.common.envelope import format_time, utc_now
@@ -24,7 +23,7 @@ from services.common.extensions import (EventConsumerProvider, EventSourcedStore
                                         EventSourceRpc, HealthChecks)
 from services.common.migrations import migrator
 from services.common.paging import offset_page
-from services.common.rpc import rpc  # typed errors are answers: logged as expected
+from services.common.rpc import RpcProxy, rpc  # typed errors are answers: logged as expected
 
 from . import files as file_rules
 from . import queries
