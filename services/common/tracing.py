@@ -34,14 +34,18 @@ _lock = threading.Lock()
 
 def configure(service, config):
     """Turn tracing on for this process if the configuration asks for it; True if on."""
-    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or \
+    from_environment = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or \
         os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    endpoint = from_environment or config.get("OTLP_ENDPOINT")
     if not endpoint or os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
         return False
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    enable(BatchSpanProcessor(OTLPSpanExporter()),
+    # The SDK reads its own variables (and adds /v1/traces); a configured URL is given.
+    exporter = OTLPSpanExporter() if from_environment else \
+        OTLPSpanExporter(endpoint=f"{endpoint.rstrip('/')}/v1/traces")
+    enable(BatchSpanProcessor(exporter),
            float(config.get("TRACE_SAMPLE_RATIO") or 1.0))
     log.info("%s: tracing to %s, sampling %s of new traces", service, endpoint,
              _state["ratio"])
