@@ -8,7 +8,8 @@ import argparse
 import subprocess
 import sys
 
-SUITES = ["kernel", "commands", "overview", "contacts", "projects", "billing", "imports"]
+SUITES = ["kernel", "commands", "overview", "contacts", "projects", "billing", "imports",
+          "tracing"]
 
 
 def available(suite):
