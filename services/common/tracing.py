@@ -20,7 +20,7 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 log = logging.getLogger(__name__)
 
@@ -153,12 +153,18 @@ def in_trace():
     return trace.get_current_span().get_span_context().is_valid
 
 
-@contextmanager
+_NO_SPAN = nullcontext()
+
+
 def span(service, name, kind="internal", **attributes):
-    """A span around a block (a no-op when tracing is off)."""
+    """A span around a block (a shared no-op context when tracing is off)."""
     if not ENABLED:
-        yield None
-        return
+        return _NO_SPAN
+    return _span(service, name, kind, attributes)
+
+
+@contextmanager
+def _span(service, name, kind, attributes):
     from opentelemetry.trace import SpanKind
 
     with tracer(service).start_as_current_span(
