@@ -75,6 +75,12 @@ class Writer:
             eventlet.sleep(random.uniform(0.1, 0.3))
 
 
+def connections(node):
+    """The client connections a node holds (their peer ports)."""
+    return json.loads(rabbitmqctl(node.node, "list_connections", "peer_port",
+                                  "--formatter", "json"))
+
+
 def queue_types(node):
     listed = json.loads(rabbitmqctl(node.node, "list_queues", "name", "type",
                                     "--formatter", "json"))
@@ -111,6 +117,9 @@ def test_killing_the_connected_node_under_load_loses_and_doubles_nothing(cluster
 
     threads = [eventlet.spawn(work, writer, index) for index, writer in enumerate(writers)]
     eventlet.sleep(KILL_AFTER)
+    # Every process is connected to the first node, none to the others.
+    assert len(connections(first)) >= len(stack.processes)
+    assert connections(survivor) == [] and connections(cluster.nodes[2]) == []
     first.kill()
     killed_at = time.monotonic()
     for thread in threads:
