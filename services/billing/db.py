@@ -8,11 +8,12 @@
   year (see ``numbering``).
 - The replica of other services' facts billing checks against
   (``billing_clients``, ``billing_projects``) and what each client merge moved
-  (``merge_moves``), kept by ``replica``'s event handlers.
+  (``replica_merge_moves``), kept by ``replica``'s event handlers.
 """
 from sqlalchemy import (Boolean, Column, Index, Integer, MetaData, String, Table, Text)
 
 from services.common.eventstore import Position
+from services.common.replica import merge_moves_table as kernel_merge_moves_table
 
 metadata = MetaData()
 
@@ -93,14 +94,5 @@ projects_replica_table = Table(
     Column("client_id", String(36)),
 )
 
-merge_moves_table = Table(
-    "merge_moves",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("workspace", String(100), nullable=False),
-    Column("merge_id", String(64), nullable=False, index=True),
-    Column("kind", String(20), nullable=False),  # invoice | purchase_order | quote
-    Column("document_id", String(36), nullable=False),
-    Column("from_client_id", String(36), nullable=False),
-    Column("to_client_id", String(36), nullable=False),
-)
+# What each client merge moved: the kernel's table (services/common/replica.py).
+merge_moves_table = kernel_merge_moves_table

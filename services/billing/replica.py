@@ -13,7 +13,7 @@ the inbox's transaction: exactly-once effect). It keeps:
   and quotes to the survivor by appending ``InvoiceClientChanged``,
   ``PurchaseOrderClientChanged`` and ``QuoteClientChanged`` (``reason:
   merge``) to each document's stream in the handler's transaction, and
-  remembers each move in ``merge_moves``; ``ClientsUnmerged`` moves back
+  remembers each move in the kernel's merge moves (``MOVES``); ``ClientsUnmerged`` moves back
   exactly what that merge moved (``reason: unmerge``) and is still with the
   survivor.
 
@@ -23,19 +23,21 @@ waits until the replica has applied the positions the caller's
 ``Consistency-Token`` names, then polls briefly for the ids themselves
 (``EntityReplica.wait_for``).
 """
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import and_, insert, select, update
 
 from services.common.envelope import format_time, utc_now
 from services.common.application import run_within
 from services.common.context import CommandContext
 from services.common.errors import ValidationFailed
-from services.common.replica import EntityReplica
+from services.common.replica import EntityReplica, MergeMoves
 from services.contacts.client.events import CLIENT_REPLICA_RULES
 
 from . import documents, queries
 from .db import clients_replica_table as clients
-from .db import merge_moves_table as moves
 from .db import projects_replica_table as projects
+
+#: What each merge moved (the kernel's table of merge moves).
+MOVES = MergeMoves()
 
 #: ``billing_clients``, kept by the kernel's entity replica from contacts' events.
 CLIENTS = EntityReplica(clients, "contacts", "client_id", CLIENT_REPLICA_RULES)
@@ -62,20 +64,16 @@ def clients_merged(conn, event):
                 previous = _repoint(conn, event, kind, document_id, survivor, "merge",
                                     merge_id)
                 if previous is not None:
-                    conn.execute(insert(moves).values(
-                        workspace=event.workspace, merge_id=merge_id, kind=kind.name,
-                        document_id=document_id, from_client_id=previous,
-                        to_client_id=survivor))
+                    MOVES.record(conn, event.workspace, merge_id,
+                                 [(kind.name, document_id, previous, survivor)])
 
 
 def clients_unmerged(conn, event):
     """Move back exactly what the merge moved (documents still with the survivor)."""
     merge_id = event.data["merge_id"]
-    where = and_(moves.c.workspace == event.workspace, moves.c.merge_id == merge_id)
-    for move in conn.execute(select(moves).where(where).order_by(moves.c.id)).all():
-        _repoint(conn, event, queries.KINDS[move.kind], move.document_id, move.from_client_id,
-                 "unmerge", merge_id, only_from=move.to_client_id)
-    conn.execute(delete(moves).where(where))
+    for kind, document_id, from_id, to_id in MOVES.take(conn, event.workspace, merge_id):
+        _repoint(conn, event, queries.KINDS[kind], document_id, from_id, "unmerge", merge_id,
+                 only_from=to_id)
 
 
 def _repoint(conn, event, kind, document_id, client_id, reason, merge_id, only_from=None):

@@ -203,6 +203,20 @@ def run_within(conn, ctx, work, projector, retry=DEFAULT_RETRY):
         return result
 
 
+def with_retries(run, retry=DEFAULT_RETRY, errors=(ConcurrencyError, IntegrityError)):
+    """``run()`` (a whole transaction), rerun when a concurrent write committed first:
+    the kernel's one retry policy (bounded, jittered). Never call it inside a
+    transaction."""
+    for attempt in range(1, retry.attempts + 1):
+        try:
+            return run()
+        except errors:
+            if attempt == retry.attempts:
+                raise
+            log.info("a concurrent write committed first; retrying (%d)", attempt)
+            retry.pause(attempt)
+
+
 class Application:
     """Runs commands against one service's event store (see the module doc)."""
 
@@ -277,6 +291,12 @@ class Application:
         else:
             rows = conn.exec_driver_sql(_LOOKUP, (workspace, command_id, name)).all()
         return json.loads(rows[0][0]) if rows else None
+
+    def record(self, conn, ctx, name, outcome):
+        """Record a command's outcome in the caller's transaction, for a command that
+        writes in several transactions (a revert in chunks): its last one records."""
+        if ctx.command_id:
+            self._record(conn, ctx.workspace, ctx.command_id, name, outcome)
 
     @staticmethod
     def _record(conn, workspace, command_id, name, outcome):

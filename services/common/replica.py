@@ -18,16 +18,39 @@ service is named here.
 - ``wait_for``: the replica is eventually consistent, so before a command refuses an
   id it does not know it waits for the positions the caller's consistency token
   names, then briefly for the ids themselves (never inside a transaction).
+
+:class:`MergeMoves` remembers what a merge of the source's entities moved here (a
+service's records re-pointed from a duplicate to the survivor), so that the merge's
+undoing moves back exactly those: one table of the same shape in every service.
 """
 import time
 
 import eventlet
-from sqlalchemy import and_, select
+from sqlalchemy import Column, MetaData, PrimaryKeyConstraint, String, Table, and_, delete, \
+    insert, select
 
 from .consistency import MalformedToken, parse_token
 from .db import bulk_upsert
 
 COLUMNS = ("id", "workspace", "archived", "merged_into")
+
+merge_metadata = MetaData()
+merge_moves_table = Table(
+    "replica_merge_moves",
+    merge_metadata,
+    Column("workspace", String(100), nullable=False),
+    Column("merge_id", String(64), nullable=False),
+    Column("kind", String(30), nullable=False),  # what moved: project, invoice, quote...
+    Column("record_id", String(36), nullable=False),
+    Column("from_id", String(36), nullable=False),
+    Column("to_id", String(36), nullable=False),
+    PrimaryKeyConstraint("merge_id", "kind", "record_id", name="pk_replica_merge_moves"),
+)
+
+
+def create_merge_moves_table(bind):
+    """Create the merge moves table (migration helper)."""
+    merge_metadata.create_all(bind, tables=[merge_moves_table])
 POLL_SECONDS = 0.02
 
 
@@ -123,3 +146,36 @@ class _ReplicaBatch:
         if self.pending:
             pending, self.pending = self.pending, {}
             self.replica.write(self.conn, pending)
+
+
+class MergeMoves:
+    """What merges moved in this service (see the module doc), in the caller's
+    transaction."""
+
+    table = merge_moves_table
+
+    def record(self, conn, workspace, merge_id, moves):
+        """Remember ``moves`` = [(kind, record id, from id, to id)] of a merge; a move
+        already remembered (the same event handled again) is kept once."""
+        if not moves:
+            return
+        table = self.table
+        known = set(conn.execute(select(table.c.kind, table.c.record_id)
+                                 .where(table.c.merge_id == merge_id)).all())
+        fresh = [{"workspace": workspace, "merge_id": merge_id, "kind": kind,
+                  "record_id": record_id, "from_id": from_id, "to_id": to_id}
+                 for kind, record_id, from_id, to_id in moves
+                 if (kind, record_id) not in known]
+        if fresh:
+            conn.execute(insert(table), fresh)
+
+    def take(self, conn, workspace, merge_id):
+        """What the merge moved, [(kind, record id, from id, to id)] in a stable order,
+        forgotten (its undoing moves them back once)."""
+        table = self.table
+        where = and_(table.c.workspace == workspace, table.c.merge_id == merge_id)
+        rows = conn.execute(select(table.c.kind, table.c.record_id, table.c.from_id,
+                                   table.c.to_id).where(where)
+                            .order_by(table.c.kind, table.c.record_id)).all()
+        conn.execute(delete(table).where(where))
+        return [tuple(row) for row in rows]

@@ -2,7 +2,7 @@
 
 Query tables (``projects``, ``time_entries``, ``tasks``) are projections of the
 project streams, written in the transaction that appends the events
-(``queries.apply_events``). ``known_clients`` and ``merge_moves`` are the
+(``queries.apply_events``). ``known_clients`` and ``replica_merge_moves`` are the
 replica of the contacts service that the consumer keeps (``replica``).
 
 Hours are stored as whole hundredths (``centihours``) so that totals are exact
@@ -12,6 +12,7 @@ from sqlalchemy import (Boolean, Column, Index, Integer, MetaData, PrimaryKeyCon
                         Table, Text)
 
 from services.common.eventstore import Position
+from services.common.replica import merge_moves_table as kernel_merge_moves_table
 
 metadata = MetaData()
 
@@ -80,15 +81,5 @@ known_clients_table = Table(
     Column("merged_into", String(36)),
 )
 
-# Which projects a client merge moved (so that its unmerge moves back exactly those).
-merge_moves_table = Table(
-    "merge_moves",
-    metadata,
-    Column("merge_id", String(100), nullable=False),
-    Column("project_id", String(36), nullable=False),
-    Column("workspace", String(100), nullable=False),
-    Column("from_client_id", String(36), nullable=False),
-    Column("to_client_id", String(36), nullable=False),
-    Column("undone", Boolean, nullable=False),
-    PrimaryKeyConstraint("merge_id", "project_id"),
-)
+# Which projects a client merge moved: the kernel's table (services/common/replica.py).
+merge_moves_table = kernel_merge_moves_table

@@ -12,7 +12,7 @@ its writes, the event's "applied" mark and the checkpoint commit together.
   ``ClientAssigned`` (``via: bulk``, ``reason: merge``, the ``merge_id``,
   ``previous_client_id`` = the duplicate)
   per project, appended to the project streams through the event store in the
-  handler's transaction, and remembered in ``merge_moves``.
+  handler's transaction, and remembered in the kernel's merge moves (``MOVES``).
 - ``ClientsUnmerged`` moves back exactly the projects that merge moved
   (``reason: unmerge``), those still with the survivor: a project a user
   reassigned since the merge keeps the user's choice.
@@ -24,19 +24,22 @@ event is left to the inbox's dead letters.
 """
 import logging
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select
 
 from services.common.application import run_within
 from services.common.context import CommandContext
-from services.common.replica import EntityReplica
+from services.common.replica import EntityReplica, MergeMoves
 from services.contacts.client.events import CLIENT_REPLICA_RULES
 
 from . import domain, queries
 from .db import known_clients_table
-from .db import merge_moves_table as moves
 from .db import projects_table as projects
 
 log = logging.getLogger(__name__)
+
+#: What each merge moved (the kernel's table of merge moves).
+MOVES = MergeMoves()
+PROJECT = "project"
 
 #: ``known_clients``, kept by the kernel's entity replica from contacts' events.
 CLIENTS = EntityReplica(known_clients_table, "contacts", "client_id", CLIENT_REPLICA_RULES)
@@ -65,16 +68,9 @@ def clients_merged(conn, event):
             previous = project.client_id
             if project.workspace == event.workspace and previous in merged_ids \
                     and project.change_client(survivor, "merge", merge_id):
-                moved.append({"merge_id": merge_id, "project_id": project_id,
-                              "workspace": event.workspace, "from_client_id": previous,
-                              "to_client_id": survivor, "undone": False})
+                moved.append((PROJECT, project_id, previous, survivor))
         uow.save()
-        if moved:
-            already = set(conn.execute(select(moves.c.project_id)
-                                       .where(moves.c.merge_id == merge_id)).scalars())
-            fresh = [row for row in moved if row["project_id"] not in already]
-            if fresh:
-                conn.execute(insert(moves), fresh)
+        MOVES.record(conn, event.workspace, merge_id, moved)
         return len(moved)
 
     count = run_within(conn, _context(event), move, queries.project_changes)
@@ -85,20 +81,15 @@ def clients_unmerged(conn, event):
     merge_id = event.data["merge_id"]
 
     def move_back(uow):
-        rows = conn.execute(
-            select(moves).where(moves.c.merge_id == merge_id)
-            .where(moves.c.workspace == event.workspace).where(moves.c.undone.is_(False))
-        ).all()
-        loaded = uow.load_many(domain.Project, [row.project_id for row in rows])
+        moved = MOVES.take(conn, event.workspace, merge_id)
+        loaded = uow.load_many(domain.Project, [record_id for _, record_id, _, _ in moved])
         count = 0
-        for row in rows:
-            project = loaded.get(row.project_id)
-            if project is not None and project.client_id == row.to_client_id \
-                    and project.change_client(row.from_client_id, "unmerge", merge_id):
+        for _, project_id, from_id, to_id in moved:
+            project = loaded.get(project_id)
+            if project is not None and project.client_id == to_id \
+                    and project.change_client(from_id, "unmerge", merge_id):
                 count += 1
         uow.save()
-        conn.execute(update(moves).where(moves.c.merge_id == merge_id)
-                     .where(moves.c.workspace == event.workspace).values(undone=True))
         return count
 
     count = run_within(conn, _context(event), move_back, queries.project_changes)

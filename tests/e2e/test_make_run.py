@@ -50,6 +50,23 @@ def free_port_base(count):
     raise RuntimeError("no free run of ports")
 
 
+def child_serving(parent, service):
+    """The pid of ``parent``'s child process running ``clientfolio serve <service>``."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8") as handle:
+                ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                command = [part for part in handle.read().split(b"\0") if part]
+        except (OSError, ValueError):
+            continue
+        if ppid == parent and command[-2:] == [b"serve", service.encode()]:
+            return int(entry)
+    raise AssertionError(f"no child of {parent} serves {service}")
+
+
 def test_clientfolio_run_serves_the_api_and_stops_cleanly(amqp_uri, tmp_path):
     port, base = free_port(), free_port_base(3)
     env = dict(os.environ, AMQP_URI=amqp_uri, CLIENTFOLIO_DATA_DIR=str(tmp_path / "var"),
@@ -91,6 +108,23 @@ def test_clientfolio_run_serves_the_api_and_stops_cleanly(amqp_uri, tmp_path):
                                headers={"Consistency-Token": created.headers["Consistency-Token"]})
         assert overview.status_code == 200
         assert overview.json()["client"]["name"] == "Müller GmbH"
+
+        # A child that dies is restarted with backoff, and the terminal says so.
+        billing = child_serving(process.pid, "billing")
+        os.kill(billing, signal.SIGKILL)
+        wait_until(lambda: output.find(r"billing exited with code -9; restarting it in")
+                   and output.find(r"billing restarted"), timeout=30,
+                   message="make run to restart billing")
+        drafted = wait_until(lambda: (lambda answer: answer if answer.status_code == 201
+                                      else None)(session.post(
+                                          f"{url}/api/v1/invoices", timeout=30, json={
+                                              "client_id": created.json()["id"],
+                                              "currency": "EUR", "lines": [{
+                                                  "description": "Beratung", "quantity": "1",
+                                                  "unit_price": "100", "tax_rate": "19"}]})),
+                             timeout=60, interval=0.5, message="billing to answer again")
+        assert drafted.json()["status"] == "draft"
+        assert process.poll() is None
     finally:
         process.send_signal(signal.SIGTERM)
         code = process.wait(timeout=60)

@@ -93,6 +93,9 @@ class ProcessStack:
         self.log_dir.mkdir(exist_ok=True)
         env = dict(os.environ, AMQP_URI=amqp_uri, CLIENTFOLIO_DATA_DIR=str(tmp_path / "var"),
                    CLIENTFOLIO_RELAY_POLL_INTERVAL="0.2", CLIENTFOLIO_LOG_LEVEL="INFO",
+                   # Small pools: several stacks of processes share the server's
+                   # connections with the rest of the test run.
+                   CLIENTFOLIO_DB_POOL_SIZE="4", CLIENTFOLIO_DB_MAX_OVERFLOW="6",
                    **{f"{service.upper()}_DATABASE_URL": url
                       for service, url in database_urls.items()},
                    **{key: str(value) for key, value in settings.items()})

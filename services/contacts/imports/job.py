@@ -15,12 +15,12 @@ import uuid
 import eventlet
 from eventlet.queue import LightQueue
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 
 from services.common.context import CommandContext
 from services.common.db import bulk_insert
 from services.common.envelope import format_time, utc_now
-from services.common.errors import ConcurrencyError, ValidationFailed
+from services.common.application import with_retries
+from services.common.errors import ValidationFailed
 
 from .. import queries, spreadsheets
 from ..db import clients_table
@@ -34,7 +34,6 @@ from .tables import dumps, files_table, jobs, rows_table
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 5
 TAX_FIELDS = ("tax_id", "country", "address")
 EXISTS = "a client with this tax id already exists"
 
@@ -124,15 +123,7 @@ class JobRun:
         log.info("contacts: import %s handed back after row %s", self.job_id, checkpoint)
 
     def _commit(self, prepared):
-        for attempt in range(MAX_ATTEMPTS):
-            try:
-                self._write_batch(prepared)
-                return
-            except (ConcurrencyError, IntegrityError):
-                if attempt + 1 == MAX_ATTEMPTS:
-                    raise
-                log.info("contacts: import %s: batch conflicted, retrying", self.job_id)
-                eventlet.sleep(0.05 * (attempt + 1))
+        with_retries(lambda: self._write_batch(prepared))
 
     def _write_batch(self, prepared):
         ctx = self.ctx
@@ -184,7 +175,9 @@ class JobRun:
                         and not same_tax_id(tax_key(client.state()), tkey):
                     client = None  # matched by email, but it has another tax id: a new one
                 if client is None or client.archived or client.workspace != ctx.workspace:
-                    client = Client(str(uuid.uuid4()))
+                    # The row's client id comes from the job and the row: a batch
+                    # written again names the same client.
+                    client = Client(str(uuid.uuid5(uuid.UUID(self.job_id), str(number))))
                     client.register(ctx.workspace, fields, occurred_at)
                     touched[client.id] = (client, 0, True)
                     verdicts[number] = ("created", client.id, None, None, None)

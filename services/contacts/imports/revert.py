@@ -6,6 +6,7 @@ import json
 import eventlet
 from sqlalchemy import select, update
 
+from services.common.application import with_retries
 from services.common.envelope import format_time, utc_now
 from services.common.errors import ConcurrencyError, Conflict
 
@@ -16,12 +17,16 @@ from .matching import load_clients
 from .tables import find_job, jobs, rows_table
 
 CHUNK_ROWS = 500  # rows undone per transaction
-MAX_ATTEMPTS = 5
 TAX_FIELDS = ("tax_id", "country", "address")
 
 
-def revert(database, store, ctx, job_id):
-    """Undo a finished job as events; returns what was undone."""
+def revert(service_store, ctx, job_id):
+    """Undo a finished job as events; returns what was undone. A repeat of the same
+    command answers the first outcome (its last transaction records it)."""
+    database, store = service_store.db, service_store.events
+    answered = service_store.recorded(ctx, "revert_import")
+    if answered is not None:
+        return answered
     with database.read() as conn:
         job = find_job(conn, ctx.workspace, job_id)
         if job.dry_run:
@@ -39,13 +44,8 @@ def revert(database, store, ctx, job_id):
     result = {"id": job.id, "archived": 0, "restored": 0, "skipped": [], "position": None}
     for start in range(0, len(rows), CHUNK_ROWS):
         chunk = rows[start:start + CHUNK_ROWS]
-        for attempt in range(MAX_ATTEMPTS):
-            try:
-                outcome = _revert_chunk(database, store, ctx, chunk)
-                break
-            except ConcurrencyError:
-                if attempt + 1 == MAX_ATTEMPTS:
-                    raise
+        outcome = with_retries(lambda: _revert_chunk(database, store, ctx, chunk),
+                               errors=(ConcurrencyError,))
         result["archived"] += outcome["archived"]
         result["restored"] += outcome["restored"]
         result["skipped"].extend(outcome["skipped"])
@@ -54,6 +54,7 @@ def revert(database, store, ctx, job_id):
     with database.write() as conn:
         conn.execute(update(jobs).where(jobs.c.id == job.id)
                      .values(reverted_at=format_time(utc_now())))
+        service_store.application.record(conn, ctx, "revert_import", result)
     return result
 
 
