@@ -6,7 +6,7 @@ import signal
 import eventlet
 from nameko.runners import ServiceRunner
 
-from services.common import faults
+from services.common import faults, tracing
 from services.common.logs import setup_logging
 
 from .registry import service_class
@@ -28,6 +28,7 @@ def serve(service, config):
     """Start ``service``; on SIGTERM finish in-flight work and stop (graceful)."""
     setup_logging(service, config.get("LOG_LEVEL") or "INFO")
     faults.arm(config.get("FAULT"))
+    tracing.configure(service, config)
     runner = ServiceRunner(config)
     runner.add_service(service_class(service))
     stopping = eventlet.event.Event()
@@ -64,5 +65,6 @@ def serve(service, config):
         except BaseException:
             log.exception("%s crashed", service)
         return 1
+    tracing.disable()  # sends the spans still buffered
     log.info("%s stopped", service)
     return 0

@@ -6,12 +6,12 @@ from one read-model database while the projection work is never done twice.
 """
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
-from nameko.rpc import RpcProxy
 
 from services.common.config import database_url
 from services.common.db import DatabaseProvider, get_database
 from services.common.extensions import EventConsumerProvider
 from services.common.migrations import migrator
+from services.common.rpc import RpcProxy
 
 from .api.billing import BillingApi
 from .api.clients import ClientsApi

@@ -59,14 +59,18 @@ class PrivateBroker:
                     RABBITMQ_CONFIG_FILE=f"{base}/rabbitmq",
                     ERL_CRASH_DUMP=f"{base}/erl_crash.dump")
 
-    def start(self, timeout=60):
+    def start(self, timeout=60, wait=True):
         server = shutil.which("rabbitmq-server") or "/usr/sbin/rabbitmq-server"
         log = open(self.directory / "server.out", "a", encoding="utf-8")
         self.process = subprocess.Popen([server], env=self._env(), stdout=log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
-        wait_until(self.answers, timeout=timeout, interval=0.1, message=f"{self.node} up")
+        if wait:
+            self.wait_up(timeout)
         return self
+
+    def wait_up(self, timeout=60):
+        wait_until(self.answers, timeout=timeout, interval=0.1, message=f"{self.node} up")
 
     def answers(self):
         try:
@@ -107,3 +111,50 @@ class PrivateBroker:
     def close(self):
         self.kill()
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def rabbitmqctl(node, *args, timeout=60):
+    """Run ``rabbitmqctl -n <node> ...``; returns its output (fails the test on an error)."""
+    result = subprocess.run(["rabbitmqctl", "-n", node, "-q", *args], capture_output=True,
+                            text=True, timeout=timeout)
+    assert result.returncode == 0, f"rabbitmqctl {' '.join(args)}: {result.stderr}"
+    return result.stdout
+
+
+class BrokerCluster:
+    """Three (``size``) private RabbitMQ nodes on distinct ports, joined into one
+    cluster with ``rabbitmqctl join_cluster`` (the Erlang cookie is the rabbitmq
+    user's, shared by every node it runs)."""
+
+    def __init__(self, size=3, name="cluster"):
+        self.nodes = [PrivateBroker(f"{name}{index}") for index in range(1, size + 1)]
+
+    @property
+    def url(self):
+        """Every node's URL, ``;``-separated: kombu fails over in this order."""
+        return ";".join(node.url for node in self.nodes)
+
+    def start(self):
+        for node in self.nodes:
+            node.start(wait=False)
+        for node in self.nodes:
+            node.wait_up(timeout=90)
+        first = self.nodes[0].node
+        for node in self.nodes[1:]:
+            rabbitmqctl(node.node, "stop_app")
+            rabbitmqctl(node.node, "join_cluster", first)
+            rabbitmqctl(node.node, "start_app")
+        for node in self.nodes:
+            node.wait_up(timeout=60)
+        return self
+
+    def running_nodes(self, via):
+        """The cluster's running nodes, as ``via`` (a live node) sees them."""
+        import json
+
+        status = json.loads(rabbitmqctl(via.node, "cluster_status", "--formatter", "json"))
+        return sorted(status.get("running_nodes", []))
+
+    def close(self):
+        for node in self.nodes:
+            node.close()

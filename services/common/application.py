@@ -37,11 +37,12 @@ import eventlet
 from sqlalchemy import Column, MetaData, PrimaryKeyConstraint, String, Table, Text, delete
 from sqlalchemy.exc import IntegrityError
 
-from . import faults
+from . import faults, tracing
 from .db import driver_rows
 from .envelope import format_time, utc_now
-from .errors import ConcurrencyError, PreconditionFailed
+from .errors import ClientfolioError, ConcurrencyError, PreconditionFailed
 from .eventstore import EventStore, StreamAppend
+from .metrics import COMMANDS
 
 log = logging.getLogger(__name__)
 
@@ -219,9 +220,11 @@ def with_retries(run, retry=DEFAULT_RETRY, errors=(ConcurrencyError, IntegrityEr
 class Application:
     """Runs commands against one service's event store (see the module doc)."""
 
-    def __init__(self, database, events, projector, retry=DEFAULT_RETRY):
+    def __init__(self, database, events, projector, retry=DEFAULT_RETRY, service=None):
         """``projector(conn, changes)`` writes the service's query tables from a list
-        of ``Change`` (same transaction, after the append)."""
+        of ``Change`` (same transaction, after the append); ``service`` labels its
+        metrics."""
+        self.service = service or "unknown"
         self.database = database
         self.events = events
         self.projector = projector
@@ -234,21 +237,37 @@ class Application:
 
         ``expected_version``: the caller's If-Match; a concurrent append then is
         ``PreconditionFailed`` (``stale``) instead of a rerun."""
+        outcome = "failed"
+        try:
+            answer, outcome = self._execute(ctx, name, work, expected_version, command_id,
+                                            stale)
+            return answer
+        except ClientfolioError:
+            outcome = "refused"
+            raise
+        finally:
+            COMMANDS.labels(self.service, name, outcome).inc()
+
+    def _execute(self, ctx, name, work, expected_version, command_id, stale):
+        """``(answer, "done" or "repeat")``; see ``execute``."""
         command_id = command_id or getattr(ctx, "command_id", None)
         for attempt in range(1, self.retry.attempts + 1):
             try:
-                with self.database.write() as conn:
+                with tracing.span(self.service, f"command {name}", attempt=attempt), \
+                        self.database.write() as conn:
                     if command_id:
                         recorded = self.recorded(conn, ctx.workspace, command_id, name)
                         if recorded is not None:
-                            return recorded
+                            return recorded, "repeat"
                     uow = UnitOfWork(conn, ctx, self.events, self.projector)
                     outcome = work(uow)
                     uow.save()
                     if command_id:
                         self._record(conn, ctx.workspace, command_id, name, outcome)
+                    if tracing.ENABLED and uow.stored:
+                        tracing.remember_events(self.service, uow.stored)
                 faults.reached("after_commit", name)
-                return outcome
+                return outcome, "done"
             except ConcurrencyError:
                 if expected_version is not None:
                     raise PreconditionFailed(stale) from None

@@ -17,15 +17,16 @@ import time
 
 import eventlet
 from kombu import Connection, Consumer, Exchange, Queue
-from nameko.exceptions import UnknownService
+from nameko.exceptions import RpcTimeout, UnknownService
 from nameko.standalone.rpc import ClusterRpcProxy
 
+from . import tracing
 from .contract import EVENT_TYPES
 from .envelope import InvalidEvent, parse_event
 from .inbox import Inbox
 from .leader import leadership
 from .metrics import CONSUMER_LAG
-from .relay import CONNECTION_ERRORS, Backoff, read_ahead
+from .relay import CONNECTION_ERRORS, Backoff, connect_any, read_ahead
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class EventConsumer:
         (a read model being swapped for a rebuilt one changes inbox);
         ``on_applied(source, position)``: called after each committed batch."""
         self.name = name
+        self.service = name  # whose tracer applies the events (the provider's service)
         self.database = database
         self.config = config
         self.amqp_uri = config["AMQP_URI"]
@@ -157,6 +159,11 @@ class EventConsumer:
                 log.warning("%s consumer of %s: %s is not running yet; retrying in %.1fs",
                             self.name, source, source, delay)
                 self._sleep(delay)
+            except RpcTimeout:  # the source is busy or reconnecting to the broker
+                delay = backoff.next()
+                log.warning("%s consumer of %s: %s did not answer in time; retrying in %.1fs",
+                            self.name, source, source, delay)
+                self._sleep(delay)
             except Exception:
                 delay = backoff.next()
                 log.exception("%s consumer of %s failed; retrying in %.1fs",
@@ -171,7 +178,7 @@ class EventConsumer:
         timeout = float(self.config.get("RPC_TIMEOUT") or 30)
         with Connection(self.amqp_uri, connect_timeout=5, heartbeat=0) as connection, \
                 ClusterRpcProxy(rpc_config, timeout=timeout) as rpc:
-            connection.connect()
+            connect_any(connection)
             read_ahead(connection)
             channel = connection.channel()
             self.queue_for(source)(channel).declare()  # 1. the broker keeps new events
@@ -202,7 +209,10 @@ class EventConsumer:
                 if buffer:
                     batch, buffer[:] = list(buffer), []
                     first_buffered = None
-                    needs_catch_up |= self._process(source, batch)
+                    if tracing.ENABLED:
+                        needs_catch_up |= self._process_traced(source, batch)
+                    else:
+                        needs_catch_up |= self._process(source, batch)
                     batch[-1].ack(multiple=True)
                 now = time.monotonic()
                 if needs_catch_up or now - last_catch_up > self.catch_up_interval:
@@ -238,6 +248,19 @@ class EventConsumer:
         CONSUMER_LAG.labels(self.name, source).set(
             max(0, max(e.position for e in events) - result.position))
         return result.gap_after is not None
+
+    def _process_traced(self, source, messages):
+        """``_process`` with a consumer span for each message that carries a trace."""
+        spans = tracing.consume_spans(self.service, source, messages)
+        error = None
+        try:
+            return self._process(source, messages)
+        except Exception as exc:
+            error = exc
+            raise
+        finally:
+            for span in spans:
+                tracing.end(span, error)
 
     def _set_aside_unknown_positions(self, source, head):
         """After a catch-up to the source's ``head``: a message whose position is still

@@ -18,9 +18,10 @@ from .errors import BadRequest
 from .eventstore import EventStore
 from .inbox import Inbox
 from .logs import bind
-from .metrics import RPC_LATENCY, render
+from .metrics import observe_rpc, render
 from .notify import Listener, Notifier, parse_positions
 from .relay import OutboxRelay
+from . import tracing
 from .rpc import rpc
 from .web import http, json_response, text_response
 
@@ -71,7 +72,7 @@ class ServiceStore:
         self.db = database
         self.events = EventStore(database)
         self.relay = relay
-        self.application = Application(database, self.events, projector)
+        self.application = Application(database, self.events, projector, service=service)
 
     def execute(self, ctx, name, work, **options):
         """Run the command ``name`` exactly once per command id (``Application.execute``)."""
@@ -191,8 +192,8 @@ class EventSourcedStore(DependencyProvider):
     def worker_teardown(self, worker_ctx):
         started = self._started.pop(worker_ctx.call_id, None)
         if started is not None and isinstance(worker_ctx.entrypoint, Rpc):
-            RPC_LATENCY.labels(self.service, worker_ctx.entrypoint.method_name).observe(
-                time.perf_counter() - started)
+            observe_rpc(self.service, worker_ctx.entrypoint.method_name,
+                        time.perf_counter() - started)
 
 
 class EventConsumerProvider(DependencyProvider):
@@ -225,6 +226,7 @@ class EventConsumerProvider(DependencyProvider):
         inbox = (self.inbox_factory(database) if self.inbox_factory else
                  Inbox(database, self.name, self.handlers, unit_of_work=self.unit_of_work))
         self.consumer = EventConsumer(self.name, database, config, self.handlers, inbox=inbox)
+        self.consumer.service = self.container.service_name
         if database.is_postgres:
             # The replica applying a source tells the others what it committed, so
             # their Consistency-Token waits end at once instead of at a poll.
@@ -311,8 +313,56 @@ class ConsistencyRpc:
         return self.store.events.head_position()
 
 
+class TraceContext(DependencyProvider):
+    """Runs each worker in its trace (``tracing.py``): an RPC handled in a server span
+    under its caller's ``traceparent`` header, an HTTP request's worker in its request's
+    span. Nothing when tracing is off."""
+
+    def __init__(self):
+        self._running = {}
+
+    def worker_setup(self, worker_ctx):
+        if not tracing.ENABLED:
+            return
+        traceparent = worker_ctx.data.get(tracing.TRACEPARENT)
+        entrypoint = worker_ctx.entrypoint
+        if isinstance(entrypoint, Rpc):
+            from opentelemetry.trace import SpanKind
+
+            span = tracing.tracer(self.container.service_name).start_span(
+                f"{self.container.service_name}.{entrypoint.method_name}",
+                context=tracing.extract(traceparent), kind=SpanKind.SERVER,
+                attributes={"rpc.system": "nameko", "rpc.method": entrypoint.method_name,
+                            "rpc.service": self.container.service_name})
+            self._running[worker_ctx.call_id] = (span, tracing.attach(span))
+        elif traceparent:
+            self._running[worker_ctx.call_id] = (None, tracing.attach(
+                tracing.extract(traceparent)))
+
+    def worker_result(self, worker_ctx, result=None, exc_info=None):
+        running = self._running.get(worker_ctx.call_id) if tracing.ENABLED else None
+        if running and running[0] is not None and exc_info is not None and \
+                not isinstance(exc_info[1], worker_ctx.entrypoint.expected_exceptions):
+            running[0].record_exception(exc_info[1])
+
+    def worker_teardown(self, worker_ctx):
+        running = self._running.pop(worker_ctx.call_id, None)
+        if running is None:
+            return
+        span, token = running
+        tracing.detach(token)
+        if span is not None:
+            span.end()
+
+    def get_dependency(self, worker_ctx):
+        return None
+
+
 class HealthChecks:
-    """Mixin: ``/health``, ``/ready`` and ``/metrics`` on the service's HTTP port."""
+    """Mixin: ``/health``, ``/ready`` and ``/metrics`` on the service's HTTP port; and
+    the trace context of every worker (``TraceContext``)."""
+
+    trace_context = TraceContext()
 
     _ready_cache = {}
 

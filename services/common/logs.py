@@ -45,9 +45,40 @@ class JsonFormatter(logging.Formatter):
             "correlation_id": getattr(record, "correlation_id", None),
             "workspace": getattr(record, "workspace", None),
         }
+        fields = getattr(record, "fields", None)
+        if fields:
+            line.update(fields)
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False, default=str)
+
+
+class WorkerErrorFilter(logging.Filter):
+    """Drops nameko's own report of a worker's error where the kernel reports it once.
+
+    nameko logs every error a worker raises, an expected one as a warning with its
+    traceback: a request without a token wrote a stack trace. HTTP errors are logged
+    by the WSGI app (one line per 4xx, one traceback per 500, ``web.py``) and expected
+    RPC errors by the RPC entrypoint (one line, ``rpc.py``); an unexpected RPC error
+    keeps nameko's line and its one traceback."""
+
+    def filter(self, record):
+        message = record.msg if isinstance(record.msg, str) else ""
+        if "error handling worker" not in message:
+            return True
+        if message.startswith("(expected)"):
+            return False
+        worker_ctx = record.args[0] if isinstance(record.args, tuple) and record.args else None
+        entrypoint = getattr(worker_ctx, "entrypoint", None)
+        from nameko.web.handlers import HttpRequestHandler
+        return not isinstance(entrypoint, HttpRequestHandler)
+
+
+def quiet_worker_errors():
+    """Install ``WorkerErrorFilter`` on nameko's container logger (idempotent)."""
+    logger = logging.getLogger("nameko.containers")
+    if not any(isinstance(f, WorkerErrorFilter) for f in logger.filters):
+        logger.addFilter(WorkerErrorFilter())
 
 
 def setup_logging(service, level="INFO"):
@@ -57,6 +88,7 @@ def setup_logging(service, level="INFO"):
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    quiet_worker_errors()
     # nameko and kombu are chatty at INFO about every connection; alembic lists each
     # of its plugins at every start
     for noisy in ("kombu", "amqp", "nameko", "alembic.runtime.plugins"):

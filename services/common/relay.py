@@ -17,16 +17,19 @@ from contextlib import contextmanager
 import amqp
 import eventlet
 from kombu import Connection
+from kombu.exceptions import OperationalError
 
 from .eventstore import EventStore
 from .leader import leadership
+from . import tracing
 from .metrics import EVENTS_PUBLISHED, RELAY_BACKLOG
 from .notify import Wakeup
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_INTERVAL = 0.2  # seconds between checkpoint saves under a steady trickle
-CONNECTION_ERRORS = (OSError, socket.timeout, amqp.exceptions.AMQPError, ConnectionError)
+CONNECTION_ERRORS = (OSError, socket.timeout, amqp.exceptions.AMQPError, ConnectionError,
+                     OperationalError)
 
 
 class PublishNotConfirmed(Exception):
@@ -53,6 +56,16 @@ class Backoff:
 
 
 READ_AHEAD = 64 * 1024
+
+
+def connect_any(connection):
+    """Connect ``connection`` to the first of its URLs that answers.
+
+    ``AMQP_URI`` may list the nodes of a RabbitMQ cluster separated by ``;`` (kombu's
+    failover): each is tried once, in order, so a node that died is skipped at once."""
+    connection.ensure_connection(max_retries=len(connection.alt or ()) or 1,
+                                 interval_start=0, interval_step=0.2, interval_max=1)
+    return connection
 
 
 def read_ahead(connection):
@@ -99,8 +112,9 @@ class ConfirmingPublisher:
         self._nacked = True
         self._on_ack(delivery_tag, multiple)
 
-    def publish_batch(self, messages):
-        """Publish ``(position, type, json_body)`` messages; return once all are confirmed."""
+    def publish_batch(self, messages, headers=None):
+        """Publish ``(position, type, json_body)`` messages; return once all are confirmed.
+        ``headers``: optional ``{position: {name: value}}`` added to those messages'."""
         with self._coalesced_writes():
             for position, event_type, body in messages:
                 self._next_tag += 1
@@ -111,7 +125,8 @@ class ConfirmingPublisher:
                     content_encoding="utf-8",
                     delivery_mode=self.delivery_mode,
                     type=event_type,
-                    application_headers={"position": position},
+                    application_headers={"position": position, **headers[position]}
+                    if headers and position in headers else {"position": position},
                 )
                 self.channel.basic_publish(message, exchange=self.exchange,
                                            routing_key=event_type)
@@ -220,7 +235,10 @@ class OutboxRelay:
             RELAY_BACKLOG.labels(self.service).set(0)
             self._save_checkpoint()  # idle: the bookmark catches up
             return 0
-        publisher.publish_batch(batch)
+        if tracing.ENABLED:
+            self._publish_traced(publisher, batch)
+        else:
+            publisher.publish_batch(batch)
         last = batch[-1][0]
         self.checkpoint = last
         # Under a steady trickle of commits, a save per batch would be one more round
@@ -234,6 +252,20 @@ class OutboxRelay:
         backlog = 0 if len(batch) < self.batch_size else self.store.head_position() - last
         RELAY_BACKLOG.labels(self.service).set(backlog)
         return len(batch)
+
+    def _publish_traced(self, publisher, batch):
+        """Publish ``batch`` with a producer span for each event whose command is traced."""
+        spans = tracing.publish_spans(self.service, self.exchange, batch)
+        error = None
+        try:
+            publisher.publish_batch(batch, {position: headers for position, (_, headers)
+                                            in spans.items()})
+        except Exception as exc:
+            error = exc
+            raise
+        finally:
+            for span, _ in spans.values():
+                tracing.end(span, error)
 
     def _save_checkpoint(self):
         if self.checkpoint is not None and self.checkpoint != self._saved:
@@ -254,7 +286,7 @@ class OutboxRelay:
                     self.is_leader = True
                     self.checkpoint = self._saved = None  # another leader may have moved it
                     with Connection(self.amqp_uri, connect_timeout=5, heartbeat=0) as connection:
-                        connection.connect()
+                        connect_any(connection)
                         read_ahead(connection)
                         publisher = ConfirmingPublisher(connection, self.exchange,
                                                         persistent=self.persistent)

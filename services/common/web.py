@@ -25,9 +25,11 @@ from nameko.web.server import HttpOnlyProtocol, WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from . import tracing
 from .errors import (BadRequest, ClientfolioError, MethodNotAllowed, NotFound,
                      ServiceUnavailable)
-from .metrics import HTTP_LATENCY, HTTP_REQUESTS
+from .logs import bind
+from .metrics import observe_request
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +127,7 @@ def problem_from_exception(exc, accept_language=None):
         exc = NotFound(NOT_FOUND_TEMPLATE.format(path="")) if exc.code == 404 else \
             _from_http_exception(exc)
     if not isinstance(exc, ClientfolioError):
-        log.exception("unhandled error", exc_info=exc)
+        # Logged once, with its traceback, by the request's log line (``log_request``).
         exc = InternalError()
     body, language = problem_body(exc), None
     if _localizer is not None and accept_language:
@@ -186,17 +188,84 @@ def localized(response, environ):
     return again
 
 
+#: Requests slower than this (seconds) are logged; ``SLOW_REQUEST_SECONDS`` overrides it.
+SLOW_REQUEST_SECONDS = 1.0
+
+
+def _problem_code(response):
+    """The ``code`` member of a problem+json answer, else its title."""
+    try:
+        body = orjson.loads(response.get_data())
+    except Exception:
+        return None
+    if not isinstance(body, dict):
+        return None
+    return body.get("code") or body.get("title")
+
+
+def log_request(method, route, response, correlation_id, seconds, slow_after, error=None):
+    """One line per failed or slow request: a 4xx at INFO without traceback, a 500 at
+    ERROR with its one traceback, another 5xx (an unreachable service) at WARNING."""
+    status = response.status_code
+    if status >= 400:
+        fields = {"status": status, "code": _problem_code(response), "route": route,
+                  "method": method, "duration_ms": round(seconds * 1000, 1)}
+        extra = {"fields": fields, "correlation_id": correlation_id}
+        if status < 500:
+            log.info("%s %s answered %s %s", method, route, status, fields["code"],
+                     extra=extra)
+        elif error is not None:
+            log.error("%s %s failed: %s: %s", method, route, type(error).__name__, error,
+                      exc_info=(type(error), error, error.__traceback__), extra=extra)
+        else:
+            log.warning("%s %s answered %s %s", method, route, status, fields["code"],
+                        extra=extra)
+    if seconds >= slow_after:
+        log.warning("slow request: %s %s took %.0f ms (status %s)", method, route,
+                    seconds * 1000, status, extra={"correlation_id": correlation_id, "fields": {
+                        "status": status, "route": route, "method": method,
+                        "duration_ms": round(seconds * 1000, 1), "slow": True}})
+
+
 class ProblemWsgiApp(WsgiApp):
+    def __init__(self, server):
+        super().__init__(server)
+        config = getattr(getattr(server, "container", None), "config", None) or {}
+        self.slow_after = float(config.get("SLOW_REQUEST_SECONDS") or SLOW_REQUEST_SECONDS)
+
     def __call__(self, environ, start_response):
+        if tracing.ENABLED:
+            return self._traced(environ, start_response)
+        return self._answer(environ, start_response)
+
+    def _traced(self, environ, start_response):
+        """The request in a server span (its worker runs in it: ``context_data_from_headers``)."""
+        from opentelemetry.trace import SpanKind
+
+        method = environ.get("REQUEST_METHOD", "GET")
+        span = tracing.tracer(self.server.container.service_name).start_span(
+            method, context=tracing.extract(environ.get("HTTP_TRACEPARENT")),
+            kind=SpanKind.SERVER, attributes={"http.request.method": method,
+                                              "url.path": environ.get("PATH_INFO", "")})
+        token = tracing.attach(span)
+        try:
+            return self._answer(environ, start_response, span)
+        finally:
+            tracing.detach(token)
+            span.end()
+
+    def _answer(self, environ, start_response, span=None):
         started = time.perf_counter()
         route = "unmatched"
         correlation_id = None
+        error = None
         try:
             from werkzeug.wrappers import Request
             correlation_id = environ.get("HTTP_X_CORRELATION_ID", "")
             if not _CORRELATION_ID.match(correlation_id):
                 # Each request gets one: its events and every service's log lines carry it.
                 correlation_id = environ["HTTP_X_CORRELATION_ID"] = uuid.uuid4().hex
+            bind(None, correlation_id)
             if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
                 # eventlet's server de-chunks the body and ends it; without this flag
                 # werkzeug reads a body without Content-Length as empty (a valid POST
@@ -209,6 +278,7 @@ class ProblemWsgiApp(WsgiApp):
                 route = provider.url
                 request.path_values = values
                 response = provider.handle_request(request)
+                error = getattr(response, "unhandled_error", None)
             except HTTPException as exc:
                 if exc.code == 405:
                     allowed = sorted(getattr(exc, "valid_methods", None) or ())
@@ -220,12 +290,23 @@ class ProblemWsgiApp(WsgiApp):
                 response = problem_from_exception(exc, environ.get("HTTP_ACCEPT_LANGUAGE"))
         except Exception as exc:  # never an HTML page or a dropped connection
             response = problem_from_exception(exc, environ.get("HTTP_ACCEPT_LANGUAGE"))
+            error = exc if response.status_code == 500 else None
         response = localized(response, environ)
         if correlation_id is not None:
             response.headers["X-Correlation-Id"] = correlation_id
         method = environ.get("REQUEST_METHOD", "GET")
-        HTTP_REQUESTS.labels(method, route, str(response.status_code)).inc()
-        HTTP_LATENCY.labels(method, route).observe(time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        observe_request(method, route, response.status_code, seconds)
+        if span is not None:
+            span.update_name(f"{method} {route}")
+            span.set_attribute("http.route", route)
+            span.set_attribute("http.response.status_code", response.status_code)
+            span.set_attribute("clientfolio.correlation_id", correlation_id or "")
+            if error is not None:
+                tracing.failed(span, error)
+        if response.status_code >= 400 or seconds >= self.slow_after:
+            log_request(method, route, response, correlation_id, seconds, self.slow_after,
+                        error)
         return response(environ, start_response)
 
 
@@ -301,6 +382,14 @@ class ProblemWebServer(WebServer):
     def get_wsgi_server(self, sock, wsgi_app, protocol=ProblemProtocol, debug=False):
         return super().get_wsgi_server(sock, wsgi_app, protocol=protocol, debug=debug)
 
+    def context_data_from_headers(self, request):
+        # The request's worker runs in its span (``extensions.TraceContext``).
+        if tracing.ENABLED:
+            traceparent = tracing.current_traceparent()
+            if traceparent:
+                return {tracing.TRACEPARENT: traceparent}
+        return {}
+
     def kill(self):
         # nameko's WebServer only closes its socket on stop(); a killed container
         # would leave it listening (with SO_REUSEPORT, a restarted server on the
@@ -329,12 +418,15 @@ class JsonHttpHandler(HttpRequestHandler):
             super().check_signature(args, kwargs)
 
     def __init__(self, method, url, **kwargs):
-        # A 4xx answer is the API working as designed: logged as a warning, no traceback.
+        # A 4xx answer is the API working as designed: one INFO line, no traceback.
         kwargs.setdefault("expected_exceptions", ClientfolioError)
         super().__init__(method, url, **kwargs)
 
     def response_from_exception(self, exc):
-        return problem_from_exception(exc)
+        response = problem_from_exception(exc)
+        if response.status_code == 500:
+            response.unhandled_error = exc  # for the request's log line (its traceback)
+        return response
 
 
 http = JsonHttpHandler.decorator

@@ -16,7 +16,6 @@ import uuid
 
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
-from nameko.rpc import RpcProxy
 
 from services.common.context import CommandContext
 from services.common.envelope import format_time, utc_now
@@ -25,7 +24,7 @@ from services.common.extensions import (EventConsumerProvider, EventSourcedStore
                                         EventSourceRpc, HealthChecks)
 from services.common.migrations import migrator
 from services.common.paging import offset_page
-from services.common.rpc import rpc  # typed errors are answers: logged as expected
+from services.common.rpc import RpcProxy, rpc  # typed errors are answers: logged as expected
 
 from . import files as file_rules
 from . import queries

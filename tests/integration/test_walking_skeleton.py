@@ -147,7 +147,13 @@ def test_system_endpoints_need_no_token(stack):
     stack.session().post(f"{stack.url}/api/v1/clients", json={"name": "Alan Insurance"})
     contacts = requests.get(f"http://127.0.0.1:{stack.ports['contacts']}/metrics",
                             timeout=10).text
+    assert ('clientfolio_rpc_duration_seconds_count{method="create_client",service="contacts"}'
+            in contacts)
+    # The name of release 0.1, kept for one release.
     assert 'clientfolio_rpc_seconds_count{method="create_client",service="contacts"}' in contacts
+    assert 'clientfolio_commands_total{command="create_client",outcome="done",' \
+           'service="contacts"}' in contacts
+    assert "clientfolio_build_info{" in contacts
     assert 'clientfolio_events_published_total{service="contacts"}' in contacts
 
 
