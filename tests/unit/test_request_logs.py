@@ -6,7 +6,8 @@ from services.common.web import log_request, problem_response
 
 def records(caplog, status, seconds=0.01, slow_after=1.0, error=None):
     caplog.clear()
-    response = problem_response(status, "Not found" if status == 404 else "Internal error")
+    response = problem_response(status, "Not found" if status == 404 else "Internal error",
+                                code="not_found" if status == 404 else "internal_error")
     with caplog.at_level(logging.DEBUG, logger="services.common.web"):
         log_request("GET", "/api/v1/clients/<string:client_id>", response, "c-1", seconds,
                     slow_after, error)
@@ -16,7 +17,7 @@ def records(caplog, status, seconds=0.01, slow_after=1.0, error=None):
 def test_a_client_error_is_one_info_line_without_traceback(caplog):
     [line] = records(caplog, 404)
     assert line.levelno == logging.INFO and line.exc_info is None
-    assert line.fields["status"] == 404 and line.fields["code"] == "Not found"
+    assert line.fields["status"] == 404 and line.fields["code"] == "not_found"
     assert line.fields["route"] == "/api/v1/clients/<string:client_id>"
     assert line.correlation_id == "c-1"
 
