@@ -123,6 +123,11 @@ def unavailable(exc):
 def problem_from_exception(exc, accept_language=None):
     """The problem+json response of any exception (500 for an unexpected one), in the
     ``accept_language`` language when a localizer is installed."""
+    if not isinstance(exc, (ClientfolioError, HTTPException)) and unavailable(exc):
+        log.warning("service unavailable: %s: %s", type(exc).__name__, exc)
+        exc = ServiceUnavailable("a service this request needs cannot be reached now; "
+                                 "retry shortly",
+                                 extra={"retry_after": UNAVAILABLE_RETRY_AFTER})
     if isinstance(exc, HTTPException):
         exc = NotFound(NOT_FOUND_TEMPLATE.format(path="")) if exc.code == 404 else \
             _from_http_exception(exc)
