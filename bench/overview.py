@@ -27,7 +27,7 @@ from contextlib import ExitStack  # noqa: E402
 
 from kombu import Connection, Consumer, Exchange, Producer, Queue  # noqa: E402
 from nameko.dependency_providers import Config  # noqa: E402
-from nameko.rpc import rpc  # noqa: E402
+from services.common.rpc import rpc  # noqa: E402
 from nameko.runners import ServiceRunner  # noqa: E402
 
 from gateway.readmodel import read_model_for  # noqa: E402
