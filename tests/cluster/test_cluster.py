@@ -15,16 +15,15 @@ from decimal import Decimal
 
 import eventlet
 import pytest
-import requests
 
 from tests.brokers import BrokerCluster, rabbitmqctl
 from tests.faults.processes import SERVICES, ProcessStack
+from tests.faults.writers import Writer, client_ids
 from tests.helpers import wait_until
 
 LOAD_SECONDS = 14
 KILL_AFTER = 4
 WRITERS = 3
-RETRYABLE = {409, 502, 503, 504}
 BACK_WITHIN = 20  # seconds from the kill to the next acknowledged write
 
 
@@ -43,36 +42,6 @@ def cluster_stack(postgres, tmp_path):
         if stack is not None:
             stack.close()
         cluster.close()
-
-
-class Writer:
-    """Each write carries an Idempotency-Key and is retried with it until answered."""
-
-    def __init__(self, url, token):
-        self.url = url
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {token}"
-        self.statuses = Counter()
-        self.keys = itertools.count()
-        self.acknowledged_at = []
-
-    def write(self, path, body, deadline=60):
-        key = f"cluster-{id(self)}-{next(self.keys)}"
-        give_up = time.monotonic() + deadline
-        while True:
-            try:
-                response = self.session.post(f"{self.url}/api/v1{path}", json=body, timeout=20,
-                                             headers={"Idempotency-Key": key})
-                self.statuses[response.status_code] += 1
-                if response.status_code not in RETRYABLE:
-                    assert response.status_code < 300, (path, response.status_code,
-                                                        response.text)
-                    self.acknowledged_at.append(time.monotonic())
-                    return response.json()
-            except requests.RequestException:
-                self.statuses["connection"] += 1
-            assert time.monotonic() < give_up, f"{path} never answered"
-            eventlet.sleep(random.uniform(0.1, 0.3))
 
 
 def connections(node):
@@ -99,10 +68,11 @@ def test_killing_the_connected_node_under_load_loses_and_doubles_nothing(cluster
 
     token = stack.token()
     gateway = stack["gateway"].url
-    setup = Writer(gateway, token)
+    setup = Writer(lambda: [gateway], token, timeout=20, pause=(0.1, 0.3))
     project = setup.write("/projects", {"name": "Obra Lisboa"})["id"]
     acknowledged = {"clients": set(), "hours": Decimal(0)}
-    writers = [Writer(gateway, token) for _ in range(WRITERS)]
+    writers = [Writer(lambda: [gateway], token, timeout=20, pause=(0.1, 0.3))
+               for _ in range(WRITERS)]
     until = time.monotonic() + LOAD_SECONDS
 
     def work(writer, index):
@@ -146,15 +116,7 @@ def test_killing_the_connected_node_under_load_loses_and_doubles_nothing(cluster
     # Every acknowledged client once, and no other; every acknowledged hour once.
     session = writers[0].session
     api_url = f"{gateway}/api/v1"
-    listed, cursor = [], None
-    while True:
-        page = session.get(f"{api_url}/clients", params={"q": "cluster", "limit": 500,
-                                                          **({"cursor": cursor} if cursor
-                                                             else {})}, timeout=30).json()
-        listed += [item["id"] for item in page["items"]]
-        cursor = page["next_cursor"]
-        if not cursor:
-            break
+    listed = client_ids(session, api_url, "cluster")
     assert sorted(listed) == sorted(acknowledged["clients"])
     entries = session.get(f"{api_url}/projects/{project}", timeout=30).json()
     assert Decimal(str(entries["total_hours"])) == acknowledged["hours"]

@@ -16,16 +16,15 @@ from decimal import Decimal
 
 import eventlet
 import pytest
-import requests
 
 from tests.brokers import PrivateBroker
 from tests.faults.processes import SERVICES, ProcessStack
+from tests.faults.writers import Writer, client_ids
 from tests.helpers import wait_until
 
 CHAOS_SECONDS = 40
 WRITERS = 4
 CLIENTS = 4
-RETRYABLE = {409, 502, 503, 504}
 
 
 @pytest.fixture
@@ -42,35 +41,8 @@ def chaos_stack(postgres, tmp_path):
         broker.close()
 
 
-class Writer:
-    """A well-behaved API client: each write carries an Idempotency-Key and is retried
-    (same key, either gateway) until it gets a definite answer."""
-
-    def __init__(self, stack, token):
-        self.stack = stack
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {token}"
-        self.statuses = Counter()
-        self.keys = itertools.count()
-
-    def write(self, path, body, deadline=120):
-        key = f"chaos-{id(self)}-{next(self.keys)}"
-        give_up = time.monotonic() + deadline
-        gateways = ["gateway", "gateway-2"]
-        while True:
-            url = self.stack[random.choice(gateways)].url + "/api/v1" + path
-            try:
-                response = self.session.post(url, json=body, timeout=30,
-                                             headers={"Idempotency-Key": key})
-                self.statuses[response.status_code] += 1
-                if response.status_code not in RETRYABLE:
-                    assert response.status_code < 300, (path, response.status_code,
-                                                        response.text)
-                    return response.json()
-            except requests.RequestException:
-                self.statuses["connection"] += 1
-            assert time.monotonic() < give_up, f"{path} never answered"
-            eventlet.sleep(random.uniform(0.1, 0.4))
+def gateways(stack):
+    return [stack["gateway"].url, stack["gateway-2"].url]
 
 
 def restart_exited(stack, deaths):
@@ -104,7 +76,7 @@ def chaos(broker, stack, until, deaths):
 def test_writes_survive_killed_processes_and_a_killed_broker(chaos_stack):
     broker, stack = chaos_stack
     token = stack.token()
-    setup = Writer(stack, token)
+    setup = Writer(lambda: gateways(stack), token)
     clients = [setup.write("/clients", {"name": f"Chaos client {index}"})["id"]
                for index in range(CLIENTS)]
     projects = {client: setup.write("/projects", {"name": f"Obra {index}",
@@ -113,7 +85,7 @@ def test_writes_survive_killed_processes_and_a_killed_broker(chaos_stack):
 
     acknowledged = {"clients": set(clients), "hours": Counter(), "issued": Counter(),
                     "numbers": []}
-    writers = [Writer(stack, token) for _ in range(WRITERS)]
+    writers = [Writer(lambda: gateways(stack), token) for _ in range(WRITERS)]
     until = time.monotonic() + CHAOS_SECONDS
 
     def work(writer, index):
@@ -156,15 +128,7 @@ def test_writes_survive_killed_processes_and_a_killed_broker(chaos_stack):
     api_url = stack["gateway"].url + "/api/v1"
 
     # Every acknowledged client exists once, and no other.
-    listed, cursor = [], None
-    while True:
-        page = session.get(f"{api_url}/clients", params={"q": "chaos", "limit": 500,
-                                                          **({"cursor": cursor} if cursor
-                                                             else {})}, timeout=30).json()
-        listed += [item["id"] for item in page["items"]]
-        cursor = page["next_cursor"]
-        if not cursor:
-            break
+    listed = client_ids(session, api_url, "chaos")
     assert sorted(listed) == sorted(acknowledged["clients"])
 
     # Every issued invoice once, numbers 1..n without a gap.
