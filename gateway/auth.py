@@ -5,7 +5,6 @@ to brute-force); the plain token is shown once, at creation, and never stored.
 """
 import hashlib
 import secrets
-import time
 from dataclasses import dataclass
 
 from sqlalchemy import insert, select, update
@@ -14,6 +13,7 @@ from services.common.envelope import format_time, utc_now
 from services.common.errors import Forbidden, Unauthorized
 
 from .db import api_tokens_table
+from .memo import ShortLived
 
 ROLES = ("viewer", "member", "admin")  # each role can do what the ones before it can
 TOKEN_PREFIX = "cf_"
@@ -76,7 +76,7 @@ def list_tokens(database, workspace=None):
 # within CACHE_SECONDS on every replica (the cache is per process, and a revoked
 # token is never cached).
 CACHE_SECONDS = 1.0
-_verified = {}
+_verified = ShortLived(CACHE_SECONDS)
 
 
 def authenticate(database, authorization):
@@ -88,17 +88,13 @@ def authenticate(database, authorization):
                            "create one with 'clientfolio token create'")
     token_hash = hash_token(token)
     cached = _verified.get((database.url, token_hash))
-    if cached is not None and cached[0] > time.monotonic():
-        return cached[1]
+    if cached is not None:
+        return cached
     with database.read() as conn:
         row = conn.execute(
             select(api_tokens_table).where(api_tokens_table.c.token_hash == token_hash)
         ).first()
     if row is None or row.revoked_at is not None:
-        _verified.pop((database.url, token_hash), None)
+        _verified.forget((database.url, token_hash))
         raise Unauthorized("the token is unknown or revoked")
-    principal = Principal(row.id, row.workspace, row.role)
-    if len(_verified) > 10000:
-        _verified.clear()
-    _verified[(database.url, token_hash)] = (time.monotonic() + CACHE_SECONDS, principal)
-    return principal
+    return _verified.put((database.url, token_hash), Principal(row.id, row.workspace, row.role))

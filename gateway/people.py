@@ -19,6 +19,7 @@ from sqlalchemy import (BigInteger, Column, Float, Integer, MetaData, PrimaryKey
 from services.common.envelope import format_time, utc_now
 
 from .auth import ROLES
+from .memo import ShortLived
 
 metadata = MetaData()
 
@@ -68,6 +69,9 @@ PASSWORD_LINK_SECONDS = 7 * 24 * 3600
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}$")
 # Verified against when the account does not exist, so both cases take as long.
 _DUMMY_HASH = None
+# Who a session is and each workspace's language, read on every page; every change made
+# here forgets them (see memo.py for other processes).
+REMEMBERED = ShortLived(1.0)
 
 
 class PeopleError(ValueError):
@@ -143,8 +147,10 @@ def create_user(database, workspace, email, role, password=None, replace=False):
                                                      memberships_table.c.workspace == workspace))
         conn.execute(insert(memberships_table).values(user_id=user_id, workspace=workspace,
                                                       role=role))
-        return _user(conn.execute(select(users_table)
+        user = _user(conn.execute(select(users_table)
                                   .where(users_table.c.id == user_id)).first())
+    REMEMBERED.clear()
+    return user
 
 
 def list_users(database, workspace=None):
@@ -273,11 +279,20 @@ def set_locale(database, user_id, locale):
     with database.write() as conn:
         conn.execute(update(users_table).where(users_table.c.id == user_id)
                      .values(locale=locale))
+    REMEMBERED.clear()
 
 
-def workspace_locale(conn, workspace):
-    return conn.execute(select(workspace_settings_table.c.locale)
-                        .where(workspace_settings_table.c.workspace == workspace)).scalar()
+def workspace_locale(database, workspace):
+    """The workspace's default language, or None."""
+    key = ("workspace locale", database.url, workspace)
+    remembered = REMEMBERED.get(key)
+    if remembered is not None:
+        return remembered or None
+    with database.read() as conn:
+        locale = conn.execute(select(workspace_settings_table.c.locale)
+                              .where(workspace_settings_table.c.workspace == workspace)).scalar()
+    REMEMBERED.put(key, locale or "")
+    return locale
 
 
 def set_workspace_locale(database, workspace, locale):
@@ -285,6 +300,7 @@ def set_workspace_locale(database, workspace, locale):
         conn.execute(delete(workspace_settings_table)
                      .where(workspace_settings_table.c.workspace == workspace))
         conn.execute(insert(workspace_settings_table).values(workspace=workspace, locale=locale))
+    REMEMBERED.clear()
 
 
 # -- one-time set-password links -------------------------------------------------------

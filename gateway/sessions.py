@@ -17,7 +17,7 @@ from sqlalchemy import BigInteger, Column, MetaData, String, Table, delete, inse
 from services.common.errors import Forbidden, Unauthorized
 
 from .auth import Principal, authenticate
-from .people import memberships_table, users_table
+from .people import REMEMBERED, memberships_table, users_table
 
 metadata = MetaData()
 
@@ -76,10 +76,12 @@ def end_session(database, session_id):
     with database.write() as conn:
         conn.execute(delete(web_sessions_table)
                      .where(web_sessions_table.c.id_hash == _hash(session_id or "")))
+    REMEMBERED.clear()
 
 
 def revoke_user_sessions(conn, user_id):
     conn.execute(delete(web_sessions_table).where(web_sessions_table.c.user_id == user_id))
+    REMEMBERED.clear()
 
 
 def switch_workspace(database, principal, workspace):
@@ -87,6 +89,7 @@ def switch_workspace(database, principal, workspace):
         conn.execute(update(web_sessions_table)
                      .where(web_sessions_table.c.id_hash == principal.session_hash)
                      .values(workspace=workspace))
+    REMEMBERED.clear()
 
 
 def session_principal(database, session_id):
@@ -95,6 +98,9 @@ def session_principal(database, session_id):
     if not session_id or len(session_id) > 100:
         return None
     id_hash = _hash(session_id)
+    remembered = REMEMBERED.get(("session", database.url, id_hash))
+    if remembered is not None:
+        return remembered
     now = int(time.time())
     s, u, m = web_sessions_table, users_table, memberships_table
     with database.read() as conn:
@@ -109,9 +115,9 @@ def session_principal(database, session_id):
     if now - row.last_seen >= TOUCH_SECONDS:
         with database.write() as conn:
             conn.execute(update(s).where(s.c.id_hash == id_hash).values(last_seen=now))
-    return SessionPrincipal(token_id="", workspace=row.workspace, role=row.role,
-                            user_id=row.user_id, email=row.email, locale=row.locale,
-                            csrf_token=row.csrf_token, session_hash=id_hash)
+    return REMEMBERED.put(("session", database.url, id_hash), SessionPrincipal(
+        token_id="", workspace=row.workspace, role=row.role, user_id=row.user_id,
+        email=row.email, locale=row.locale, csrf_token=row.csrf_token, session_hash=id_hash))
 
 
 def csrf_matches(principal, sent):

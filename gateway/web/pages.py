@@ -130,9 +130,8 @@ class View:
         if chosen:
             return chosen
         if self.principal is not None:
-            with self.service.db.read() as conn:
-                default = i18n.supported(people.workspace_locale(conn,
-                                                                 self.principal.workspace))
+            default = i18n.supported(people.workspace_locale(self.service.db,
+                                                             self.principal.workspace))
             if default:
                 return default
         return i18n.DEFAULT_LOCALE

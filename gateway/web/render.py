@@ -35,7 +35,8 @@ def secure(response):
 def _environment(locale):
     env = Environment(loader=FileSystemLoader(TEMPLATES_DIR),
                       autoescape=select_autoescape(["html"], default_for_string=True),
-                      extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
+                      extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True,
+                      auto_reload=False)  # templates change with a release, not at run time
     translations = i18n.translations(locale)
     env.install_gettext_translations(translations, newstyle=True)
     env.globals.update(labels.helpers(translations, locale))

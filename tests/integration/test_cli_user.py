@@ -75,7 +75,6 @@ def test_a_workspace_default_language(gateway_database, capsys):
     assert main(["workspace", "set", "--workspace", "acme", "--language", "pt-BR"]) == 0
     assert "Português (Brasil)" in capsys.readouterr().out
     database = get_database(gateway_database)
-    with database.read() as conn:
-        assert people.workspace_locale(conn, "acme") == "pt_BR"
+    assert people.workspace_locale(database, "acme") == "pt_BR"
     assert main(["workspace", "set", "--workspace", "acme", "--language", "klingon"]) == 2
     assert "--language must be one of" in capsys.readouterr().err
