@@ -9,9 +9,10 @@ with its events (``services/common/application.py``). So whenever the first outc
 is unknown here, running the command again is safe and answers it:
 
 - a holder that died (its lease ran out) is taken over by the next retry;
-- a server error (5xx) leaves the key pending with its lease ended, so the next
-  retry runs again: the service answers the first outcome if the command ran and
-  runs it if it did not;
+- a server error (5xx), or an answer that says to try again (409
+  ``concurrent_modification`` once the service's own retries ran out), leaves the key
+  pending with its lease ended, so the next retry runs again: the service answers the
+  first outcome if the command ran and runs it if it did not;
 - any other answer is stored and replayed.
 """
 import hashlib
@@ -163,8 +164,7 @@ def _run(database, where, execute):
     try:
         response = execute()
     except Exception as exc:
-        status = getattr(exc, "status", 500)
-        if status >= 500:
+        if getattr(exc, "status", 500) >= 500 or getattr(exc, "retryable", False):
             _abandon(database, where)
         else:
             _store_error(database, where, exc)

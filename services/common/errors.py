@@ -163,6 +163,9 @@ class ClientfolioError(Exception):
     status = 400
     title = "Bad request"
     code = "bad_request"
+    # The same request may well succeed when sent again (a concurrent write won, a
+    # service is away): such an answer is never kept as an Idempotency-Key's outcome.
+    retryable = False
 
     def __init__(self, detail="", errors=None, extra=None, problem=None, *, code=None):
         if not isinstance(problem, dict):
@@ -274,6 +277,7 @@ class ConcurrencyError(ClientfolioError):
     status = 409
     title = "Concurrent modification"
     code = "concurrent_modification"
+    retryable = True
 
 
 @deserialize_to_instance
@@ -312,6 +316,7 @@ class ServiceUnavailable(ClientfolioError):
     status = 503
     title = "Service unavailable"
     code = "service_unavailable"
+    retryable = True
 
 
 @deserialize_to_instance

@@ -143,8 +143,8 @@ def problem_from_exception(exc, accept_language=None):
     if exc.status == 405 and exc.extra.get("allowed"):
         headers["Allow"] = ", ".join(exc.extra["allowed"])
     retry_after = exc.extra.get("retry_after") if isinstance(exc.extra, dict) else None
-    if retry_after:
-        headers["Retry-After"] = str(int(retry_after))
+    if retry_after or exc.retryable:
+        headers["Retry-After"] = str(int(retry_after or 1))
     if language:
         headers["Content-Language"] = language
     response = Response(json_dumps(body), status=exc.status, headers=headers,

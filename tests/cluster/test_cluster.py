@@ -97,9 +97,12 @@ def test_killing_the_connected_node_under_load_loses_and_doubles_nothing(cluster
         for thread in threads:
             thread.wait()
     except AssertionError:
-        # What the surviving nodes hold: which queue lost its consumers or its leader.
+        # What the surviving nodes hold (which queue lost its consumers or its leader),
+        # and what each process said about it.
         print(rabbitmqctl(survivor.node, "list_queues", "name", "type", "consumers",
-                          "messages", "leader"))
+                          "messages", "messages_unacknowledged", "leader"))
+        for name, process in stack.processes.items():
+            print(f"--- {name}\n{process.log_tail(80)}")
         raise
 
     # The survivors still form the cluster; no service died; writes resumed quickly.

@@ -20,6 +20,7 @@ class Writer:
         self.statuses = Counter()
         self.keys = itertools.count()
         self.acknowledged_at = []
+        self.last_failure = None  # the last answer that was not a definite one
         self.timeout = timeout
         self.pause = pause
 
@@ -37,9 +38,13 @@ class Writer:
                                                         response.text)
                     self.acknowledged_at.append(time.monotonic())
                     return response.json()
-            except requests.RequestException:
+                self.last_failure = f"{response.status_code} {response.text[:300]}"
+            except requests.RequestException as exc:
                 self.statuses["connection"] += 1
-            assert time.monotonic() < give_up, f"{path} never answered"
+                self.last_failure = repr(exc)[:300]
+            assert time.monotonic() < give_up, (
+                f"{path} never answered; answers: {dict(self.statuses)}; "
+                f"the last: {self.last_failure}")
             eventlet.sleep(random.uniform(*self.pause))
 
 
