@@ -72,10 +72,12 @@ class CommandRpc(Rpc):
         super().handle_message(body, message)
 
     def handle_result(self, message, worker_ctx, result, exc_info):
-        """Send the reply and acknowledge; when the broker connection is gone, neither
-        can happen: the request stays unacknowledged, so the broker hands it out again
-        once a connection is back (and the command record answers it). nameko would
-        otherwise let the error kill the whole service."""
+        """Send the reply and acknowledge. When the reply cannot be sent (its connection
+        is gone) the request is handed back to the broker, to be delivered again and
+        answered from the command record: requeued if the consuming channel still
+        lives (left unacknowledged there, it would hold a prefetch slot for good and
+        the caller would never hear), otherwise redelivered by the broker once that
+        channel closed. nameko would let the error kill the whole service."""
         if exc_info is not None and isinstance(exc_info[1], self.expected_exceptions):
             # An answer, not a failure: one line (nameko's own, with its traceback, is
             # filtered out by ``logs.WorkerErrorFilter``).
@@ -86,6 +88,10 @@ class CommandRpc(Rpc):
         except CONNECTION_ERRORS as exc:
             log.warning("%s: the reply could not be sent (%s); the request will be "
                         "delivered again", self.method_name, exc)
+            try:
+                self.rpc_consumer.requeue_message(message)
+            except CONNECTION_ERRORS:
+                pass  # the channel is gone too: the broker redelivers the request
             return result, exc_info
 
 
