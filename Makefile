@@ -40,8 +40,7 @@ test-unit: $(STAMP)
 test-integration: $(STAMP)
 	$(PY) -m pytest tests/integration tests/e2e $(PYTEST_ARGS)
 
-# The three-node RabbitMQ cluster losing a node under load (not yet reliable: see
-# tests/conftest.py).
+# The three-node RabbitMQ cluster losing a node under load, alone (make test runs it too).
 test-cluster: $(STAMP)
 	$(PY) -m pytest tests/cluster $(PYTEST_ARGS)
 

@@ -28,10 +28,7 @@ POSTGRES_URL = os.environ.get("CLIENTFOLIO_TEST_POSTGRES",
                               "postgresql://postgres@127.0.0.1:5432/postgres")
 RUN_ID = uuid.uuid4().hex[:8]
 # Run apart (make test): Playwright cannot drive a browser from an eventlet-patched process.
-# The three-node RabbitMQ cluster test runs apart (``make test-cluster``): it still fails
-# now and then (writes not back within a minute after a node's loss, cause not found
-# yet), and one such run must not fail the whole suite.
-collect_ignore = ["browser", "cluster"]
+collect_ignore = ["browser"]
 
 
 def _rabbitmqctl(*args):
