@@ -6,9 +6,10 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-import requests
 
 from gateway.web import i18n
+from tests.browser.billing_steps import (back_to_the_client, new_client, open_page,
+                                         overview_matches_the_json, slice_amount)
 from tests.browser.conftest import axe_violations, requests_session, screenshot, sign_in
 
 TODAY = date.today()
@@ -25,60 +26,6 @@ def day(offset):
 @pytest.fixture
 def person(web):
     return web.user(role="member")
-
-
-def open_page(browser, locale):
-    context = browser.new_context(locale=locale.replace("_", "-"),
-                                  viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    dialogs = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-    return context, page, dialogs
-
-
-def new_client(web, api, name, **fields):
-    answer = api.post(f"{web.url}/api/v1/clients", json={"name": name, **fields}, timeout=10)
-    assert answer.status_code == 201, answer.text
-    return answer.json()
-
-
-def overview_matches_the_json(page, web, api, client_id, locale):
-    """The client's overview as the page shows it equals GET .../overview (same day): the
-    invoice figures and every slice of the pie chart. Answers the JSON."""
-    expected = api.get(f"{web.url}/api/v1/clients/{client_id}/overview", timeout=10).json()
-    formats = i18n.Formats(locale)
-    for status, figure in expected["invoices"].items():
-        cells = page.locator(f"tr:has([data-figure='invoices.{status}']) td")
-        assert cells.nth(0).inner_text() == str(figure["count"]), status
-        shown = cells.nth(1).inner_text()
-        for currency, amount in figure["amount"].items():
-            assert formats.money(Decimal(amount), currency) in shown, (status, shown)
-    currencies = {c for item in expected["chart"]["invoices"] for c in item["amount"]}
-    assert page.locator("svg[role=img]").count() == len(currencies)
-    for item in expected["chart"]["invoices"]:
-        for currency, amount in item["amount"].items():
-            cell = page.locator(f"[data-chart='{currency}.{item['label']}']")
-            assert cell.inner_text() == formats.money(Decimal(amount), currency), item
-    for name in ("open", "accepted"):
-        assert page.locator(f"[data-figure='quotes.{name}'] strong").inner_text() == \
-            str(expected["quotes"][name]["count"])
-    for name in ("total", "finalized"):
-        assert page.locator(f"[data-figure='purchase_orders.{name}'] strong").inner_text() == \
-            str(expected["purchase_orders"][name]["count"])
-    return expected
-
-
-def back_to_the_client(page):
-    """Follow the document's link back to the client (it carries the write's token)."""
-    page.locator("#document p.back a").click()
-    page.wait_for_selector("[data-figure='invoices.draft']")
-
-
-def slice_amount(expected, label, currency="EUR"):
-    for item in expected["chart"]["invoices"]:
-        if item["label"] == label:
-            return Decimal(item["amount"].get(currency, "0"))
-    return Decimal(0)
 
 
 def fill_line(page, row, description, quantity, unit_price, tax_rate):
@@ -322,3 +269,65 @@ def test_bad_input_answers_a_message_next_to_the_field_never_a_500(web, person):
     viewer = web.user(person.workspace, role="viewer")
     assert requests_session(web, viewer).get(f"{web.url}/invoices/new",
                                              timeout=10).status_code == 403
+
+
+@pytest.fixture(scope="module")
+def documents(web):
+    """A workspace with one document of each kind in each state that has its own actions,
+    and a pair of likely duplicates."""
+    person = web.user(role="member")
+    api = web.api(person.workspace)
+    client = new_client(web, api, "Estudi Rovira SCP", email="hola@rovira.example")
+    new_client(web, api, "Estudi Rovira", email="hola@rovira.example")
+    line = {"description": "Disseny", "quantity": "1", "unit_price": "900", "tax_rate": "21"}
+
+    def post(path, body):
+        answer = api.post(f"{web.url}/api/v1/{path}", json=body, timeout=10)
+        assert answer.status_code in (200, 201), answer.text
+        return answer.json()
+
+    draft = post("invoices", {"client_id": client["id"], "currency": "EUR", "lines": [line]})
+    issued = post("invoices", {"client_id": client["id"], "currency": "EUR", "lines": [line]})
+    post(f"invoices/{issued['id']}/issue", {})
+    quote = post("quotes", {"client_id": client["id"], "currency": "EUR", "total": "10",
+                            "valid_until": day(9)})
+    post(f"quotes/{quote['id']}/send", {})
+    order = post("purchase-orders", {"client_id": client["id"], "currency": "EUR",
+                                     "total": "10", "date": day(0)})
+    return {"person": person, "client": client, "draft": draft, "issued": issued,
+            "quote": quote, "order": order}
+
+
+@pytest.mark.parametrize("locale", ["es", "pt_PT", "pt_BR", "ca"])
+def test_every_billing_and_duplicates_screen_speaks_the_language(browser, web, documents,
+                                                                 locale):
+    english = {message.id for message in i18n.load_catalog(locale)
+               if isinstance(message.id, str) and " " in message.id
+               and message.string and message.string != message.id}
+    context, page, dialogs = open_page(browser, locale)
+    sign_in(page, web, documents["person"])
+    client_id = documents["client"]["id"]
+    screens = ["/invoices", "/invoices?status=authorized", f"/invoices/new?client_id={client_id}",
+               f"/invoices/{documents['draft']['id']}", f"/invoices/{documents['draft']['id']}/edit",
+               f"/invoices/{documents['issued']['id']}", "/quotes", "/quotes/new",
+               f"/quotes/{documents['quote']['id']}", "/purchase-orders", "/purchase-orders/new",
+               f"/purchase-orders/{documents['order']['id']}", "/duplicates",
+               f"/clients/{client_id}/documents", f"/clients/{client_id}/offers"]
+    for path in screens:
+        page.goto(f"{web.url}{path}")
+        assert page.locator("html").get_attribute("lang") == locale.replace("_", "-")
+        text = page.locator("body").inner_text()
+        left = sorted(phrase for phrase in english if phrase in text)
+        assert left == [], f"{path} in {locale} still shows {left}"
+    page.goto(f"{web.url}/duplicates")
+    page.locator("section.duplicate-group a.button").first.click()
+    page.wait_for_selector("table.merge-fields")
+    text = page.locator("body").inner_text()
+    assert sorted(phrase for phrase in english if phrase in text) == []
+    if locale == "pt_BR":
+        assert axe_violations(page) == []
+        screenshot(page, "pt_BR-merge-preview")
+        page.goto(f"{web.url}/invoices/{documents['issued']['id']}")
+        screenshot(page, "pt_BR-invoice")
+    context.close()
+    assert dialogs == []
