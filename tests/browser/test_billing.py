@@ -72,6 +72,18 @@ def test_an_invoice_drafted_issued_paid_in_part_and_another_voided_in_spanish(br
     assert page.locator("[data-total=total]").inner_text() == money("3132.69")
     assert axe_violations(page) == []
     screenshot(page, "es-invoice-draft")
+    # Editing the draft shows its amounts as Spanish writes them and sends them back exactly.
+    page.locator(f"a[href='/invoices/{invoice_id}/edit']").click()
+    page.wait_for_selector("#f-lines-1-quantity")
+    assert page.input_value("#f-lines-1-quantity") == "1,5"
+    assert page.input_value("#f-lines-0-unit_price") == "1234,5"
+    page.fill("#f-lines-0-description", "Diseño del catálogo de otoño")
+    page.locator("button[value=save]").click()
+    page.wait_for_selector("#document [role=status]")
+    edited = api.get(f"{web.url}/api/v1/invoices/{invoice_id}", timeout=10).json()
+    assert edited["lines"][0]["description"] == "Diseño del catálogo de otoño"
+    assert [line["unit_price"] for line in edited["lines"]] == ["1234.50", "80.00"]
+    assert edited["total"] == "3132.69" and edited["version"] == stored["version"] + 1
 
     back_to_the_client(page)
     expected = overview_matches_the_json(page, web, api, client["id"], "es")
