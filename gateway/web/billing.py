@@ -16,9 +16,9 @@ from decimal import Decimal
 from werkzeug.wrappers import Response
 
 from services.common.consistency import format_token
-from services.common.paging import canonical_id
 from services.common.errors import (ClientfolioError, Conflict, NotFound, PreconditionFailed,
                                     ValidationFailed)
+from services.common.paging import canonical_id
 
 from ..http import command_token, today_utc
 from . import amounts, i18n
@@ -29,8 +29,7 @@ from .render import redirect, secure
 INVOICE_FILTERS = ("draft", "authorized", "paid", "pending", "overdue", "void")
 ORDER_FILTERS = ("placed", "finalized")
 QUOTE_FILTERS = ("open", "draft", "sent", "accepted", "rejected")
-QUOTE_ACTIONS = ("send", "accept", "reject")
-# The currencies offered first; any ISO 4217 code the service knows may be typed too.
+# The currencies the forms offer (a draft in another one keeps it).
 CURRENCIES = ("EUR", "BRL", "USD", "GBP", "CHF")
 LOCALE_CURRENCY = {"pt_BR": "BRL"}
 LIST_SIZE = 50
@@ -175,7 +174,7 @@ class BillingPages:
         if selected and all(item["id"] != selected for item in items):
             try:
                 items.insert(0, self.contacts_rpc.get_client(view.ctx, selected))
-            except (NotFound, ValidationFailed, ClientfolioError):
+            except ClientfolioError:  # not ours, or not an id: nothing chosen
                 pass
         return [item for item in items if not item.get("archived") or item["id"] == selected]
 
@@ -295,10 +294,8 @@ class BillingPages:
                       "lines": []}
             return self._invoice_form(view, values, {})
         values = invoice_values(request.form)
-        action = request.form.get("action") or "save"
-        if action in ("add_line", "find_client"):
-            if action == "add_line":
-                values["lines"].append({field: "" for field in LINE_FIELDS})
+        if request.form.get("action") == "add_line":
+            values["lines"].append({field: "" for field in LINE_FIELDS})
             return self._invoice_form(view, values, {})
         errors = {}
         if not values["client_id"]:
@@ -316,7 +313,8 @@ class BillingPages:
                                                           values["project_id"] or None))
         except ValidationFailed as exc:
             detail, found = localized(exc, view.locale)
-            return self._invoice_form(view, values, row_errors(found, rows), 422)
+            return self._invoice_form(view, values, row_errors(found, rows) or
+                                      {"_form": [detail]}, 422)
         invoice = result["invoice"]
         return go_to(view, done_url(f"/invoices/{invoice['id']}", result["position"],
                                     "created"))
@@ -356,9 +354,9 @@ class BillingPages:
                 consistency=command_token(self, request, invoice["client_id"],
                                           values["project_id"] or None))
         except ValidationFailed as exc:
-            found = localized(exc, view.locale)[1]
-            return self._invoice_form(view, values, row_errors(found, rows), 422,
-                                      invoice=invoice)
+            detail, found = localized(exc, view.locale)
+            return self._invoice_form(view, values, row_errors(found, rows) or
+                                      {"_form": [detail]}, 422, invoice=invoice)
         except (PreconditionFailed, Conflict) as exc:
             current = self.billing_rpc.get_invoice(view.ctx, invoice_id)
             values["version"] = str(current["version"])
@@ -469,8 +467,6 @@ class BillingPages:
             values[date_field] = values[date_field] or today_utc().isoformat()
             return self._simple_form(view, kind, values, {})
         values = {name: (request.form.get(name) or "").strip() for name in names}
-        if request.form.get("action") == "find_client":
-            return self._simple_form(view, kind, values, {})
         errors = {}
         if not values["client_id"]:
             errors["client_id"] = [_gettext(view.locale)(CHOOSE_CLIENT)]
@@ -487,7 +483,8 @@ class BillingPages:
             result = create(view.ctx, data, consistency=command_token(
                 self, request, values["client_id"], values["project_id"] or None))
         except ValidationFailed as exc:
-            return self._simple_form(view, kind, values, localized(exc, view.locale)[1], 422)
+            detail, found = localized(exc, view.locale)
+            return self._simple_form(view, kind, values, found or {"_form": [detail]}, 422)
         document = result[key]
         return go_to(view, done_url(f"/{kind}/{document['id']}", result["position"],
                                     "created"))

@@ -8,6 +8,7 @@ commands. A merge answers a Consistency-Token naming the positions at which proj
 and billing had moved the duplicates' records too (``ClientsApi.merge_positions``),
 so the survivor's page waits until its overview counts them.
 """
+import json
 import urllib.parse
 
 from babel.numbers import format_percent
@@ -32,6 +33,11 @@ def is_blank(value):
                                            all(is_blank(v) for v in value.values()))
 
 
+def comparable(value):
+    """One text per value, equal for equal values (blank ones all alike)."""
+    return "" if is_blank(value) else json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
 def comparison(clients, survivor_id, chosen):
     """``(rows, same)``: a row per field whose values differ among ``clients`` (each value,
     and the id of the client whose value wins: the person's choice, else the survivor's
@@ -40,7 +46,7 @@ def comparison(clients, survivor_id, chosen):
     rows, same = [], []
     for field in MERGE_FIELDS:
         values = [(client["id"], client.get(field)) for client in clients]
-        if len({repr(None if is_blank(v) else v) for _, v in values}) <= 1:
+        if len({comparable(value) for _, value in values}) <= 1:
             same.append(field)
             continue
         ids = [client_id for client_id, _ in values]
