@@ -10,6 +10,8 @@ Actions on a document (issue, pay, void, finalize, send, accept, reject) answer
 within the page with htmx; every form also works as a plain POST.
 """
 import functools
+import re
+import secrets
 import urllib.parse
 from decimal import Decimal
 
@@ -20,7 +22,7 @@ from services.common.errors import (ClientfolioError, Conflict, NotFound, Precon
                                     ValidationFailed)
 from services.common.paging import canonical_id
 
-from ..http import command_token, today_utc
+from ..http import COMMAND_ID, command_token, today_utc
 from . import amounts, i18n
 from .labels import N_
 from .pages import is_htmx, localized, page
@@ -93,6 +95,23 @@ def go_to(view, location):
 def done_url(path, position, done):
     return f"{path}?" + urllib.parse.urlencode({"ct": format_token({"billing": position}),
                                                 "done": done})
+
+
+FORM_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def new_form_id():
+    """The id a rendered form sends back: its command's id (see ``once_per_form``)."""
+    return secrets.token_hex(16)
+
+
+def once_per_form(view):
+    """A new document's form creates it once, however often it is sent (a double click,
+    a browser's retry): the command id comes from the form's ``form_id``, so billing
+    answers the first result again. A refused form is rendered with a new id."""
+    form_id = view.request.form.get("form_id") or ""
+    if FORM_ID.fullmatch(form_id):
+        view.request.environ[COMMAND_ID] = f"form:{view.principal.user_id}:{form_id}"
 
 
 def currency_choices(current):
@@ -276,6 +295,7 @@ class BillingPages:
             lines.append({field: "" for field in LINE_FIELDS})
         client_id = invoice["client_id"] if invoice else values.get("client_id")
         return view.render("invoice_form.html", form_status(view, status), values=values,
+                           form_id=new_form_id(),
                            errors=errors, invoice=invoice, detail=detail,
                            clients=self._billing_clients(view, values.get("client_q", ""),
                                                          client_id),
@@ -303,6 +323,7 @@ class BillingPages:
         lines, rows = invoice_lines(values, view.locale, errors)
         if errors:
             return self._invoice_form(view, values, errors, 422)
+        once_per_form(view)
         data = {"client_id": values["client_id"], "currency": values["currency"],
                 "lines": lines,
                 **{name: values[name] for name in ("project_id", "issue_date", "due_date")
@@ -451,6 +472,7 @@ class BillingPages:
 
     def _simple_form(self, view, kind, values, errors, status=200):
         return view.render("billing_form.html", form_status(view, status), kind=kind,
+                           form_id=new_form_id(),
                            values=values, errors=errors,
                            clients=self._billing_clients(view, values.get("client_q", ""),
                                                          values.get("client_id")),
@@ -475,6 +497,7 @@ class BillingPages:
             errors[date_field] = [_gettext(view.locale)(REQUIRED)]
         if errors:
             return self._simple_form(view, kind, values, errors, 422)
+        once_per_form(view)
         data = {"client_id": values["client_id"], "currency": values["currency"],
                 "total": total, date_field: values[date_field]}
         if values["project_id"]:

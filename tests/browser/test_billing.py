@@ -343,3 +343,25 @@ def test_every_billing_and_duplicates_screen_speaks_the_language(browser, web, d
         screenshot(page, "pt_BR-invoice")
     context.close()
     assert dialogs == []
+
+
+def test_a_form_sent_twice_creates_one_document(web, person):
+    api = web.api(person.workspace)
+    client = new_client(web, api, "Doble Clic S.L.")
+    session = requests_session(web, person)
+    for path, fields, listing in (
+            ("/quotes/new", {"total": "10", "valid_until": day(3)}, "quotes"),
+            ("/invoices/new", {"lines.0.description": "x", "lines.0.quantity": "1",
+                               "lines.0.unit_price": "5", "lines.0.tax_rate": "0"},
+             "invoices")):
+        form = session.get(f"{web.url}{path}?client_id={client['id']}", timeout=10).text
+        hidden = dict(re.findall(r'name="(csrf_token|form_id)" value="([^"]+)"', form))
+        body = {**hidden, "client_id": client["id"], "currency": "EUR", **fields}
+        answers = [session.post(f"{web.url}{path}", data=body, allow_redirects=False,
+                                timeout=15) for _ in range(2)]
+        assert [answer.status_code for answer in answers] == [303, 303]
+        locations = {answer.headers["Location"].split("?")[0] for answer in answers}
+        assert len(locations) == 1
+        found = api.get(f"{web.url}/api/v1/{listing}", params={"client_id": client["id"]},
+                        timeout=10).json()["items"]
+        assert len(found) == 1, listing
