@@ -21,6 +21,7 @@ from services.common.consistency import format_token
 from services.common.errors import (ClientfolioError, Conflict, NotFound, PreconditionFailed,
                                     ValidationFailed)
 from services.common.paging import canonical_id
+from services.common.schemas import text_fault, text_faults
 
 from ..http import COMMAND_ID, command_token, today_utc
 from . import amounts, i18n
@@ -95,6 +96,15 @@ def go_to(view, location):
 def done_url(path, position, done):
     return f"{path}?" + urllib.parse.urlencode({"ct": format_token({"billing": position}),
                                                 "done": done})
+
+
+def storable(data):
+    """``data`` as is, or ``ValidationFailed`` naming each text no database can store (a
+    NUL, an unpaired surrogate), as the JSON API refuses them before any service."""
+    faults = text_faults(data)
+    if faults:
+        raise ValidationFailed("some fields are invalid", faults)
+    return data
 
 
 FORM_ID = re.compile(r"[0-9a-f]{32}")
@@ -184,7 +194,7 @@ class BillingPages:
         """Clients to offer: those whose name, tax id, email or company matches ``query``
         (the first ``PICKER_SIZE`` by name), the selected one always among them."""
         params = {"sort": "name", "limit": str(PICKER_SIZE)}
-        if query:
+        if query and not text_fault(query):
             params["q"] = query[:200]
         try:
             items = self.contacts_rpc.list_clients(view.ctx, params)["items"]
@@ -243,7 +253,7 @@ class BillingPages:
             filters["status"] = status
         if client_id:
             filters["client_id"] = client_id
-        if args.get("cursor"):
+        if args.get("cursor") and not text_fault(args["cursor"]):
             filters["cursor"] = args["cursor"]
         if kind == "invoices":
             filters["as_of"] = today_utc().isoformat()
@@ -330,7 +340,7 @@ class BillingPages:
                    if values[name]}}
         try:
             result = self.billing_rpc.create_invoice(
-                view.ctx, data, consistency=command_token(self, request, values["client_id"],
+                view.ctx, storable(data), consistency=command_token(self, request, values["client_id"],
                                                           values["project_id"] or None))
         except ValidationFailed as exc:
             detail, found = localized(exc, view.locale)
@@ -371,7 +381,7 @@ class BillingPages:
         version = int(values["version"]) if values["version"].isdigit() else None
         try:
             result = self.billing_rpc.update_invoice(
-                view.ctx, invoice_id, changes, expected_version=version,
+                view.ctx, invoice_id, storable(changes), expected_version=version,
                 consistency=command_token(self, request, invoice["client_id"],
                                           values["project_id"] or None))
         except ValidationFailed as exc:
@@ -428,7 +438,7 @@ class BillingPages:
         again, with the refusal's words where they belong."""
         version = view.request.form.get("version") or ""
         try:
-            result = command(view.ctx, invoice_id, data,
+            result = command(view.ctx, invoice_id, storable(data),
                              expected_version=int(version) if version.isdigit() else None)
         except ValidationFailed as exc:
             detail, errors = localized(exc, view.locale)
@@ -503,7 +513,7 @@ class BillingPages:
         if values["project_id"]:
             data["project_id"] = values["project_id"]
         try:
-            result = create(view.ctx, data, consistency=command_token(
+            result = create(view.ctx, storable(data), consistency=command_token(
                 self, request, values["client_id"], values["project_id"] or None))
         except ValidationFailed as exc:
             detail, found = localized(exc, view.locale)

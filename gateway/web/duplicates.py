@@ -16,6 +16,7 @@ from babel.numbers import format_percent
 from services.common.consistency import format_token
 from services.common.errors import BadRequest, Conflict, NotFound, ValidationFailed
 from services.common.paging import canonical_id
+from services.common.schemas import text_fault
 
 from .billing import form_status, go_to
 from .pages import localized, page
@@ -74,8 +75,10 @@ class DuplicatePages:
         request = view.request
         error, groups, next_cursor = None, [], None
         try:
-            answer = self.contacts_rpc.duplicates(view.ctx, str(LIST_SIZE),
-                                                  request.args.get("cursor") or None)
+            cursor = request.args.get("cursor") or None
+            if cursor and text_fault(cursor):
+                raise BadRequest("the page is not valid", {"cursor": ["not a page of this list"]})
+            answer = self.contacts_rpc.duplicates(view.ctx, str(LIST_SIZE), cursor)
             groups, next_cursor = answer["items"], answer.get("next_cursor")
         except BadRequest as exc:
             error = localized(exc, view.locale)[0]

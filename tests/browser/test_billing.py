@@ -233,6 +233,10 @@ def test_bad_input_answers_a_message_next_to_the_field_never_a_500(web, person):
                            "lines.3.unit_price": "1", "lines.3.tax_rate": "150"},
          "f-lines-3-quantity-error"),
         ("/invoices/new", {"currency": "EUR"}, "f-client_id-error"),
+        ("/invoices/new", {"client_id": client["id"], "currency": "EUR",
+                           "lines.1.description": "nul\x00", "lines.1.quantity": "1",
+                           "lines.1.unit_price": "1", "lines.1.tax_rate": "21"},
+         "f-lines-1-description-error"),
         ("/quotes/new", {"client_id": client["id"], "currency": "EUR", "total": "mil",
                          "valid_until": day(3)}, "f-total-error"),
         ("/quotes/new", {"client_id": client["id"], "currency": "EUR", "total": "-5",
@@ -260,6 +264,9 @@ def test_bad_input_answers_a_message_next_to_the_field_never_a_500(web, person):
                               data={"csrf_token": token, "amount": amount, "date": day(0)},
                               timeout=10)
         assert answer.status_code == status and 'id="f-amount-error"' in answer.text, amount
+    answer = session.post(f"{web.url}/invoices/{invoice['id']}/void",
+                          data={"csrf_token": token, "reason": "x\x00"}, timeout=10)
+    assert answer.status_code == 422 and 'id="f-reason-error"' in answer.text
     answer = session.post(f"{web.url}/invoices/{invoice['id']}/issue",
                           data={"csrf_token": token}, timeout=10)
     assert answer.status_code == 409  # issued already: said on the page
@@ -278,6 +285,11 @@ def test_bad_input_answers_a_message_next_to_the_field_never_a_500(web, person):
     answer = session.get(f"{web.url}/invoices?status=nonsense&client_id=zzz&cursor=bad",
                          timeout=10)
     assert answer.status_code == 200 and "Ajeno" not in answer.text
+    for path in ("/billing/client-options?client_q=%00&client_id=%00",
+                 f"/billing/project-options?client_id={other['id']}", "/quotes?cursor=%00",
+                 "/duplicates?cursor=%00"):
+        answer = session.get(f"{web.url}{path}", timeout=10)
+        assert answer.status_code in (200, 400) and "Ajeno" not in answer.text, path
     viewer = web.user(person.workspace, role="viewer")
     assert requests_session(web, viewer).get(f"{web.url}/invoices/new",
                                              timeout=10).status_code == 403
