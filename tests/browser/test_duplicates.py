@@ -8,7 +8,7 @@ import pytest
 
 from tests.browser.billing_steps import (new_client, open_page, overview_matches_the_json,
                                          slice_amount)
-from tests.browser.conftest import axe_violations, screenshot, sign_in
+from tests.browser.conftest import axe_violations, requests_session, screenshot, sign_in
 
 
 def issued_invoice(web, api, client_id, unit_price, due_in_days=15):
@@ -108,5 +108,12 @@ def test_a_merge_refused_says_why_on_the_page(browser, web):
                   f"&ids={first['id']}"):
         answer = page.goto(f"{web.url}/duplicates/merge?{query}")
         assert answer.status in (400, 404), query
+    session = requests_session(web, person)
+    history = session.get(f"{web.url}/clients/{first['id']}/history", timeout=10).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', history).group(1)
+    answer = session.post(f"{web.url}/clients/{first['id']}/unmerge",
+                          data={"csrf_token": token, "merge_id": "nonsense"}, timeout=10)
+    assert answer.status_code == 200 and answer.url.endswith("unmerge=unknown")
+    assert 'role="alert"' in answer.text
     context.close()
     assert dialogs == []
