@@ -339,9 +339,10 @@ class BillingPages:
                 **{name: values[name] for name in ("project_id", "issue_date", "due_date")
                    if values[name]}}
         try:
-            result = self.billing_rpc.create_invoice(
-                view.ctx, storable(data), consistency=command_token(self, request, values["client_id"],
-                                                          values["project_id"] or None))
+            consistency = command_token(self, request, values["client_id"],
+                                        values["project_id"] or None)
+            result = self.billing_rpc.create_invoice(view.ctx, storable(data),
+                                                     consistency=consistency)
         except ValidationFailed as exc:
             detail, found = localized(exc, view.locale)
             return self._invoice_form(view, values, row_errors(found, rows) or

@@ -331,8 +331,9 @@ def test_every_billing_and_duplicates_screen_speaks_the_language(browser, web, d
     context, page, dialogs = open_page(browser, locale)
     sign_in(page, web, documents["person"])
     client_id = documents["client"]["id"]
+    draft = documents["draft"]["id"]
     screens = ["/invoices", "/invoices?status=authorized", f"/invoices/new?client_id={client_id}",
-               f"/invoices/{documents['draft']['id']}", f"/invoices/{documents['draft']['id']}/edit",
+               f"/invoices/{draft}", f"/invoices/{draft}/edit",
                f"/invoices/{documents['issued']['id']}", "/quotes", "/quotes/new",
                f"/quotes/{documents['quote']['id']}", "/purchase-orders", "/purchase-orders/new",
                f"/purchase-orders/{documents['order']['id']}", "/duplicates",
