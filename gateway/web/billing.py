@@ -230,7 +230,7 @@ class BillingPages:
         return view.render("billing_options.html", kind="projects",
                            projects=self._billing_projects(view, client_id), selected="")
 
-    def _client_names(self, view, items):
+    def _billing_client_names(self, view, items):
         ids = sorted({item["client_id"] for item in items if item.get("client_id")})
         if not ids:
             return {}
@@ -275,7 +275,7 @@ class BillingPages:
             except ClientfolioError:
                 client = None
         return view.render("billing_list.html",
-                           kind=kind, items=items, names=self._client_names(view, items),
+                           kind=kind, items=items, names=self._billing_client_names(view, items),
                            status=status, statuses=statuses, client_id=client_id,
                            client=client, error=error, query=query,
                            next_url=f"/{kind}?" + urllib.parse.urlencode(
@@ -401,7 +401,7 @@ class BillingPages:
     def _invoice_page(self, view, invoice_id, status=200, errors=None, detail=None,
                       values=None, invoice=None):
         invoice = invoice or self.billing_rpc.get_invoice(view.ctx, invoice_id)
-        client = self._document_client(view, invoice)
+        client = self._billing_document_client(view, invoice)
         done = view.request.args.get("done") if status == 200 else None
         token = view.request.args.get("ct") or ""
         owed = Decimal(invoice.get("outstanding") or "0")
@@ -415,17 +415,17 @@ class BillingPages:
                                invoice.get("outstanding"), view.locale),
                                "date": today_utc().isoformat()},
                            done=done if done in DONE else None,
-                           client_url=self._client_url(invoice["client_id"], token),
+                           client_url=self._billing_client_url(invoice["client_id"], token),
                            today=today_utc().isoformat())
 
-    def _document_client(self, view, document):
+    def _billing_document_client(self, view, document):
         try:
             return self.contacts_rpc.get_client(view.ctx, document["client_id"])
         except NotFound:
             return None
 
     @staticmethod
-    def _client_url(client_id, token):
+    def _billing_client_url(client_id, token):
         """The client's page; with the write's token it waits until the overview shows it."""
         query = "?" + urllib.parse.urlencode({"ct": token}) if token else ""
         return f"/clients/{client_id}{query}"
@@ -536,9 +536,9 @@ class BillingPages:
     def _simple_page(self, view, kind, document, status=200, detail=None):
         done = view.request.args.get("done") if status == 200 else None
         return view.render("billing_document.html", form_status(view, status), kind=kind,
-                           document=document, client=self._document_client(view, document),
+                           document=document, client=self._billing_document_client(view, document),
                            detail=detail, done=done if done in DONE else None,
-                           client_url=self._client_url(document["client_id"],
+                           client_url=self._billing_client_url(document["client_id"],
                                                        view.request.args.get("ct") or ""))
 
     @page("GET", "/purchase-orders/<string:order_id>")

@@ -100,7 +100,7 @@ class DuplicatePages:
 
     # -- the merge preview and the merge ------------------------------------------------
 
-    def _merge_clients(self, view, values):
+    def _merge_page_clients(self, view, values):
         """The clients named by ``ids`` (order kept, each once) and the survivor's id."""
         ids = []
         for value in values.getlist("ids")[:MAX_CLIENTS + 1]:
@@ -142,13 +142,13 @@ class DuplicatePages:
 
     @page("GET", "/duplicates/merge", role="member")
     def web_merge_preview(self, view):
-        clients, survivor_id = self._merge_clients(view, view.request.args)
+        clients, survivor_id = self._merge_page_clients(view, view.request.args)
         return self._merge_preview(view, clients, survivor_id, {})
 
     @page("POST", "/duplicates/merge", role="member")
     def web_merge(self, view):
         form = view.request.form
-        clients, survivor_id = self._merge_clients(view, form)
+        clients, survivor_id = self._merge_page_clients(view, form)
         chosen = {name[len("fields."):]: value for name, value in form.items()
                   if name.startswith("fields.")}
         if form.get("action") != "merge":
