@@ -290,9 +290,15 @@ def test_bad_input_answers_a_message_next_to_the_field_never_a_500(web, person):
                  "/duplicates?cursor=%00"):
         answer = session.get(f"{web.url}{path}", timeout=10)
         assert answer.status_code in (200, 400) and "Ajeno" not in answer.text, path
-    viewer = web.user(person.workspace, role="viewer")
-    assert requests_session(web, viewer).get(f"{web.url}/invoices/new",
-                                             timeout=10).status_code == 403
+    viewer = requests_session(web, web.user(person.workspace, role="viewer"))
+    assert viewer.get(f"{web.url}/invoices/new", timeout=10).status_code == 403
+    seen = viewer.get(f"{web.url}/invoices/{invoice['id']}", timeout=10)
+    assert seen.status_code == 200 and "/payments" not in seen.text  # reads, no actions
+    own_token = re.search(r'name="csrf_token" value="([^"]+)"', seen.text).group(1)
+    assert viewer.post(f"{web.url}/invoices/{invoice['id']}/void",
+                       data={"csrf_token": own_token}, timeout=10).status_code == 403
+    assert api.get(f"{web.url}/api/v1/invoices/{invoice['id']}",
+                   timeout=10).json()["status"] == "authorized"
 
 
 @pytest.fixture(scope="module")
