@@ -24,6 +24,8 @@ from .http import SOURCES, request_command_id
 from .projections import HANDLERS
 from .ratelimit import RateLimiterProvider
 from .readmodel import read_model_for
+from .web.billing import BillingPages
+from .web.duplicates import DuplicatePages
 from .web.pages import WebApp
 
 migrate = migrator(__file__)
@@ -49,7 +51,7 @@ def live_inbox(database):
 
 
 class GatewayService(SystemApi, ClientImportsApi, ClientsApi, OverviewApi, ProjectsApi,
-                     BillingApi, WebApp):
+                     BillingApi, WebApp, BillingPages, DuplicatePages):
     name = "gateway"
 
     config = Config()

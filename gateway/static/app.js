@@ -35,3 +35,15 @@
     if (invalid) { invalid.focus(); }
   });
 })();
+// After htmx swaps in the answer to a form sent (POST), or the page a done form leads
+// to (HX-Location swaps the body), the first field with an error takes the focus, else
+// the answer's alert or notice does (so that it is read out).
+document.addEventListener("htmx:afterSettle", function (event) {
+  var config = event.detail && event.detail.requestConfig;
+  if (!config || (config.verb !== "post" && event.detail.elt !== document.body)) { return; }
+  var main = document.getElementById("main");
+  var invalid = main && main.querySelector("[aria-invalid=true]");
+  if (invalid) { invalid.focus(); return; }
+  var notice = main && main.querySelector("[role=alert], [role=status]");
+  if (notice) { notice.setAttribute("tabindex", "-1"); notice.focus(); }
+});

@@ -50,6 +50,10 @@ LABELS = {
     "PurchaseOrderPlaced": N_("Purchase order placed"),
     "PurchaseOrderFinalized": N_("Purchase order finalized"),
     "QuoteCreated": N_("Quote created"), "QuoteStatusChanged": N_("Quote status changed"),
+    # documents re-pointed by a merge or its undoing
+    "InvoiceClientChanged": N_("Invoice moved to another client"),
+    "PurchaseOrderClientChanged": N_("Purchase order moved to another client"),
+    "QuoteClientChanged": N_("Quote moved to another client"),
 }
 
 API_TOKEN = N_("API token %(id)s")

@@ -308,7 +308,8 @@ def test_upload_a_file_download_it_and_set_the_photo(page, web):
                                            "buffer": png()}])
     page.get_by_role("button", name="Set the photo").click()
     page.wait_for_selector("img.avatar")
-    assert page.evaluate("document.querySelector('img.avatar').naturalWidth") == 2
+    # The photo is fetched after the page: wait until it has loaded.
+    page.wait_for_function("document.querySelector('img.avatar').naturalWidth == 2")
     assert axe_violations(page) == []
     screenshot(page, "client-files")
 
