@@ -24,6 +24,7 @@ from .http import SOURCES, request_command_id
 from .projections import HANDLERS
 from .ratelimit import RateLimiterProvider
 from .readmodel import read_model_for
+from .web.imports import WebImports
 from .web.pages import WebApp
 
 migrate = migrator(__file__)
@@ -49,7 +50,7 @@ def live_inbox(database):
 
 
 class GatewayService(SystemApi, ClientImportsApi, ClientsApi, OverviewApi, ProjectsApi,
-                     BillingApi, WebApp):
+                     BillingApi, WebApp, WebImports):
     name = "gateway"
 
     config = Config()
