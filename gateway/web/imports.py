@@ -18,7 +18,7 @@ import urllib.parse
 from babel.numbers import format_percent
 from werkzeug.wrappers import Response
 
-from services.common.errors import ClientfolioError, NotFound, PayloadTooLarge
+from services.common.errors import ClientfolioError, NotFound, PayloadTooLarge, ValidationFailed
 from services.contacts.client import spreadsheet
 from services.contacts.client.limits import import_max_bytes
 from services.contacts.client.parts import read_parts, send_file
@@ -178,6 +178,8 @@ class WebImports:
         if isinstance(exc, NotFound):
             raise exc
         detail, fields = localized(exc, view.locale)
+        if not isinstance(exc, ValidationFailed):  # its detail says it best (415, 413)
+            fields = {}
         errors = {}
         for path, messages in fields.items():
             name = path.split(".")[0]

@@ -71,3 +71,13 @@ register({
     "invalid_url": ["not a valid website (e.g. https://www.example.com)",
                     "only http:// and https:// websites are accepted"],
 })
+
+# The type check of a file to import names the file (spreadsheet.check_type).
+register({
+    "unsupported_media_type": [
+        "{name} is not a spreadsheet we can read: send a CSV file (comma, semicolon or tab "
+        "separated) or an Excel workbook (.xlsx).",
+        "{name} is an {kind} file, which cannot be imported as it is: open it in your "
+        "spreadsheet program, save it as an Excel workbook (.xlsx) or as CSV, and import "
+        "that file."],
+})
