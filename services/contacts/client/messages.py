@@ -80,4 +80,6 @@ register({
         "{name} is an {kind} file, which cannot be imported as it is: open it in your "
         "spreadsheet program, save it as an Excel workbook (.xlsx) or as CSV, and import "
         "that file."],
+    "no_header": ["We could not find the column with the client's name: add a column called "
+                  "Name (or Nombre, Nome, Nom) or map one to \"name\"."],
 })
