@@ -12,6 +12,7 @@ job has moved past ``N`` rows (at most once per ``PROGRESS_MIN_SECONDS``), when 
 finishes (at once), or after ``PROGRESS_MAX_SECONDS``; htmx then asks again. A slow
 job is asked about rarely, a finished one shows its summary without delay.
 """
+import re
 import time
 import urllib.parse
 
@@ -39,6 +40,9 @@ ROWS_SHOWN = 100
 JOBS_SHOWN = 20
 PROGRESS_MIN_SECONDS = 0.4
 PROGRESS_MAX_SECONDS = 5.0
+CONTACTS_TOKEN = re.compile(r"contacts:\d{1,20}")
+
+
 def first_errors(errors):
     """``[{"row", "field", "message"}]`` grouped by row, in row order."""
     rows = {}
@@ -54,6 +58,8 @@ def chosen_mapping(form, job):
     unmapped is left out, so it stays recognised."""
     headers = form.getlist("column")
     fields = form.getlist("field")
+    if not headers:  # a form without the columns' part: as the preview was
+        return job.get("mapping")
     shown = {column["header"]: column["field"] for column in job.get("columns", [])}
     chosen = {}
     for header, field in zip(headers, fields):
@@ -203,8 +209,11 @@ class WebImports:
         options = {"mode": job["mode"], "blank_cells": job["blank_cells"]}
         if is_htmx(view.request) and view.request.headers.get("HX-Target") == "import-rows":
             return view.render("import_rows.html", job=job, **self._job_context(view, job))
+        token = view.request.args.get("ct") or ""
         return self._import_page(view, job, options=options,
-                                 reverted=view.request.args.get("reverted") == "1")
+                                 reverted=view.request.args.get("reverted") == "1",
+                                 reverted_token=token if CONTACTS_TOKEN.fullmatch(token)
+                                 else None)
 
     @page("GET", "/import/<string:job_id>/progress")
     def web_import_progress(self, view, job_id):

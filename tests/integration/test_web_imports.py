@@ -214,6 +214,14 @@ def test_the_progress_answers_when_the_job_moves_not_before(stack):
         seen = now
         assert time.monotonic() - started < 120
     assert "400 of 400 rows (100%)" in answer.text
+    # Every row's verdict, 100 at a time.
+    page = person.get(f"/import/{job}").text
+    assert page.count('<tr data-outcome="created">') == 100
+    next_rows = html.unescape(re.search(r'hx-get="([^"]+after=[^"]+)"', page).group(1))
+    rows = person.get(next_rows, headers={"HX-Request": "true", "HX-Target": "import-rows"})
+    assert rows.text.lstrip().startswith('<div id="import-rows">') and "<html" not in rows.text
+    numbers = [int(n) for n in re.findall(r'<td class="num">(\d+)</td>', rows.text)]
+    assert numbers == list(range(102, 202))
 
 
 def test_another_workspaces_job_answers_404(stack):
