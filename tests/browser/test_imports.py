@@ -134,11 +134,15 @@ def test_a_windows_1252_semicolon_csv_with_two_bad_rows(context, web, locale):
     assert headers[-2] not in page.locator("#unknown-columns").inner_text()
     assert page.locator("table.columns .badge.warn").count() == 1
 
+    asked = []  # the progress bar asks when the job moves, not on a timer
+    page.on("request", lambda request: asked.append(request.url)
+            if "/progress" in request.url else None)
     page.get_by_role("button", name=word["Import the file"], exact=True).click()
     wait_done(page, after=preview)
     page.wait_for_selector("text=" + i18n.translations(locale).gettext(
         "The import has finished."))
     assert page.evaluate("window.stillTheSamePage") is True
+    assert 1 <= len(asked) <= 3, asked  # one batch of rows: one move, then done
     assert page.locator("#job-progress-bar").get_attribute("value") == "100"
     assert "100" in page.locator("#job-progress-text").inner_text()
     assert count(page, "created") == 6 and count(page, "failed") == 2
