@@ -88,6 +88,7 @@ class WebImports:
     def _import_page(self, view, job, status=200, **context):
         """The Import screen with the upload form (``job`` None) or a job."""
         request = view.request
+        context.pop("jobs", None)  # the page reads the list itself
         jobs = self.contacts_rpc.list_imports(view.ctx, JOBS_SHOWN,
                                               request.args.get("before") or None)
         context.setdefault("errors", {})
@@ -275,7 +276,9 @@ class WebImports:
             return redirect(f"/import/{job_id}?reverted=1&ct=contacts:{position}")
         job = self.contacts_rpc.get_import(ctx, job_id)
         return self._area(view, job, reverted=True, reverted_token=f"contacts:{position}",
-                          options={"mode": job["mode"], "blank_cells": job["blank_cells"]})
+                          options={"mode": job["mode"], "blank_cells": job["blank_cells"]},
+                          finished=True,  # the list of past imports shows it reverted
+                          jobs=self.contacts_rpc.list_imports(ctx, JOBS_SHOWN)["items"])
 
     @page("GET", "/import/<string:job_id>/errors.csv")
     def web_import_errors(self, view, job_id):

@@ -179,6 +179,8 @@ def test_a_windows_1252_semicolon_csv_with_two_bad_rows(context, web, locale):
     page.wait_for_selector(".import-job .alert.warn")
     assert page.evaluate("window.stillTheSamePage") is True
     assert page.get_by_role("button", name=word["Revert this import"]).count() == 0
+    assert i18n.translations(locale).gettext("Reverted") in \
+        page.locator("#import-history tbody tr").first.inner_text()
     assert api.get(f"{web.url}/api/v1/clients", timeout=10).json()["items"] == []
     assert len(api.get(f"{web.url}/api/v1/clients", params={"archived": "true"},
                        timeout=10).json()["items"]) == 6
