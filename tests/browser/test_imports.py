@@ -4,6 +4,7 @@ the progress bar, the errors file, revert), and an export imported back unchange
 import csv
 import io
 import re
+import time
 
 import pytest
 from openpyxl import load_workbook
@@ -137,7 +138,18 @@ def test_a_windows_1252_semicolon_csv_with_two_bad_rows(context, web, locale):
     asked = []  # the progress bar asks when the job moves, not on a timer
     page.on("request", lambda request: asked.append(request.url)
             if "/progress" in request.url else None)
+    held = []  # the first progress answer waits until the bar has been photographed
+    page.route("**/progress?*", lambda route: held.append(route))
     page.get_by_role("button", name=word["Import the file"], exact=True).click()
+    page.wait_for_selector(f".import-job:not([data-job='{preview}']) progress")
+    deadline = time.monotonic() + 30
+    while not held and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert held and page.locator(".import-job").get_attribute("data-status") in (
+        "queued", "running")
+    screenshot(page, f"import-progress-{locale}")
+    held[0].continue_()
+    page.unroute("**/progress?*")  # (it lets any later request through as well)
     wait_done(page, after=preview)
     page.wait_for_selector("text=" + i18n.translations(locale).gettext(
         "The import has finished."))
