@@ -138,6 +138,10 @@ class WebImports:
             after = view.request.args.get("after") or None
             rows = self.contacts_rpc.import_rows(view.ctx, job["id"], after, ROWS_SHOWN)
             context["rows"] = rows["items"]
+            # The clients the rows name (matched, or added by a real import), by name.
+            ids = sorted({row["client_id"] for row in rows["items"]
+                          if row["client_id"] and row["outcome"] != "error"})
+            context["clients"] = self.contacts_rpc.get_clients(view.ctx, ids) if ids else {}
             context["next_rows"] = (f"/import/{job['id']}?"
                                     + urllib.parse.urlencode({"after": rows["next_cursor"]})
                                     if rows["next_cursor"] else None)

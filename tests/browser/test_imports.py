@@ -180,7 +180,9 @@ def test_a_windows_1252_semicolon_csv_with_two_bad_rows(context, web, locale):
     pena = next(client for client in clients if client["name"].startswith("Construcciones"))
     assert pena["notes"] == "Paga a 60 días"
     # A client's page right after the import shows it (the link carries the token).
-    page.locator("table[data-list=rows] tr[data-outcome=created] a").first.click()
+    link = page.locator("table[data-list=rows] tr[data-outcome=created] a").first
+    assert link.inner_text() == "Construcciones Peña S.L."
+    link.click()
     page.wait_for_url(re.compile(r".*/clients/[0-9a-f-]{36}\?ct=contacts:\d+$"))
     assert page.get_by_role("heading", name="Construcciones Peña S.L.").is_visible()
     page.go_back()
@@ -248,6 +250,7 @@ def test_exporting_and_importing_the_export_changes_nothing(context, web, locale
         assert page.locator("table[data-list=rows] tr[data-outcome=unchanged]").count() == \
             len(EXPORTED)
         assert page.locator("table.columns .badge.warn").count() == 0
+        assert "Talleres Pérez, S.A." in page.locator("table[data-list=rows]").inner_text()
         if suffix == "csv":
             assert axe_violations(page) == []
         page.get_by_role("button", name=word["Import the file"], exact=True).click()
