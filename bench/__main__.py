@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 SUITES = ["kernel", "commands", "overview", "contacts", "projects", "billing", "imports",
-          "web", "tracing"]
+          "web", "tracing", "web_imports"]
 
 
 def available(suite):

@@ -26,6 +26,7 @@ from .ratelimit import RateLimiterProvider
 from .readmodel import read_model_for
 from .web.billing import BillingPages
 from .web.duplicates import DuplicatePages
+from .web.imports import WebImports
 from .web.pages import WebApp
 
 migrate = migrator(__file__)
@@ -51,7 +52,7 @@ def live_inbox(database):
 
 
 class GatewayService(SystemApi, ClientImportsApi, ClientsApi, OverviewApi, ProjectsApi,
-                     BillingApi, WebApp, BillingPages, DuplicatePages):
+                     BillingApi, WebApp, BillingPages, DuplicatePages, WebImports):
     name = "gateway"
 
     config = Config()

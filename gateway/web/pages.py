@@ -422,10 +422,6 @@ class WebApp:
                            error=error, filtered=bool(query),
                            countries=countries(view.locale), sorts=SORTS)
 
-    @page("GET", "/import")
-    def web_import(self, view):
-        return view.render("import.html")
-
     @page("GET,POST", "/clients/new", role="member")
     def web_new_client(self, view):
         request = view.request

@@ -71,3 +71,15 @@ register({
     "invalid_url": ["not a valid website (e.g. https://www.example.com)",
                     "only http:// and https:// websites are accepted"],
 })
+
+# The type check of a file to import names the file (spreadsheet.check_type).
+register({
+    "unsupported_media_type": [
+        "{name} is not a spreadsheet we can read: send a CSV file (comma, semicolon or tab "
+        "separated) or an Excel workbook (.xlsx).",
+        "{name} is an {kind} file, which cannot be imported as it is: open it in your "
+        "spreadsheet program, save it as an Excel workbook (.xlsx) or as CSV, and import "
+        "that file."],
+    "no_header": ["We could not find the column with the client's name: add a column called "
+                  "Name (or Nombre, Nome, Nom) or map one to \"name\"."],
+})

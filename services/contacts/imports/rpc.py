@@ -15,7 +15,8 @@ from ..uploads import check_range, read_content, take_upload
 from .report import errors_report
 from .revert import revert
 from .rows import parse_flag, parse_mapping
-from .tables import dumps, files_table, find_job, job_record, jobs, rows_table
+from .tables import (column_fields, dumps, files_table, find_job, job_record, jobs,
+                     list_record, rows_table)
 
 MODES = ("create", "upsert")
 BLANK_CELLS = ("keep", "clear")  # what an upsert does with a blank cell of a known column
@@ -62,7 +63,8 @@ class ClientImportsRpc:
                 dry_run=dry_run, mapping=dumps(mapping) if mapping else None,
                 blank_cells=blank_cells,
                 file_name=name, format=table.format,
-                columns=dumps({"unknown": columns.unknown, "ignored": columns.ignored}),
+                columns=dumps({"unknown": columns.unknown, "ignored": columns.ignored,
+                               "fields": column_fields(table.header, columns)}),
                 total=None, processed=0, checkpoint=1, created=0, updated=0, unchanged=0,
                 failed=0, created_at=format_time(utc_now())))
             take_upload(conn, ctx.workspace, data)
@@ -136,3 +138,44 @@ class ClientImportsRpc:
         """Archive what the job created, restore what it changed (as events)."""
         ctx = CommandContext.load(ctx)
         return revert(self.store, ctx, job_id)
+
+    @rpc
+    def import_again(self, ctx, job_id, mode="create", dry_run=False, mapping=None,
+                     blank_cells="keep"):
+        """A new job on the file of an earlier job of the workspace (a preview run for
+        real, or previewed again with another mapping): the job record, as
+        ``start_import`` answers it. The file is not sent again."""
+        loaded = CommandContext.load(ctx)
+        with self.store.db.read() as conn:
+            job = find_job(conn, loaded.workspace, job_id)
+            content = conn.execute(select(files_table.c.content)
+                                   .where(files_table.c.job_id == job.id)).scalar()
+        return self.start_import(ctx, job.file_name, base64.b64encode(bytes(content))
+                                 .decode("ascii"), mode, dry_run, mapping, blank_cells)
+
+    @rpc
+    def list_imports(self, ctx, limit=25, cursor=None, previews=False):
+        """The workspace's jobs, newest first, with who started each: ``{"items",
+        "next_cursor"}`` (records without their errors; dry runs only with
+        ``previews``)."""
+        ctx = CommandContext.load(ctx)
+        try:
+            limit = max(1, min(int(limit or 25), 100))
+        except (TypeError, ValueError):
+            raise BadRequest("'limit' must be a whole number",
+                             {"limit": ["must be a whole number"]}) from None
+        query = select(jobs).where(jobs.c.workspace == ctx.workspace)
+        if not previews:
+            query = query.where(jobs.c.dry_run.is_(False))
+        if cursor:
+            created_at, _, last_id = str(cursor).partition("|")
+            query = query.where((jobs.c.created_at < created_at) | (
+                (jobs.c.created_at == created_at) & (jobs.c.id < last_id)))
+        with self.store.db.read() as conn:
+            rows = conn.execute(query.order_by(jobs.c.created_at.desc(), jobs.c.id.desc())
+                                .limit(limit + 1)).all()
+            items = [list_record(conn, row) for row in rows[:limit]]
+        more = len(rows) > limit
+        last = rows[limit - 1] if more else None
+        return {"items": items,
+                "next_cursor": f"{last.created_at}|{last.id}" if last is not None else None}

@@ -86,6 +86,9 @@ def job_record(conn, row, with_errors=True):
         "updated": row.updated, "unchanged": row.unchanged, "failed": row.failed,
         "unknown_columns": columns.get("unknown", []),
         "ignored_columns": columns.get("ignored", []),
+        "columns": [{"header": header, "field": field}
+                    for header, field in columns.get("fields", [])],
+        "mapping": json.loads(row.mapping) if row.mapping else None,
         "created_at": row.created_at, "started_at": row.started_at,
         "finished_at": row.finished_at, "reverted_at": row.reverted_at,
         # Not part of the job's JSON: the gateway answers it as a Consistency-Token.
@@ -104,6 +107,19 @@ def job_record(conn, row, with_errors=True):
         record["errors"] = errors
         record["errors_truncated"] = row.failed > MAX_ERRORS_SHOWN
     return record
+
+
+def column_fields(header, columns):
+    """``[[header, field or None]]`` of each titled column, in the file's order: which
+    field each column fills (``None``: not imported), as a preview shows it."""
+    used = dict(columns.fields)
+    return [[title, used.get(index)] for index, title in enumerate(header)
+            if title is not None and str(title).strip()]
+
+
+def list_record(conn, row):
+    """A job as a list of jobs shows it: its record without errors, and who started it."""
+    return {**job_record(conn, row, with_errors=False), "actor": row.actor}
 
 
 def find_job(conn, workspace, job_id):
