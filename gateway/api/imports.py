@@ -108,7 +108,8 @@ class ClientImportsApi:
             "Content-Disposition": content_disposition(f"import-{job_id}-errors.csv"),
             "Cache-Control": "private, no-cache"})
 
-    @api("POST", "/api/v1/clients/imports/<string:job_id>/revert", role="member")
+    # Admins manage imports' reverts (a revert archives and restores many clients at once).
+    @api("POST", "/api/v1/clients/imports/<string:job_id>/revert", role="admin")
     def revert_client_import(self, request, principal, job_id):
         result = self.contacts_rpc.revert_import(self.command_context(request, principal),
                                                  job_id)

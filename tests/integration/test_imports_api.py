@@ -176,6 +176,10 @@ def test_async_job_progress_and_revert(stack, workspace):
     assert other.post(f"{stack.url}/api/v1/clients/imports/{job_id}/revert").status_code == 404
     assert other.get(f"{stack.url}/api/v1/clients/imports/{job_id}/errors.csv").status_code \
         == 404
+    # members import; only admins revert (UI.md: admins manage imports' reverts)
+    member = stack.session(workspace, role="member")
+    refused = member.post(f"{stack.url}/api/v1/clients/imports/{job_id}/revert")
+    assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
     reverted = session.post(f"{stack.url}/api/v1/clients/imports/{job_id}/revert")
     assert reverted.status_code == 200, reverted.text
     assert (reverted.json()["archived"], reverted.json()["restored"]) == (40, 1)
