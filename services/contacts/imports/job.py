@@ -28,6 +28,7 @@ from ..domain import Client
 from ..schemas import validate_client
 from ..validation import same_tax_id
 from ..writes import append_clients
+from . import presets
 from .matching import id_holders, key_holders, load_clients, same_by_name, sole_name_holders
 from .rows import RowChecker, row_errors, tax_key, without_blanks
 from .tables import dumps, files_table, jobs, rows_table
@@ -74,8 +75,8 @@ class JobRun:
         self.dry_run = job.dry_run
         self.keep_blanks = (job.blank_cells or "clear") == "keep"
         table = spreadsheets.open_table(bytes(content))
-        columns = spreadsheets.match_headers(table.header,
-                                             json.loads(job.mapping) if job.mapping else None)
+        columns = presets.columns_for(table, json.loads(job.mapping) if job.mapping else None,
+                                      json.loads(job.columns or "{}").get("preset"))
         if job.total is None:
             total = sum(1 for _ in table.rows())
             with self.db.write() as conn:

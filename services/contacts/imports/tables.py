@@ -86,6 +86,7 @@ def job_record(conn, row, with_errors=True):
         "updated": row.updated, "unchanged": row.unchanged, "failed": row.failed,
         "unknown_columns": columns.get("unknown", []),
         "ignored_columns": columns.get("ignored", []),
+        "preset": columns.get("preset"),
         "created_at": row.created_at, "started_at": row.started_at,
         "finished_at": row.finished_at, "reverted_at": row.reverted_at,
         # Not part of the job's JSON: the gateway answers it as a Consistency-Token.
