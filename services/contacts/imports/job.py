@@ -47,7 +47,8 @@ class JobRun:
     """One runner's pass over one job (from its checkpoint to the end)."""
 
     def __init__(self, database, store, job_id, owner, batch_size, lease_seconds, pause=0.0,
-                 should_stop=lambda: False):
+                 should_stop=lambda: False, storage=None):
+        self.storage = storage  # where photos go (a vCard's); None: photos are not kept
         self.pause = pause
         self.should_stop = should_stop
         self.db = database
@@ -126,7 +127,27 @@ class JobRun:
     def _commit(self, prepared):
         with_retries(lambda: self._write_batch(prepared))
 
+    def _add_photo(self, client, photo, staged):
+        """Give ``client`` the row's photo (its blob staged, moved into place just before
+        the batch commits): for a new client, or one that has none yet."""
+        if photo is None or self.storage is None or client.photo is not None:
+            return False
+        content_type, content = photo
+        client.change_photo(content_type, len(content))
+        if not self.dry_run:
+            target = self.storage.photo_path(client.id)
+            staged.append((self.storage.stage(content, target), target))
+        return True
+
     def _write_batch(self, prepared):
+        staged = []
+        try:
+            self._write_rows(prepared, staged)
+        finally:
+            for path, _ in staged:
+                self.storage.discard(path)
+
+    def _write_rows(self, prepared, staged):
         ctx = self.ctx
         verdicts = dict(prepared.verdicts)
         candidates, ids = prepared.candidates, prepared.ids
@@ -180,10 +201,15 @@ class JobRun:
                     # written again names the same client.
                     client = Client(str(uuid.uuid5(uuid.UUID(self.job_id), str(number))))
                     client.register(ctx.workspace, fields, occurred_at)
+                    self._add_photo(client, prepared.photos.get(number), staged)
                     touched[client.id] = (client, 0, True)
                     verdicts[number] = ("created", client.id, None, None, None)
                     continue
-                verdicts[number] = self._update(conn, client, data, tkey, tax_holders)
+                verdict = self._update(conn, client, data, tkey, tax_holders)
+                if verdict[0] != "error" and self._add_photo(
+                        client, prepared.photos.get(number), staged) and verdict[0] == "unchanged":
+                    verdict = ("updated", client.id, None, {}, {})
+                verdicts[number] = verdict
                 if client.id not in touched:
                     touched[client.id] = (client, client.version, False)
             appended = []
@@ -209,6 +235,9 @@ class JobRun:
                         updated=jobs.c.updated + counts["updated"],
                         unchanged=jobs.c.unchanged + counts["unchanged"],
                         failed=jobs.c.failed + counts["error"])
+            while staged:  # the last step before the commit: a blob without its event
+                path, target = staged.pop()  # is overwritten when the batch is redone
+                self.storage.commit(path, target)
 
     def _update(self, conn, client, data, tkey, tax_holders):
         """Apply one row to an existing client: its verdict."""
