@@ -129,7 +129,7 @@ def cmd_import(args, config, out=sys.stderr):
                                         args.dry_run, args.mapping, args.blank_cells,
                                         args.preset)
         print(f"import {job['id']} queued"
-              + (f" (read as a {job['preset']} export)" if job.get("preset") else ""),
+              + (f" (read as the {job['preset']} preset)" if job.get("preset") else ""),
               file=out, flush=True)
         last = None
         while job["status"] in ("queued", "running"):

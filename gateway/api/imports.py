@@ -40,8 +40,7 @@ def job_response(job, status=200, headers=None, brief=False):
     job = dict(job)
     headers = {**(headers or {}),
                "Consistency-Token": format_token({"contacts": job.pop("position", 0)})}
-    body = {"id": job["id"], "status": job["status"], "preset": job.get("preset")} \
-        if brief else job
+    body = {"id": job["id"], "status": job["status"]} if brief else job
     return json_response(body, status, headers)
 
 

@@ -848,7 +848,7 @@ def _several(path, value):
 
 def _plain_value(path, value):
     """A cell's text made into what the field takes, for the forms CRMs export."""
-    if MULTI_VALUE in value:
+    if MULTI_VALUE in value or (path == "tags" and value.lstrip().startswith("* ")):
         value = _several(path, value)
         if value is None:
             return None

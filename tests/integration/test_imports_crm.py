@@ -397,3 +397,31 @@ def test_a_huge_ods_sheet_is_refused_before_it_is_read(stack, session):
     assert len(content) < 2000
     answer = upload(session, stack, content, "bomb.ods")
     assert answer.status_code == 413 and answer.json()["code"]
+
+
+def test_command_line_preset_and_vcard_export(stack, session, tmp_path):
+    from clientfolio import clients_cli
+    from clientfolio.cli import build_parser
+
+    workspace = f"crm-{uuid.uuid4().hex[:10]}"
+    outlook = tmp_path / "contacts.csv"
+    outlook.write_bytes(csv_bytes([["First Name", "Last Name", "Company", "E-mail Address"],
+                                   ["Ana", "Ruiz", "Ruiz SL", "ana@ruiz.example"]],
+                                  encoding="cp1252"))
+    config = {"AMQP_URI": stack.amqp_uri}
+
+    def run(*argv):
+        out = io.StringIO()
+        args = build_parser().parse_args(["clients", *argv, "--workspace", workspace])
+        command = clients_cli.cmd_import if argv[0] == "import" else clients_cli.cmd_export
+        return command(args, config, out=out), out.getvalue()
+
+    code, said = run("import", str(outlook), "--preset", "lotus")
+    assert code == 2 and "'lotus' is not an import preset" in said and "Traceback" not in said
+    code, said = run("import", str(outlook), "--preset", "outlook")
+    assert code == 0 and "read as the outlook preset" in said and "1 created" in said
+    target = tmp_path / "clients.vcf"
+    code, said = run("export", str(target))
+    assert code == 0 and target.read_bytes().count(b"BEGIN:VCARD") == 1
+    code, said = run("import", str(target), "--mode", "upsert")
+    assert code == 0 and "0 created, 0 updated, 1 unchanged, 0 failed" in said

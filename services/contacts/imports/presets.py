@@ -130,6 +130,7 @@ SALESFORCE_ACCOUNTS = _preset(
     notes=["Description", "Descripción", "Descrição"],
     address__street=["Billing Street", "BillingStreet", "Calle de facturación",
                      "Rua de cobrança"],
+    address__full=["Billing Address", "Dirección de facturación", "Endereço de cobrança"],
     ignore=_SALESFORCE_IGNORED,
     **_SALESFORCE_ADDRESS,
 )
@@ -147,6 +148,7 @@ SALESFORCE_CONTACTS = _preset(
     notes=["Description", "Descripción", "Descrição"],
     address__street=["Mailing Street", "MailingStreet", "Calle postal",
                      "Rua de correspondência"],
+    address__full=["Mailing Address", "Dirección postal", "Endereço de correspondência"],
     ignore=_SALESFORCE_IGNORED + ["Other Street", "OtherStreet", "Lead Source", "LeadSource",
                                   "Birthdate", "Department", "Home Phone", "Other Phone"],
     **_SALESFORCE_ADDRESS,
@@ -255,7 +257,21 @@ OUTLOOK = _preset(
             "E-mail Display Name", "E-mail 2 Display Name", "E-mail Type", "Priority",
             "Sensitivity", "Private", "Tratamiento", "Sufijo", "Cumpleaños", "Aniversario",
             "Puesto", "Departamento", "Tratamento", "Sufixo", "Aniversário", "Cargo",
-            "Nombre para mostrar del correo electrónico", "Nome para exibição do email"],
+            "Nombre para mostrar del correo electrónico", "Nome para exibição do email",
+            "Nickname", "Given Yomi", "Surname Yomi", "Company Yomi", "Home Phone 2",
+            "Business Phone 2", "Car Phone", "Other Phone", "Pager", "Business Fax",
+            "Home Fax", "Other Fax", "Callback", "Radio Phone", "Telex", "TTY/TDD Phone",
+            "IMAddress", "Office Location", "Manager's Name", "Assistant's Name",
+            "Assistant's Phone", "Home Street 2", "Home Street 3", "Other Street",
+            "Other Street 2", "Other Street 3", "Other City", "Other State",
+            "Other Postal Code", "Other Country/Region", "Personal Web Page", "Spouse",
+            "Schools", "Hobby", "Location", "Children", "Referred By", "User 1", "User 2",
+            "User 3", "User 4", "Keywords", "Mileage", "Billing Information",
+            "Directory Server", "Initials", "Internet Free Busy", "E-mail Type",
+            "E-mail 2 Type", "E-mail 3 Display Name", "E-mail 3 Type", "Account",
+            "Organizational ID Number", "Profession", "Government ID Number",
+            "Business Address PO Box", "Home Address PO Box", "Other Address PO Box",
+            "ISDN", "Categories Yomi"],
 )
 
 # Odoo: the column labels in the exporting user's language, or the technical names
