@@ -400,8 +400,8 @@ def is_xlsx(content):
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as archive:
             return "[Content_Types].xml" in archive.namelist()
-    except zipfile.BadZipFile:
-        return False
+    except (zipfile.BadZipFile, NotImplementedError, EOFError, OSError, ValueError):
+        return False  # a damaged directory (an unknown version, cut short): not a workbook
 
 
 def decode_text(content):

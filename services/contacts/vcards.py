@@ -17,6 +17,7 @@ a vCard has no property for (tax id, kind, country, language, category...).
 """
 import base64
 import binascii
+import logging
 import re
 
 from services.common.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
@@ -31,6 +32,10 @@ _INDEX = {title: index for index, title in enumerate(VCARD_HEADER)}
 _PATH_INDEX = {path: _INDEX[title] for title, path in EXPORT_COLUMNS if title in _INDEX}
 PHOTO_COLUMN = _INDEX["Photo"]
 PROBLEM_COLUMN = _INDEX["Problem"]
+
+# vobject logs every line it skips at ERROR: a file of many odd cards would flood the
+# service's log with what the import's verdicts already say.
+logging.getLogger("vobject").setLevel(logging.CRITICAL)
 
 NO_CONTACTS = ("This vCard file holds no contacts: it needs at least one BEGIN:VCARD ... "
                "END:VCARD.")

@@ -11,11 +11,20 @@ and :data:`MAX_SHEET_CELLS` cells in its grid) is refused (413) before it is rea
 - ``.ods``: the ZIP's directory is checked as an XLSX file's is (sizes, ratios), then
   ``content.xml`` is scanned (inflated under the same budget) with its repeats counted.
 
-Rows are numbered as the spreadsheet shows them (row 1 is the header).
+calamine itself runs in a child process with a memory limit (``workbook_reader``):
+a damaged file can still make it ask for more memory than there is, and Rust aborts
+the process that asked. Rows are numbered as the spreadsheet shows them (row 1 is the
+header).
 """
 import io
+import json
+import os
 import struct
+import subprocess
+import sys
+import threading
 import zipfile
+from pathlib import Path
 
 from services.common.errors import PayloadTooLarge, UnsupportedMediaType
 
@@ -47,7 +56,7 @@ def is_ods(content):
             if info.file_size > 200:
                 return False
             return archive.read("mimetype").strip() == ODS_MIMETYPE
-    except (zipfile.BadZipFile, OSError, ValueError, RuntimeError, NotImplementedError):
+    except Exception:  # a damaged ZIP raises many kinds: it is then no workbook
         return False
 
 
@@ -216,18 +225,42 @@ def ods_extent(source):
 
 # -- reading -----------------------------------------------------------------------------
 
-def _calamine_rows(content, unreadable):
-    from python_calamine import CalamineWorkbook
+READ_SECONDS = 300  # a child reading one workbook is stopped after this long
+_ROOT = str(Path(__file__).resolve().parents[2])  # where the ``services`` package is
 
+
+def _calamine_rows(content, unreadable):
+    """The rows calamine reads, from a child process (``workbook_reader``) under a
+    memory limit: a workbook that makes calamine abort, or take too long, is
+    unreadable (415), and the service goes on."""
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        part for part in (_ROOT, os.environ.get("PYTHONPATH")) if part)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.contacts.workbook_reader"], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=environment, cwd=_ROOT)
+    timer = threading.Timer(READ_SECONDS, process.kill)
+    timer.start()
     try:
-        book = CalamineWorkbook.from_filelike(io.BytesIO(content))
-        sheet = book.get_sheet_by_index(0)
-        start_row, start_column = sheet.start or (0, 0)
-        rows = sheet.iter_rows()
-    except Exception:  # calamine's errors for damaged files are of several kinds
-        raise _unreadable(unreadable) from None
-    for offset, cells in enumerate(rows):
-        yield start_row + offset + 1, [None] * start_column + list(cells)
+        try:
+            process.stdin.write(content)
+            process.stdin.close()
+        except OSError:  # the child stopped reading: it died
+            raise _unreadable(unreadable) from None
+        if process.stdout.readline().strip() != b"ok":
+            raise _unreadable(unreadable)
+        for line in process.stdout:
+            if line.strip() == b"unreadable":
+                raise _unreadable(unreadable)
+            number, cells = json.loads(line)
+            yield number, cells
+        if process.wait() != 0:
+            raise _unreadable(unreadable)
+    finally:
+        timer.cancel()
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        process.stdout.close()
 
 
 def xls_rows(content, limits):
