@@ -20,6 +20,8 @@ import binascii
 import logging
 import re
 
+import vobject
+
 from services.common.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 
 from .client.spreadsheet import EXPORT_COLUMNS
@@ -33,9 +35,9 @@ _PATH_INDEX = {path: _INDEX[title] for title, path in EXPORT_COLUMNS if title in
 PHOTO_COLUMN = _INDEX["Photo"]
 PROBLEM_COLUMN = _INDEX["Problem"]
 
-# vobject logs every line it skips at ERROR: a file of many odd cards would flood the
-# service's log with what the import's verdicts already say.
-logging.getLogger("vobject").setLevel(logging.CRITICAL)
+# vobject logs every line it skips at ERROR (a level it sets when imported): a file of
+# many odd cards would flood the service's log with what the import's verdicts say.
+logging.getLogger("vobject.base").setLevel(logging.CRITICAL)
 
 NO_CONTACTS = ("This vCard file holds no contacts: it needs at least one BEGIN:VCARD ... "
                "END:VCARD.")
@@ -253,8 +255,6 @@ def _raw_photo(text):
 def parse_card(text):
     """The row of one card's text (its problem in the Problem cell when it is not a
     card ``vobject`` can read; a photo that is not one is the photo's problem)."""
-    import vobject
-
     try:
         cells = card_cells(vobject.readOne(text, ignoreUnreadable=True))
     except Exception as exc:  # vobject raises many kinds for a malformed card
