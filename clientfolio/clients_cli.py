@@ -17,15 +17,11 @@ import sys
 import time
 
 from services.common.errors import ClientfolioError
-from services.contacts.client import exports, vcards
+from services.contacts.client import exports, spreadsheet, vcards
 from services.contacts.client.limits import MiB, import_max_bytes
 from services.contacts.client.parts import read_parts, send_file
 
 POLL_SECONDS = 0.5
-# The presets the contacts service knows (services/contacts/imports/presets.py); the
-# service itself refuses an unknown one, with the list.
-PRESET_NAMES = ("hubspot", "salesforce-accounts", "salesforce-contacts", "google-contacts",
-                "outlook", "odoo", "zoho")
 
 
 def _bar(done, total, width=30):
@@ -183,7 +179,8 @@ def register(subparsers):
                          help="import, upsert: a blank cell keeps the stored value (default) "
                               "or clears it")
     clients.add_argument("--errors", help="import: write the failed rows to this CSV file")
-    clients.add_argument("--preset", metavar="|".join(PRESET_NAMES),
+    # Not argparse choices: the service refuses an unknown preset itself, with the list.
+    clients.add_argument("--preset", metavar="|".join(spreadsheet.IMPORT_PRESETS),
                          help="import: the CRM whose export the file is (default: found "
                               "from the headers)")
     for name in exports.FILTERS:

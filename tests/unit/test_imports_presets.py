@@ -70,6 +70,12 @@ def test_ordinary_spreadsheets_take_no_preset(header):
     assert columns_of(header).preset is None
 
 
+def test_the_callers_know_the_same_presets_as_the_service():
+    from services.contacts.client.spreadsheet import IMPORT_PRESETS
+
+    assert presets.NAMES == IMPORT_PRESETS
+
+
 def test_a_named_preset_wins_and_an_unknown_one_is_refused():
     columns = columns_of(["Name", "Type", "Phone"], preset="salesforce-accounts")
     assert columns.preset == "salesforce-accounts" and (1, "category") in columns.fields

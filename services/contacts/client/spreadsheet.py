@@ -59,6 +59,10 @@ UNSUPPORTED = ("This file is not a spreadsheet we can read: send a CSV file (com
 
 # Names spreadsheet programs save CSV and XLSX under (Excel's "Text (Tab delimited)"
 # is a .txt); a file with one of these, or with no extension, is judged by its content.
+# The other CRMs whose exports the importer knows (``imports/presets.py``), by name.
+IMPORT_PRESETS = ("hubspot", "salesforce-accounts", "salesforce-contacts", "google-contacts",
+                  "outlook", "odoo", "zoho")
+
 # vCard files of contacts (other CRMs', phones' and address books' exports).
 VCARD_EXTENSIONS = frozenset({".vcf", ".vcard"})
 SPREADSHEET_EXTENSIONS = frozenset({".csv", ".tsv", ".tab", ".txt", ".xlsx", ".xlsm", ".xls",
