@@ -323,6 +323,13 @@ def test_a_vcard_file_with_several_contacts_photos_and_bad_rows(stack, session):
     company = clients["株式会社テスト"]
     assert company["kind"] == "company" and company["language"] == "ja"
     assert company["photo"]["size"] == len(photo)
+    # errors.csv: the failed contacts as rows (without their photos), ready to fix.
+    errors = session.get(f"{stack.url}/api/v1/clients/imports/{job['id']}/errors.csv")
+    rows = list(csv.reader(io.StringIO(errors.content.decode("utf-8-sig"))))
+    assert rows[0][0] == "Name" and rows[0][-1] == "error"
+    assert [(r[0], r[-1].split(":")[0]) for r in rows[1:]] == [
+        ("Foto Rota", "row 4"), ("Sin Email Válido", "row 5")]
+    assert "photo: the photo is not a PNG, JPEG or WebP image" in rows[1][-1]
 
 
 def test_the_vcard_export_imports_back_as_the_same_clients(stack, session):
