@@ -392,6 +392,7 @@ class Table:
     rows: object = field(repr=False)
     delimiter: str | None = None
     encoding: str | None = None
+    count: int | None = None  # the number of rows, when known without reading them
 
 
 def is_xlsx(content):

@@ -289,4 +289,4 @@ def vcard_table(text, limits, table_type, check_row, too_many_rows):
             check_row(limits, index, cells)
             yield index, cells
 
-    return table_type("vcf", list(VCARD_HEADER), rows)
+    return table_type("vcf", list(VCARD_HEADER), rows, count=len(cards))

@@ -79,7 +79,8 @@ class JobRun:
         columns = presets.columns_for(table, json.loads(job.mapping) if job.mapping else None,
                                       json.loads(job.columns or "{}").get("preset"))
         if job.total is None:
-            total = sum(1 for _ in table.rows())
+            total = table.count if table.count is not None else \
+                sum(1 for _ in table.rows())
             with self.db.write() as conn:
                 self._owned(conn, total=total)
         checkpoint = job.checkpoint
