@@ -158,6 +158,8 @@ def test_hubspot_contacts_export(stack, session):
     rows = list(csv.reader(io.StringIO(errors.content.decode("utf-8-sig"))))
     assert rows[0][:3] == ["Record ID", "First Name", "Last Name"] and rows[0][-1] == "error"
     assert rows[1][1:3] == ["Bad", "Email"] and rows[1][-1].startswith("row 4: email")
+    again = upload(session, stack, content, "hubspot-contacts.csv", mode="upsert").json()
+    assert (again["unchanged"], again["created"], again["updated"]) == (2, 0, 0), again
 
 
 def test_salesforce_accounts_with_multiline_billing_street(stack, session):

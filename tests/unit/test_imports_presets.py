@@ -102,6 +102,21 @@ def test_name_parts_join_into_a_persons_name():
     assert data["name"] == "José Pérez Núñez"
 
 
+def test_a_users_mapping_may_join_and_split_columns_too():
+    mapping = {"Nom": "name.given", "Llinatges": "name.family", "Pis": "address.street_2",
+               "On": "address.full", "Empresa?": "kind.is_company"}
+    header = ["Nom", "Llinatges", "Carrer", "Pis", "On", "Empresa?"]
+    data = row(header, ["Joana", "Mas Roig", "Carrer Gran 3", "1r 2a", None, "no"],
+               mapping=mapping)
+    assert (data["name"], data["kind"]) == ("Joana Mas Roig", "person")
+    assert data["address"]["street"] == "Carrer Gran 3, 1r 2a"
+    data = row(header, ["Joana", "Mas", None, None, "Carrer Gran 3, 08001 Barcelona", "sí"],
+               mapping=mapping)
+    assert data["kind"] == "company" and data["address"]["postal_code"] == "08001"
+    with pytest.raises(ValidationFailed):
+        columns_of(["A"], mapping={"A": "row.problem"})
+
+
 def test_a_contact_that_is_only_a_company_takes_its_name():
     data = row(["First Name", "Last Name", "Company"], [None, None, "Acme SL"])
     assert (data["name"], data.get("kind")) == ("Acme SL", None)
