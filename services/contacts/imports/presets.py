@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from services.common.errors import Message, ValidationFailed
 
 from .. import spreadsheets
-from ..spreadsheets import IGNORE, header_key
+from ..spreadsheets import header_key
 
 MIN_MATCHES = 3
 VCARD = "vcard"
