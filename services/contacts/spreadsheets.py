@@ -1,4 +1,4 @@
-"""Spreadsheets of clients: reading CSV/XLSX files, the header dictionary.
+"""Spreadsheets of clients: reading CSV/XLSX/XLS/ODS and vCard files, the header dictionary.
 
 Pure functions (no database, no RPC), used by the import jobs (``imports``). The
 caller's side (the type check :func:`check_type`, the export's columns and CSV writer,
@@ -12,10 +12,13 @@ whose names are importable from here too.
   the header line holds: a one-column file has none) and returns a :class:`Table`:
   its header and an iterator of ``(row_number, cells)`` numbered as a spreadsheet
   shows them (header = row 1; a quoted cell holding line breaks is still one row).
+  ``.xls`` and ``.ods`` workbooks are read by ``workbooks`` (their size measured
+  first), vCard files by ``vcards`` (one row per contact).
 - :func:`match_headers` maps column headers to client field paths, in English,
   Spanish, Portuguese and Catalan, ignoring case, accents and punctuation; an
   explicit mapping wins.
-- :func:`row_to_client` turns one row into the dict ``validate_client`` loads; it
+- :func:`row_to_client` turns one row into the dict ``validate_client`` loads (name
+  parts and street lines joined, a whole address split: :data:`SOURCE_PATHS`); it
   reads the values spreadsheets hold (kinds such as "Persona física", tags split as
   the export joins them, postal codes that lost their leading zeros), and
   :func:`row_problem` says why a row wider than the header cannot be imported.
