@@ -1,9 +1,9 @@
 """``clientfolio clients export|import``: bulk export and import from a shell.
 
-    clientfolio clients export FILE --workspace W [--format csv|xlsx] [--q ...]
+    clientfolio clients export FILE --workspace W [--format csv|xlsx|vcf] [--q ...]
     clientfolio clients import FILE --workspace W [--mode create|upsert] [--dry-run]
                                     [--mapping JSON] [--blank-cells keep|clear]
-                                    [--errors FILE]
+                                    [--preset NAME] [--errors FILE]
 
 Both talk to the contacts service over RPC (the config's ``AMQP_URI``), exactly as the
 HTTP API does, and print progress lines on stderr. An import is a job of the contacts
@@ -17,7 +17,7 @@ import sys
 import time
 
 from services.common.errors import ClientfolioError
-from services.contacts.client import exports
+from services.contacts.client import exports, spreadsheet, vcards
 from services.contacts.client.limits import MiB, import_max_bytes
 from services.contacts.client.parts import read_parts, send_file
 
@@ -77,7 +77,8 @@ def _plain_errors(command):
 
 @_plain_errors
 def cmd_export(args, config, out=sys.stderr):
-    format = args.format or ("xlsx" if args.file.lower().endswith(".xlsx") else "csv")
+    extension = args.file.lower().rsplit(".", 1)[-1] if "." in args.file else ""
+    format = args.format or (extension if extension in ("xlsx", "vcf") else "csv")
     params = exports.list_params({name: getattr(args, name, None)
                                   for name in exports.FILTERS})
     count = 0
@@ -94,7 +95,10 @@ def cmd_export(args, config, out=sys.stderr):
                 yield record
 
         try:
-            for chunk in exports.stream(counted(exports.pages(list_page, params)), format):
+            photo_of = vcards.photo_of_rpc(
+                lambda client_id: rpc.contacts.get_photo(_context(args), client_id))
+            for chunk in exports.stream(counted(exports.pages(list_page, params)), format,
+                                        photo_of):
                 target.write(chunk)
         except BaseException:  # no half-written export left behind
             target.close()
@@ -118,8 +122,11 @@ def cmd_import(args, config, out=sys.stderr):
         ctx = _context(args)
         job = rpc.contacts.start_import(ctx, args.file.rsplit("/", 1)[-1],
                                         send_file(rpc.contacts, ctx, content), args.mode,
-                                        args.dry_run, args.mapping, args.blank_cells)
-        print(f"import {job['id']} queued", file=out, flush=True)
+                                        args.dry_run, args.mapping, args.blank_cells,
+                                        args.preset)
+        print(f"import {job['id']} queued"
+              + (f" (read as the {job['preset']} preset)" if job.get("preset") else ""),
+              file=out, flush=True)
         last = None
         while job["status"] in ("queued", "running"):
             time.sleep(POLL_SECONDS)
@@ -158,7 +165,8 @@ def register(subparsers):
     """Add ``clients export|import`` to the ``clientfolio`` command line."""
     clients = subparsers.add_parser("clients", help="bulk export and import of clients")
     clients.add_argument("action", choices=("export", "import"))
-    clients.add_argument("file", help="the CSV or XLSX file to write (export) or read (import)")
+    clients.add_argument("file", help="the CSV, XLSX or vCard file to write (export), or the "
+                                      "CSV, XLSX, XLS, ODS or vCard file to read (import)")
     clients.add_argument("--workspace", required=True)
     clients.add_argument("--format", choices=tuple(exports.FORMATS),
                          help="export format (default: from the file name, else csv)")
@@ -171,6 +179,10 @@ def register(subparsers):
                          help="import, upsert: a blank cell keeps the stored value (default) "
                               "or clears it")
     clients.add_argument("--errors", help="import: write the failed rows to this CSV file")
+    # Not argparse choices: the service refuses an unknown preset itself, with the list.
+    clients.add_argument("--preset", metavar="|".join(spreadsheet.IMPORT_PRESETS),
+                         help="import: the CRM whose export the file is (default: found "
+                              "from the headers)")
     for name in exports.FILTERS:
         clients.add_argument(f"--{name.replace('_', '-')}", dest=name,
                              help=f"export: the list filter '{name}'")

@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response
 from services.common.consistency import format_token
 from services.common.errors import BadRequest, UnsupportedMediaType, ValidationFailed
 from services.common.web import json_response
-from services.contacts.client import exports, spreadsheet
+from services.contacts.client import exports, spreadsheet, vcards
 from services.contacts.client.limits import import_max_bytes
 from services.contacts.client.parts import read_parts, send_file
 
@@ -23,7 +23,7 @@ from ..http import api, read_capped, today_utc, written
 from .clients import content_disposition, upload_limit
 
 WAIT_SECONDS = 600.0
-IMPORT_FIELDS = ("mode", "dry_run", "mapping", "blank_cells")
+IMPORT_FIELDS = ("mode", "dry_run", "mapping", "blank_cells", "preset")
 
 
 def wait_param(request):
@@ -73,7 +73,8 @@ class ClientImportsApi:
             ctx, upload.filename or "import",
             send_file(self.contacts_rpc, ctx, content, self.upload_part_bytes()),
             request.form.get("mode") or "create", request.form.get("dry_run") or "false",
-            request.form.get("mapping") or None, request.form.get("blank_cells") or "keep")
+            request.form.get("mapping") or None, request.form.get("blank_cells") or "keep",
+            request.form.get("preset") or None)
         location = {"Location": f"/api/v1/clients/imports/{job['id']}"}
         if wait:
             deadline = time.monotonic() + WAIT_SECONDS
@@ -119,7 +120,8 @@ class ClientImportsApi:
     def export_clients(self, request, principal):
         format = (request.args.get("format") or "csv").lower()
         if format not in exports.FORMATS:
-            raise BadRequest("'format' must be csv or xlsx", {"format": ["csv or xlsx"]})
+            raise BadRequest("'format' must be csv, xlsx or vcf",
+                             {"format": ["csv, xlsx or vcf"]})
         ctx = self.command_context(request, principal)
         params = exports.list_params(request.args)
         rpc = self.contacts_rpc
@@ -133,7 +135,8 @@ class ClientImportsApi:
             return rpc.list_clients(ctx, page_params)
 
         records = exports.pages(list_page, params)
-        return Response(exports.stream(records, format), status=200, headers={
+        photo_of = vcards.photo_of_rpc(lambda client_id: rpc.get_photo(ctx, client_id))
+        return Response(exports.stream(records, format, photo_of), status=200, headers={
             "Content-Type": exports.FORMATS[format],
             "Content-Disposition": content_disposition(
                 exports.file_name(format, today_utc())),

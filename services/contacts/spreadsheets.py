@@ -1,4 +1,4 @@
-"""Spreadsheets of clients: reading CSV/XLSX files, the header dictionary.
+"""Spreadsheets of clients: reading CSV/XLSX/XLS/ODS and vCard files, the header dictionary.
 
 Pure functions (no database, no RPC), used by the import jobs (``imports``). The
 caller's side (the type check :func:`check_type`, the export's columns and CSV writer,
@@ -12,10 +12,13 @@ whose names are importable from here too.
   the header line holds: a one-column file has none) and returns a :class:`Table`:
   its header and an iterator of ``(row_number, cells)`` numbered as a spreadsheet
   shows them (header = row 1; a quoted cell holding line breaks is still one row).
+  ``.xls`` and ``.ods`` workbooks are read by ``workbooks`` (their size measured
+  first), vCard files by ``vcards`` (one row per contact).
 - :func:`match_headers` maps column headers to client field paths, in English,
   Spanish, Portuguese and Catalan, ignoring case, accents and punctuation; an
   explicit mapping wins.
-- :func:`row_to_client` turns one row into the dict ``validate_client`` loads; it
+- :func:`row_to_client` turns one row into the dict ``validate_client`` loads (name
+  parts and street lines joined, a whole address split: :data:`SOURCE_PATHS`); it
   reads the values spreadsheets hold (kinds such as "Persona física", tags split as
   the export joins them, postal codes that lost their leading zeros), and
   :func:`row_problem` says why a row wider than the header cannot be imported.
@@ -38,18 +41,40 @@ from datetime import date, datetime
 
 from services.common.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 
-from . import validation
+from . import validation, vcards, workbooks
 from .client.spreadsheet import (EXPORT_COLUMNS, FORMULA_STARTS, check_type,  # noqa: F401
                                  client_row, csv_lines, export_header, join_tags, neutralise,
                                  restore, split_tags)
 from .client.spreadsheet import UNSUPPORTED as _UNSUPPORTED
+from .client.spreadsheet import VCARD_EXTENSIONS
 
 # Paths a column may be mapped to. ``created_at`` is recognised but never imported
 # (the date a client was added is the date it is registered); ``id`` (the export's
 # client id) lets an upsert find the exported client again, whatever else changed.
 # ``photo`` is recognised and never imported either (a picture is not a cell's text).
 FIELD_PATHS = tuple(path for _, path in EXPORT_COLUMNS)
-IGNORED_PATHS = frozenset({"created_at", "photo"})
+IGNORE = "ignore"  # recognised, never imported (a CRM's owner or date columns, in presets)
+IGNORED_PATHS = frozenset({"created_at", "photo", IGNORE})
+
+# Paths a column may be mapped to besides the client's fields (see row_to_client):
+# - the parts of a person's name, joined with spaces into ``name`` when the row has no
+#   name of its own (every column of a part is joined, in column order: "Primer
+#   apellido" and "Segundo apellido");
+# - more lines of the street, joined to ``address.street`` with ", ";
+# - a whole address in one cell, split into street, postal code and city when it parses
+#   (else kept as the street), for rows without a street, city or postal code;
+# - a "is a company" flag (true/false, yes/no, sí/não...) that gives ``kind``;
+# - a photo's data (a vCard's PHOTO, or a data: URI or base64 cell).
+NAME_PARTS = ("name.given", "name.middle", "name.family")
+STREET_LINES = ("address.street_2", "address.street_3")
+FULL_ADDRESS = "address.full"
+IS_COMPANY = "kind.is_company"
+PHOTO_DATA = "photo.data"
+SOURCE_PATHS = NAME_PARTS + STREET_LINES + (FULL_ADDRESS, IS_COMPANY, PHOTO_DATA)
+# Why a row of a file that is not a spreadsheet could not be read (a vCard's contact):
+# the row is that error. Files' own columns only, never a user's mapping.
+ROW_PROBLEM = "row.problem"
+MAPPABLE_PATHS = FIELD_PATHS + SOURCE_PATHS + (IGNORE,)
 
 # field path -> headers people write (en, es, pt, ca); compared folded (see header_key).
 HEADER_LABELS = {
@@ -106,6 +131,7 @@ HEADER_LABELS = {
     "tags": ["tags", "labels", "etiquetas", "etiquetes", "marcadores"],
     "address.street": [
         "address", "street", "address street", "address line", "street address",
+        "address line 1", "street 1", "street address 1",
         "billing address", "direccion", "calle", "domicilio", "direccion postal",
         "endereco", "morada", "rua", "adreca", "carrer", "domicili",
     ],
@@ -155,6 +181,30 @@ HEADER_LABELS = {
     # A picture cannot travel in a cell: recognised so it is reported as ignored, not unknown.
     "photo": ["photo", "profile photo", "picture", "avatar", "foto", "foto de perfil",
               "fotografia", "imagen", "imagem", "imatge"],
+    "name.given": [
+        "first name", "given name", "forename", "first names",
+        "nombre de pila", "primer nombre", "primeiro nome", "nome proprio", "nom de pila",
+        "nom propi",
+    ],
+    "name.middle": ["middle name", "additional name", "segundo nombre", "nome do meio",
+                    "segundo nome", "segon nom"],
+    "name.family": [
+        "last name", "surname", "family name", "last names", "surnames",
+        "apellido", "apellidos", "primer apellido", "segundo apellido",
+        "sobrenome", "apelido", "apelidos", "ultimo nome", "cognom", "cognoms",
+        "primer cognom", "segon cognom",
+    ],
+    "address.street_2": ["street 2", "address line 2", "street address 2", "address 2",
+                         "calle 2", "direccion 2", "linea de direccion 2", "rua 2",
+                         "endereco 2", "morada 2", "carrer 2", "adreca 2"],
+    "address.street_3": ["street 3", "address line 3", "street address 3", "address 3",
+                         "calle 3", "direccion 3", "rua 3", "endereco 3", "carrer 3",
+                         "adreca 3"],
+    "address.full": ["full address", "formatted address", "complete address",
+                     "direccion completa", "endereco completo", "morada completa",
+                     "adreca completa"],
+    "kind.is_company": ["is a company", "is company", "es una empresa", "e uma empresa",
+                        "es una companyia", "is_company"],
     "created_at": [
         "date added", "added", "created", "created at", "creation date",
         "fecha anadida", "fecha de alta", "fecha de creacion", "alta",
@@ -345,6 +395,7 @@ class Table:
     rows: object = field(repr=False)
     delimiter: str | None = None
     encoding: str | None = None
+    count: int | None = None  # the number of rows, when known without reading them
 
 
 def is_xlsx(content):
@@ -353,8 +404,8 @@ def is_xlsx(content):
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as archive:
             return "[Content_Types].xml" in archive.namelist()
-    except zipfile.BadZipFile:
-        return False
+    except (zipfile.BadZipFile, NotImplementedError, EOFError, OSError, ValueError):
+        return False  # a damaged directory (an unknown version, cut short): not a workbook
 
 
 def decode_text(content):
@@ -432,12 +483,27 @@ def open_table(content, file_name=None, limits=None):
     check_type(file_name, content)
     if is_xlsx(content):
         return _xlsx_table(content, limits)
-    if content[:4] in (b"PK\x03\x04", b"PK\x05\x06") or content[:8] == \
-            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+    if workbooks.is_xls(content):
+        return _sheet_table("xls", lambda: workbooks.xls_rows(content, limits), limits)
+    if workbooks.is_ods(content):
+        return _sheet_table("ods", lambda: workbooks.ods_rows(content, limits, check_archive,
+                                                               BoundedZipFile), limits)
+    if content[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
         raise UnsupportedMediaType(_UNSUPPORTED)
+    extension = _extension(file_name)
+    if extension in (".xls", ".ods") and re.search(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]",
+                                                   content[:65536]):
+        # Named a workbook, holding neither a workbook nor text (a text file named .xls,
+        # as some programs export, is read as CSV).
+        message = workbooks.NOT_XLS if extension == ".xls" else workbooks.NOT_ODS
+        raise UnsupportedMediaType(message, {"file": [message]})
     text, encoding = decode_text(content)
     if not text.strip(" \t\r\n\ufeff"):
         raise _empty_file()
+    if vcards.is_vcard(text):
+        return vcards.vcard_table(text, limits, Table, check_row, _too_many_rows)
+    if extension in VCARD_EXTENSIONS:
+        raise vcards.no_contacts()
     delimiter = detect_delimiter(text)
     if text.count("\n") > limits.rows + 1 and \
             sum(1 for _ in csv.reader(io.StringIO(text, newline=""),
@@ -473,6 +539,11 @@ def open_table(content, file_name=None, limits=None):
     return Table("csv", header, rows, delimiter, encoding)
 
 
+def _extension(file_name):
+    name = str(file_name or "").strip()
+    return ("." + name.rsplit(".", 1)[-1].lower()) if "." in name else ""
+
+
 def _xlsx_table(content, limits):
     with zipfile.ZipFile(io.BytesIO(content)) as archive:
         check_archive(archive, limits)
@@ -494,8 +565,23 @@ def _xlsx_table(content, limits):
         finally:
             archive.close()
 
+    return _sheet_table("xlsx", sheet_rows, limits)
+
+
+def _sheet_table(format, sheet_rows, limits):
+    """The :class:`Table` of a workbook's first sheet; ``sheet_rows()`` gives its
+    ``(row_number, cells)`` (row 1 must be the header), each checked here against the
+    limits as it is read."""
+
+    def checked():
+        for number, cells in sheet_rows():
+            cells = [_cell(cell) if not isinstance(cell, str) else cell for cell in cells]
+            if format != "xlsx":  # the XLSX reader checks its own, cell by cell
+                check_row(limits, number, cells)
+            yield number, cells
+
     header = None
-    for number, cells in sheet_rows():
+    for number, cells in checked():
         header = cells if number == 1 else []
         header = [(c or "").strip() if isinstance(c, str) else (c or "") for c in header]
         header = [str(c) for c in header]
@@ -506,12 +592,12 @@ def _xlsx_table(content, limits):
         raise ValidationFailed(NO_HEADER, {"file": [NO_HEADER]})
 
     def rows():
-        for number, cells in sheet_rows():
+        for number, cells in checked():
             if number == 1 or _blank(cells):
                 continue
             yield number, cells
 
-    return Table("xlsx", header, rows)
+    return Table(format, header, rows)
 
 
 def _open_workbook(content, limits):
@@ -613,12 +699,17 @@ def _bounded_rows(reader, path, limits):
 class Columns:
     """Which column holds which field: ``fields`` [(index, path)], ``unknown`` headers
     (not imported), ``ignored`` headers (recognised, never imported), and ``width``:
-    the number of columns up to the last one with a header (``None``: not checked)."""
+    the number of columns up to the last one with a header (``None``: not checked).
+    ``company_names``: a row whose name is blank (no name parts either) takes its
+    company's name (a CRM's contacts that are only a company). ``preset``: the name of
+    the CRM export the columns were read as (see ``imports.presets``), or ``None``."""
 
     fields: list
     unknown: list
     ignored: list
     width: int | None = None
+    company_names: bool = False
+    preset: str | None = None
 
 
 def check_mapping(mapping):
@@ -630,49 +721,71 @@ def check_mapping(mapping):
             "mapping": ["must be a JSON object: column header -> field path"]})
     errors = {}
     for header, path in mapping.items():
-        if path is not None and path not in FIELD_PATHS:
+        if path is not None and path not in MAPPABLE_PATHS:
             errors[f"mapping.{header}"] = [
-                f"'{path}' is not a client field; use one of {', '.join(FIELD_PATHS)}"]
+                f"'{path}' is not a client field; use one of {', '.join(MAPPABLE_PATHS)}"]
     if errors:
         raise ValidationFailed("some fields are invalid", errors)
     return dict(mapping)
 
 
-def match_headers(header, mapping=None):
+# Headers that are the given name when the file also has a family name column
+# (Outlook's "Nombre" beside "Apellidos", a sheet's "Name" beside "Surname").
+BARE_NAMES = frozenset(header_key(label) for label in (
+    "name", "nombre", "nome", "nom", "nombres", "nomes", "prenom"))
+
+
+def match_headers(header, mapping=None, preset=None):
     """The :class:`Columns` of a header row; 422 when no column is recognised or the
-    name has no column."""
+    name has no column. ``mapping`` (the user's) wins over ``preset`` ({folded header:
+    path} of a CRM's export, see ``imports.presets``), which wins over the dictionary."""
     explicit = {header_key(k): v for k, v in check_mapping(mapping).items()}
-    fields, unknown, ignored, taken = [], [], [], set()
+    preset = preset or {}
+    fields, unknown, ignored = [], [], []
     for index, title in enumerate(header):
         key = header_key(title)
         if not key:
             continue
-        path = explicit[key] if key in explicit else HEADERS.get(key)
+        if key in explicit:
+            path = explicit[key]
+        else:
+            path = preset.get(key, HEADERS.get(key))
         if path is None:
             unknown.append(title)
-            continue
-        # A second column of a field ("Phone" and "Mobile") fills it in the rows where
-        # the first one is blank: row_to_client takes the first value.
-        taken.add(path)
-        if path in IGNORED_PATHS:
+        elif path in IGNORED_PATHS:
             ignored.append(title)
         else:
+            # A second column of a field ("Phone" and "Mobile") fills it in the rows
+            # where the first one is blank: row_to_client takes the first value.
             fields.append((index, path))
+    paths = {path for _, path in fields}
+    if "name.family" in paths:
+        fields = [(index, "name.given" if path == "name" and header_key(header[index])
+                   in BARE_NAMES and header_key(header[index]) not in explicit
+                   and header_key(header[index]) not in preset else path)
+                  for index, path in fields]
+        paths = {path for _, path in fields}
+    if not fields and not ignored:
+        raise ValidationFailed(NO_HEADER, {"file": [NO_HEADER]})
+    has_parts = any(part in paths for part in NAME_PARTS)
+    company_names = False
+    if "name" not in paths and "company.name" in paths:
+        if has_parts:
+            company_names = True
+        elif "company.name" not in explicit.values():
+            # A CRM's export of companies ("Company name", "Account Name") has no other
+            # name: the company's name is the client's.
+            fields = [(index, "name" if path == "company.name" else path)
+                      for index, path in fields]
+            paths.add("name")
     if not fields:
         raise ValidationFailed(NO_HEADER, {"file": [NO_HEADER]})
-    if "name" not in taken and "company.name" in taken and "company.name" not in \
-            explicit.values():
-        # A CRM's export of companies ("Company name", "Account Name") has no other
-        # name: the company's name is the client's.
-        fields = [(index, "name" if path == "company.name" else path)
-                  for index, path in fields]
-        taken.add("name")
-    if "name" not in taken:
+    if "name" not in paths and not has_parts:
         message = ("We could not find the column with the client's name: add a column "
                    "called Name (or Nombre, Nome, Nom) or map one to \"name\".")
         raise ValidationFailed(message, {"file": [message]})
     width = max(index for index, title in enumerate(header) if header_key(title)) + 1
-    return Columns(fields, unknown, ignored, width)
+    return Columns(fields, unknown, ignored, width, company_names)
 
 
 # What spreadsheets say in the kind column besides the words ``validate_client`` knows
@@ -715,29 +828,84 @@ def row_problem(columns, cells):
             "text was split; put that cell in quotes (or give the extra column a header)")
 
 
+# Google Contacts puts several values in one cell: "+34 600 ::: +34 911"; its system
+# groups ("* myContacts", "* starred") are not labels anyone gave.
+MULTI_VALUE = ":::"
+TRUE_WORDS = frozenset(header_key(w) for w in (
+    "true", "yes", "1", "x", "si", "sí", "sim", "verdadero", "verdadeiro", "cert", "vrai"))
+FALSE_WORDS = frozenset(header_key(w) for w in (
+    "false", "no", "0", "nao", "não", "falso", "fals", "faux"))
+# What Outlook writes in its Gender column when nobody said.
+UNSPECIFIED = frozenset(header_key(w) for w in (
+    "unspecified", "no especificado", "não especificado", "nao especificado",
+    "sin especificar", "no especificat"))
+_PAREN = re.compile(r"\s*\([^)]*\)")
+
+
+def _several(path, value):
+    parts = [part.strip() for part in value.split(MULTI_VALUE)]
+    if path == "tags":
+        kept = [part for part in parts if part and not part.startswith("*")]
+        return "; ".join(kept) or None
+    return next((part for part in parts if part), None)
+
+
+def _plain_value(path, value):
+    """A cell's text made into what the field takes, for the forms CRMs export."""
+    if MULTI_VALUE in value or (path == "tags" and value.lstrip().startswith("* ")):
+        value = _several(path, value)
+        if value is None:
+            return None
+    if path == "tags":
+        return split_tags(value)
+    if path == "kind":
+        return KIND_PHRASES.get(header_key(value), value)
+    if path == "language" and "(" in value and "/" not in value:
+        return _PAREN.sub("", value).strip() or value  # Odoo's "English (US)"
+    if path in ("country", "address.country"):
+        found = re.fullmatch(r"base\.([a-z]{2})", value.strip())  # Odoo's external ids
+        return found.group(1).upper() if found else value
+    if path == "gender" and header_key(value) in UNSPECIFIED:
+        return None
+    return value
+
+
 def row_to_client(columns, cells):
     """The client dict of one row (``validate_client``'s input): blank cells are
     ``None``, formula quotes are removed, ``address.x`` paths become nested dicts,
     tags a list, kinds such as "Persona jurídica" ``company``, and all-digit postal
     codes and tax ids get back the leading zeros a number lost (08001 in Spain). When
-    two columns hold one field, the first with a value wins. A row with values
+    two columns hold one field, the first with a value wins. Name parts, street lines
+    and a whole address are combined as :data:`SOURCE_PATHS` says; a photo is under
+    ``photo`` (what the checker takes out before validating). A row with values
     beyond the header has its :func:`row_problem` under ``EXTRA_CELLS``."""
-    data = {}
+    data, sources = {}, {}
     for index, path in columns.fields:
         value = cells[index] if index < len(cells) else None
+        if path == PHOTO_DATA:
+            if value not in (None, "") and path not in sources:
+                sources[path] = value if not isinstance(value, str) else restore(value)
+            continue
         value = restore(_cell(value))
         if isinstance(value, str) and not value.strip():
             value = None
-        if path == "tags" and value is not None:
-            value = split_tags(value)
-        elif path == "kind" and value is not None:
-            value = KIND_PHRASES.get(header_key(value), value)
+        if path == ROW_PROBLEM:
+            if value is not None:
+                data[EXTRA_CELLS] = value
+            continue
+        if path in SOURCE_PATHS:
+            if value is not None:
+                sources.setdefault(path, []).append(value.strip())
+            continue
+        if value is not None:
+            value = _plain_value(path, value)
         target, name = data, path
         if "." in path:
             outer, name = path.split(".", 1)
             target = data.setdefault(outer, {})
         if target.get(name) is None:  # else an earlier column of the field has a value
             target[name] = value
+    _combine(columns, data, sources)
     country = validation.client_country(data)
     address = data.get("address")
     if address and address.get("postal_code"):
@@ -745,6 +913,94 @@ def row_to_client(columns, cells):
     if data.get("tax_id") is not None:
         data["tax_id"] = validation.pad_tax_id(data["tax_id"], country)
     problem = row_problem(columns, cells)
-    if problem:
+    if problem and EXTRA_CELLS not in data:
         data[EXTRA_CELLS] = problem
     return data
+
+
+def _combine(columns, data, sources):
+    """Fill a row's fields from the columns that are parts of one (see SOURCE_PATHS)."""
+    flag = (sources.get(IS_COMPANY) or [None])[0]
+    if flag is not None and data.get("kind") is None:
+        key = header_key(flag)
+        data["kind"] = "company" if key in TRUE_WORDS else "person" if key in FALSE_WORDS \
+            else flag  # refused by the checker, which says what it must be
+    if data.get("name") is None:
+        parts = [" ".join(sources[part]) for part in NAME_PARTS if part in sources]
+        if parts:
+            data["name"] = " ".join(parts)
+            if data.get("kind") is None:
+                data["kind"] = "person"
+        elif columns.company_names and (data.get("company") or {}).get("name"):
+            data["name"] = data["company"]["name"]
+    address = data.get("address") or {}
+    lines = []
+    for value in (address.get("street"), *sources.get("address.street_2", ()),
+                  *sources.get("address.street_3", ())):
+        if value:
+            lines.extend(line.strip(" ,") for line in str(value).splitlines()
+                         if line.strip(" ,"))
+    if lines:
+        data.setdefault("address", {})["street"] = ", ".join(lines)
+    full = (sources.get(FULL_ADDRESS) or [None])[0]
+    if full and not any(address.get(key) for key in ("street", "city", "postal_code")):
+        target = data.setdefault("address", {})
+        for key, value in split_address(full).items():
+            if target.get(key) is None:
+                target[key] = value
+    if PHOTO_DATA in sources:
+        data["photo"] = sources[PHOTO_DATA]
+
+
+# A postal code before its city: Spain, Portugal, France, Brazil, Germany ("28013
+# Madrid", "1000-001 Lisboa", "01310-100 São Paulo"), the UK's codes after the city.
+_CODE = r"(?:\d{4,5}(?:-\d{3,4})?|\d{2}-\d{3}|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2})"
+_CODE_CITY = re.compile(rf"(?P<code>{_CODE})\s+(?P<city>\S.*)", re.IGNORECASE)
+_CITY_CODE = re.compile(rf"(?P<city>\S.*?),?\s+(?P<code>{_CODE})", re.IGNORECASE)
+_REGION_CODE = re.compile(rf"(?P<region>[A-Z]{{2,3}})\s+(?P<code>{_CODE})")
+_CODE_ONLY = re.compile(_CODE, re.IGNORECASE)
+
+
+def _country_of(text):
+    try:
+        return validation.normalize_country(text)
+    except validation.InvalidValue:
+        return None
+
+
+def split_address(text):
+    """A whole address in one cell as ``{"street", "postal_code", "city", ("region",
+    "country")}`` when it parses (lines, or parts separated by commas, with a line
+    that holds the postal code and the city), else ``{"street": the lines joined with
+    ", "}``."""
+    lines = [line.strip(" ,") for line in str(text).splitlines() if line.strip(" ,")]
+    if len(lines) == 1:
+        lines = [part.strip() for part in lines[0].split(",") if part.strip()]
+    whole = {"street": ", ".join(lines)} if lines else {}
+    for index in range(1, len(lines)):
+        line, found = lines[index], {}
+        match = _CODE_CITY.fullmatch(line)
+        if match and not _CODE_ONLY.fullmatch(match["city"]):
+            found = {"postal_code": match["code"], "city": match["city"], "street": index}
+        elif (match := _REGION_CODE.fullmatch(line)) and index >= 2:
+            found = {"postal_code": match["code"], "region": match["region"],
+                     "city": lines[index - 1], "street": index - 1}
+        elif _CODE_ONLY.fullmatch(line) and index >= 2:
+            found = {"postal_code": line, "city": lines[index - 1], "street": index - 1}
+        elif (match := _CITY_CODE.fullmatch(line)) and not any(ch.isdigit()
+                                                                 for ch in match["city"]):
+            found = {"postal_code": match["code"], "city": match["city"], "street": index}
+        if not found:
+            continue
+        rest = lines[index + 1:]
+        country = _country_of(rest[-1]) if rest else None
+        if country:
+            found["country"] = country
+            rest = rest[:-1]
+        if len(rest) == 1 and "region" not in found:
+            found["region"] = rest[0]
+        elif rest:
+            continue
+        found["street"] = ", ".join(lines[:found["street"]])
+        return found
+    return whole

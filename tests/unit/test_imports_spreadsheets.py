@@ -129,15 +129,15 @@ def test_no_header_empty_and_binary_files():
 def test_files_that_are_plainly_not_spreadsheets_are_refused(name, content, content_type):
     with pytest.raises(UnsupportedMediaType) as refused:
         spreadsheets.check_type(name, content, content_type)
-    assert refused.value.detail.endswith("or an Excel workbook (.xlsx).")
+    assert refused.value.detail.endswith("or a vCard file (.vcf).")
     assert (name or "This file") in refused.value.detail
     if name is None:  # what the service checks again without a name
         with pytest.raises(UnsupportedMediaType):
             spreadsheets.open_table(content)
 
 
-@pytest.mark.parametrize("name, label", [("Clientes 2019.XLS", "Excel 97-2003 (.xls)"),
-                                         ("clients.ods", "OpenDocument (.ods)")])
+@pytest.mark.parametrize("name, label", [("Clientes 2019.XLSB", "Excel binary (.xlsb)"),
+                                         ("clients.numbers", "Numbers (.numbers)")])
 def test_spreadsheets_in_other_formats_say_how_to_convert_them(name, label):
     with pytest.raises(UnsupportedMediaType) as refused:
         spreadsheets.check_type(name, b"\xd0\xcf\x11\xe0", "application/vnd.ms-excel")

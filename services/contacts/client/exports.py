@@ -1,4 +1,4 @@
-"""Export of clients as CSV or XLSX, streamed.
+"""Export of clients as CSV, XLSX or vCard (``vcards.py``), streamed.
 
 Memory does not grow with the number of clients: :func:`pages` walks the contacts
 list (``list_clients``) in keyset pages of at most 500, and the writers turn each
@@ -14,13 +14,14 @@ file imports back (upsert) with every row ``unchanged``.
 import os
 import tempfile
 
-from . import spreadsheet
+from . import spreadsheet, vcards
 
 PAGE_SIZE = 500
 FILTERS = ("q", "category", "country", "tag", "added_from", "added_to", "archived")
 FORMATS = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "vcf": vcards.MEDIA_TYPE,
 }
 CHUNK = 64 * 1024
 
@@ -85,7 +86,11 @@ def xlsx_stream(records, chunk=CHUNK):
             pass
 
 
-def stream(records, format):
+def stream(records, format, photo_of=None):
+    """The export's chunks; ``photo_of(record)`` gives a client's photo for a vCard
+    export (``(content_type, bytes)`` or ``None``), see ``vcards.vcard_stream``."""
+    if format == "vcf":
+        return vcards.vcard_stream(records, photo_of)
     return csv_stream(records) if format == "csv" else xlsx_stream(records)
 
 

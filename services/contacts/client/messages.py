@@ -44,13 +44,20 @@ register({
         "the name says .{extension} but the content is {content}",
         ".{extension} files are not accepted; accepted: {accepted}",
         "This file is not a spreadsheet we can read: send a CSV file (comma, semicolon or tab "
-        "separated) or an Excel workbook (.xlsx).",
-        "expected a .csv or .xlsx file"],
+        "separated), a workbook (.xlsx, .xls or .ods) or a vCard file (.vcf).",
+        "expected a .csv, .xlsx, .xls, .ods or .vcf file",
+        "This file is named as an Excel 97-2003 workbook (.xls) but is not one we can read: "
+        "open it in your spreadsheet program and save it again (as .xlsx, .xls or CSV).",
+        "This OpenDocument spreadsheet (.ods) cannot be read: it is damaged or not a "
+        "spreadsheet. Open it in your spreadsheet program and save it again."],
     "empty_file": ["The file is empty: it needs a header row and at least one row of clients.",
-                   "the file is empty"],
+                   "the file is empty",
+                   "This vCard file holds no contacts: it needs at least one BEGIN:VCARD ... "
+                   "END:VCARD."],
     "no_header": ["We could not find a header row with column names such as Name, Email or "
                   "Tax ID in the first row of the file."],
     "invalid_mapping": ["must be a JSON object: column header -> field path"],
+    "unknown_preset": ["'{preset}' is not an import preset; use one of {presets}"],
     "not_list": ["must be a list of labels"],
     "not_object": ["must be an object with the fields {names}"],
     "invalid_tag": ["a tag cannot contain ';' (it separates tags in spreadsheets)"],

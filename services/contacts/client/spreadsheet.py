@@ -55,14 +55,20 @@ def restore(value):
 
 
 UNSUPPORTED = ("This file is not a spreadsheet we can read: send a CSV file (comma, semicolon "
-                "or tab separated) or an Excel workbook (.xlsx).")
+                "or tab separated), a workbook (.xlsx, .xls or .ods) or a vCard file (.vcf).")
 
 # Names spreadsheet programs save CSV and XLSX under (Excel's "Text (Tab delimited)"
 # is a .txt); a file with one of these, or with no extension, is judged by its content.
-SPREADSHEET_EXTENSIONS = frozenset({".csv", ".tsv", ".tab", ".txt", ".xlsx", ".xlsm"})
+# The other CRMs whose exports the importer knows (``imports/presets.py``), by name.
+IMPORT_PRESETS = ("hubspot", "salesforce-accounts", "salesforce-contacts", "google-contacts",
+                  "outlook", "odoo", "zoho")
+
+# vCard files of contacts (other CRMs', phones' and address books' exports).
+VCARD_EXTENSIONS = frozenset({".vcf", ".vcard"})
+SPREADSHEET_EXTENSIONS = frozenset({".csv", ".tsv", ".tab", ".txt", ".xlsx", ".xlsm", ".xls",
+                                    ".ods"}) | VCARD_EXTENSIONS
 # Spreadsheets in formats this importer does not read: the user can save them as one it does.
-CONVERTIBLE = {".xls": "Excel 97-2003 (.xls)", ".xlsb": "Excel binary (.xlsb)",
-               ".ods": "OpenDocument (.ods)", ".numbers": "Numbers (.numbers)",
+CONVERTIBLE = {".xlsb": "Excel binary (.xlsb)", ".numbers": "Numbers (.numbers)",
                ".fods": "OpenDocument (.fods)"}
 # Declared types that are never a spreadsheet. Only these refuse a file: browsers
 # declare CSV under many names (application/vnd.ms-excel, text/plain, octet-stream...).
@@ -88,8 +94,9 @@ def check_type(file_name, content, content_type=None):
             or mimetype.startswith(NOT_SPREADSHEET_TYPES) or head.startswith(NOT_SPREADSHEET_STARTS):
         what = f"{name} is not a spreadsheet we can read" if name else UNSUPPORTED.split(":")[0]
         raise UnsupportedMediaType(
-            f"{what}: send a CSV file (comma, semicolon or tab separated) or an Excel "
-            "workbook (.xlsx).", {"file": ["expected a .csv or .xlsx file"]})
+            f"{what}: send a CSV file (comma, semicolon or tab separated), a workbook (.xlsx, "
+            ".xls or .ods) or a vCard file (.vcf).",
+            {"file": ["expected a .csv, .xlsx, .xls, .ods or .vcf file"]})
 
 
 def split_tags(text):

@@ -1,7 +1,7 @@
 """Bulk import of clients from a spreadsheet, as resumable jobs.
 
 A job is created by ``start_import`` (the file is checked at once: 413 too large, 415
-not CSV/XLSX, 422 empty or without a recognisable header) and run by the
+not CSV/XLSX/XLS/ODS/vCard, 422 empty or without a recognisable header) and run by the
 :class:`ImportRunner` of whichever contacts replica claims it first.
 
 How a job runs
@@ -26,6 +26,7 @@ The modules, by job:
 
 =============  ==========================================================================
 ``tables``     the job tables and a job's record as the RPC answers it
+``presets``    other CRMs' exports: their column names, and which one a file is
 ``rows``       options, the mapping, and checking each row (no I/O)
 ``matching``   finding the clients the rows are (by id, tax id, email, name)
 ``job``        one pass over a job: batches written in one transaction each

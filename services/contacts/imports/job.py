@@ -28,6 +28,7 @@ from ..domain import Client
 from ..schemas import validate_client
 from ..validation import same_tax_id
 from ..writes import append_clients
+from . import presets
 from .matching import id_holders, key_holders, load_clients, same_by_name, sole_name_holders
 from .rows import RowChecker, row_errors, tax_key, without_blanks
 from .tables import dumps, files_table, jobs, rows_table
@@ -46,7 +47,8 @@ class JobRun:
     """One runner's pass over one job (from its checkpoint to the end)."""
 
     def __init__(self, database, store, job_id, owner, batch_size, lease_seconds, pause=0.0,
-                 should_stop=lambda: False):
+                 should_stop=lambda: False, storage=None):
+        self.storage = storage  # where photos go (a vCard's); None: photos are not kept
         self.pause = pause
         self.should_stop = should_stop
         self.db = database
@@ -74,10 +76,11 @@ class JobRun:
         self.dry_run = job.dry_run
         self.keep_blanks = (job.blank_cells or "clear") == "keep"
         table = spreadsheets.open_table(bytes(content))
-        columns = spreadsheets.match_headers(table.header,
-                                             json.loads(job.mapping) if job.mapping else None)
+        columns = presets.columns_for(table, json.loads(job.mapping) if job.mapping else None,
+                                      json.loads(job.columns or "{}").get("preset"))
         if job.total is None:
-            total = sum(1 for _ in table.rows())
+            total = table.count if table.count is not None else \
+                sum(1 for _ in table.rows())
             with self.db.write() as conn:
                 self._owned(conn, total=total)
         checkpoint = job.checkpoint
@@ -125,7 +128,27 @@ class JobRun:
     def _commit(self, prepared):
         with_retries(lambda: self._write_batch(prepared))
 
+    def _add_photo(self, client, photo, staged):
+        """Give ``client`` the row's photo (its blob staged, moved into place just before
+        the batch commits): for a new client, or one that has none yet."""
+        if photo is None or self.storage is None or client.photo is not None:
+            return False
+        content_type, content = photo
+        client.change_photo(content_type, len(content))
+        if not self.dry_run:
+            target = self.storage.photo_path(client.id)
+            staged.append((self.storage.stage(content, target), target))
+        return True
+
     def _write_batch(self, prepared):
+        staged = []
+        try:
+            self._write_rows(prepared, staged)
+        finally:
+            for path, _ in staged:
+                self.storage.discard(path)
+
+    def _write_rows(self, prepared, staged):
         ctx = self.ctx
         verdicts = dict(prepared.verdicts)
         candidates, ids = prepared.candidates, prepared.ids
@@ -179,10 +202,15 @@ class JobRun:
                     # written again names the same client.
                     client = Client(str(uuid.uuid5(uuid.UUID(self.job_id), str(number))))
                     client.register(ctx.workspace, fields, occurred_at)
+                    self._add_photo(client, prepared.photos.get(number), staged)
                     touched[client.id] = (client, 0, True)
                     verdicts[number] = ("created", client.id, None, None, None)
                     continue
-                verdicts[number] = self._update(conn, client, data, tkey, tax_holders)
+                verdict = self._update(conn, client, data, tkey, tax_holders)
+                if verdict[0] != "error" and self._add_photo(
+                        client, prepared.photos.get(number), staged) and verdict[0] == "unchanged":
+                    verdict = ("updated", client.id, None, {}, {})
+                verdicts[number] = verdict
                 if client.id not in touched:
                     touched[client.id] = (client, client.version, False)
             appended = []
@@ -208,6 +236,9 @@ class JobRun:
                         updated=jobs.c.updated + counts["updated"],
                         unchanged=jobs.c.unchanged + counts["unchanged"],
                         failed=jobs.c.failed + counts["error"])
+            while staged:  # the last step before the commit: a blob without its event
+                path, target = staged.pop()  # is overwritten when the batch is redone
+                self.storage.commit(path, target)
 
     def _update(self, conn, client, data, tkey, tax_holders):
         """Apply one row to an existing client: its verdict."""

@@ -5,13 +5,13 @@ Checking does no I/O: :class:`RowChecker` validates the rows of a batch with
 in-file duplicate); what is left are the candidates the writer matches to clients.
 """
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import eventlet
 
 from services.common.errors import ValidationFailed
 
-from .. import spreadsheets
+from .. import spreadsheets, vcards
 from ..schemas import validate_client
 from ..validation import client_country, email_key, fold_name, same_tax_id, tax_id_key, tax_number
 from ..writes import canonical_uuid
@@ -27,6 +27,7 @@ class PreparedBatch:
     verdicts: dict  # rows already decided (errors): row -> verdict
     candidates: list  # (row, data, fields, tax key, email key, name key) of the valid rows
     ids: dict  # row -> client id given in the file (upsert)
+    photos: dict = field(default_factory=dict)  # row -> (content type, bytes)
 
 
 def parse_flag(value, name):
@@ -136,7 +137,7 @@ class RowChecker:
         an earlier row of the file has are errors (in-file duplicates)."""
         verdicts = {}  # row -> (outcome, client_id, errors, changes, previous)
         candidates = []
-        ids = {}
+        ids, photos = {}, {}
         for index, (number, data) in enumerate(batch):
             if index % CHECK_SLICE == CHECK_SLICE - 1:
                 # Let the writer go on as soon as its statement is answered: checking a
@@ -145,14 +146,23 @@ class RowChecker:
             row_id = canonical_uuid(data.pop("id", None)) if self.mode == "upsert" else None
             data.pop("id", None)
             problem = data.pop(spreadsheets.EXTRA_CELLS, None)
+            photo = data.pop("photo", None)
             if problem:  # more cells than the header: an unquoted separator, most likely
                 verdicts[number] = ("error", None, [{"field": "row", "message": problem}],
                                     None, None)
                 continue
+            errors = []
+            if photo is not None:
+                try:
+                    photo = vcards.photo_content(photo)
+                except vcards.PhotoProblem as exc:
+                    errors.append({"field": "photo", "message": str(exc)})
             try:
                 fields = validate_client(data)
             except ValidationFailed as exc:
-                verdicts[number] = ("error", None, row_errors(exc.errors), None, None)
+                errors = row_errors(exc.errors) + errors
+            if errors:
+                verdicts[number] = ("error", None, errors, None, None)
                 continue
             tkey = tax_key(fields)
             earlier = self._seen_row(tkey) if tkey else None
@@ -169,4 +179,6 @@ class RowChecker:
             candidates.append((number, data, fields, tkey, ekey, nkey or None))
             if row_id:
                 ids[number] = row_id
-        return PreparedBatch(batch[-1][0], len(batch), verdicts, candidates, ids)
+            if photo is not None:
+                photos[number] = photo
+        return PreparedBatch(batch[-1][0], len(batch), verdicts, candidates, ids, photos)

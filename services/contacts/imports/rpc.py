@@ -12,6 +12,7 @@ from services.common.rpc import rpc
 from .. import spreadsheets
 from ..client.limits import PART_BYTES, import_max_bytes
 from ..uploads import check_range, read_content, take_upload
+from . import presets
 from .report import errors_report
 from .revert import revert
 from .rows import parse_flag, parse_mapping
@@ -28,10 +29,11 @@ class ClientImportsRpc:
 
     @rpc
     def start_import(self, ctx, file_name, data, mode="create", dry_run=False, mapping=None,
-                     blank_cells="keep"):
+                     blank_cells="keep", preset=None):
         """Check the file (413/415/422 at once) and queue a job: the job record.
         ``blank_cells``: whether a blank cell in ``upsert`` keeps (default) or clears the
-        stored value."""
+        stored value. ``preset``: the CRM whose export the file is (``presets.NAMES``);
+        without one the headers decide (the job's ``preset`` says which was taken)."""
         ctx = CommandContext.load(ctx)
         answered = self.store.recorded(ctx, "start_import")
         if answered is not None:  # a repeat: the upload's parts were taken by the first run
@@ -49,9 +51,10 @@ class ClientImportsRpc:
             errors.update(exc.errors)
         if errors:
             raise ValidationFailed("some fields are invalid", errors)
+        preset = presets.check_preset(preset)
         mapping = parse_mapping(mapping)
         table = spreadsheets.open_table(content, file_name)
-        columns = spreadsheets.match_headers(table.header, mapping)
+        columns = presets.columns_for(table, mapping, preset)
         job_id = ctx.new_id("import")
         name = str(file_name or "import")[:255]
 
@@ -64,7 +67,8 @@ class ClientImportsRpc:
                 blank_cells=blank_cells,
                 file_name=name, format=table.format,
                 columns=dumps({"unknown": columns.unknown, "ignored": columns.ignored,
-                               "fields": column_fields(table.header, columns)}),
+                               "fields": column_fields(table.header, columns),
+                               "preset": columns.preset}),
                 total=None, processed=0, checkpoint=1, created=0, updated=0, unchanged=0,
                 failed=0, created_at=format_time(utc_now())))
             take_upload(conn, ctx.workspace, data)

@@ -21,6 +21,7 @@ from services.common.envelope import format_time, utc_now
 from services.common.eventstore import EventStore
 from services.common.extensions import stop_within
 
+from ..files import FileStorage, files_dir
 from .job import JobRun, LostLease
 from .tables import ACTIVE, jobs
 
@@ -40,6 +41,7 @@ class ImportRunner(DependencyProvider):
         config = self.container.config
         self.database = get_database(database_url(config, "contacts"))
         self.events = EventStore(self.database)
+        self.storage = FileStorage(files_dir(config))
         self.batch_size = int(config.get("IMPORT_BATCH_SIZE") or DEFAULT_BATCH_SIZE)
         self.lease_seconds = float(config.get("IMPORT_LEASE_SECONDS") or DEFAULT_LEASE_SECONDS)
         self.pause = float(config.get("IMPORT_BATCH_PAUSE") or BATCH_PAUSE)
@@ -110,7 +112,7 @@ class ImportRunner(DependencyProvider):
         try:
             JobRun(self.database, self.events, job_id, self.owner, self.batch_size,
                    self.lease_seconds, self.pause,
-                   should_stop=lambda: not self._running).run()
+                   should_stop=lambda: not self._running, storage=self.storage).run()
         except LostLease:
             log.warning("contacts: import %s was taken over by another runner", job_id)
         except Exception as exc:

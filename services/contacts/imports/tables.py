@@ -89,6 +89,7 @@ def job_record(conn, row, with_errors=True):
         "columns": [{"header": header, "field": field}
                     for header, field in columns.get("fields", [])],
         "mapping": json.loads(row.mapping) if row.mapping else None,
+        "preset": columns.get("preset"),
         "created_at": row.created_at, "started_at": row.started_at,
         "finished_at": row.finished_at, "reverted_at": row.reverted_at,
         # Not part of the job's JSON: the gateway answers it as a Consistency-Token.
