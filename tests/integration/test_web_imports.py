@@ -130,7 +130,7 @@ def test_bad_files_are_answered_next_to_the_field_never_a_500(stack):
         assert 'aria-invalid="true"' in answer.text
     answer = person.post("/import", {"mode": "create"})
     assert answer.status_code == 422
-    assert field_error(answer.text, "file") == "Elija un archivo CSV o Excel (.xlsx)."
+    assert field_error(answer.text, "file") == "Elija una hoja de cálculo (CSV, .xlsx, .xls, .ods) o un archivo vCard (.vcf)."
     answer = person.upload(csv_bytes(ROWS), mode="sometimes", blank_cells="never")
     assert answer.status_code == 422
     assert field_error(answer.text, "mode") and field_error(answer.text, "blank_cells")

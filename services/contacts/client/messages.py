@@ -83,7 +83,7 @@ register({
 register({
     "unsupported_media_type": [
         "{name} is not a spreadsheet we can read: send a CSV file (comma, semicolon or tab "
-        "separated) or an Excel workbook (.xlsx).",
+        "separated), a workbook (.xlsx, .xls or .ods) or a vCard file (.vcf).",
         "{name} is an {kind} file, which cannot be imported as it is: open it in your "
         "spreadsheet program, save it as an Excel workbook (.xlsx) or as CSV, and import "
         "that file."],
