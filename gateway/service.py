@@ -21,7 +21,7 @@ from .api.projects import ProjectsApi
 from .api.system import SystemApi
 from .consistency import ConsistencyTokensProvider
 from .http import SOURCES, request_command_id
-from .projections import HANDLERS
+from .projections import HANDLERS, REVEALED_SOURCES
 from .ratelimit import RateLimiterProvider
 from .readmodel import read_model_for
 from .web.pages import WebApp
@@ -56,7 +56,7 @@ class GatewayService(SystemApi, ClientImportsApi, ClientsApi, OverviewApi, Proje
     db = DatabaseProvider("gateway", migrate)
     read_model = ReadModelProvider()
     projector = EventConsumerProvider("gateway", "gateway", migrate, HANDLERS,
-                                      inbox_factory=live_inbox)
+                                      inbox_factory=live_inbox, reveal=REVEALED_SOURCES)
     contacts_rpc = RpcProxy("contacts")
     projects_rpc = RpcProxy("projects")
     billing_rpc = RpcProxy("billing")

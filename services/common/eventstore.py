@@ -98,7 +98,7 @@ class StreamAppend:
     correlation_id: str | None = None
 
 
-def _row_to_envelope(row):
+def _row_to_envelope(row, data=None):
     return EventEnvelope(
         event_id=row.event_id,
         type=row.type,
@@ -110,7 +110,7 @@ def _row_to_envelope(row):
         occurred_at=row.occurred_at,
         actor=row.actor,
         correlation_id=row.correlation_id,
-        data=json.loads(row.data),
+        data=json.loads(row.data) if data is None else data,
     )
 
 
@@ -160,8 +160,13 @@ def _insert_rows(conn, rows):
 class EventStore:
     """Append and read events of one service's database."""
 
-    def __init__(self, database):
+    def __init__(self, database, personal=None):
+        """``personal``: the service's ``personal.PersonalData``, if its events carry
+        personal fields: they are stored sealed and opened when read back by the
+        service itself (``read_stream``, ``read_streams``, ``read_all(opened=True)``);
+        what leaves the service (the relay, ``events_since``) stays sealed."""
         self.database = database
+        self.personal = personal
 
     # -- writing -----------------------------------------------------------------
 
@@ -198,6 +203,11 @@ class EventStore:
         # Rows numbered 1..count; the position of row n is (last - count + n), where
         # ``last`` is the counter after taking ``count`` positions.
         rows, pending = [], []
+        stored_data = None
+        if self.personal is not None:
+            stored_data = iter(self.personal.seal_all(
+                conn, [(new.type, stream.workspace, new.data)
+                       for stream in appends for new in stream.events]))
         for stream in appends:
             version = stream.expected_version
             for new in stream.events:
@@ -207,7 +217,8 @@ class EventStore:
                 rows.append((
                     len(rows) + 1, event_id, stream.stream_id, version, new.type, new.version,
                     stream.workspace, occurred_at, stream.actor, stream.correlation_id,
-                    orjson.dumps(new.data).decode(),
+                    orjson.dumps(new.data if stored_data is None
+                                 else next(stored_data)).decode(),
                 ))
         count = len(rows)
         try:
@@ -276,7 +287,20 @@ class EventStore:
             .where(events_table.c.stream_version > after_version)
             .order_by(events_table.c.stream_version)
         )
-        return [_row_to_envelope(r) for r in self._rows(query, conn)]
+        return self._envelopes(self._rows(query, conn), conn, opened=True)
+
+    def _envelopes(self, rows, conn, opened):
+        """Envelopes of stored rows, their personal fields opened if ``opened``."""
+        if not opened or self.personal is None:
+            return [_row_to_envelope(r) for r in rows]
+        datas = [json.loads(r.data) for r in rows]
+        if any(self.personal.is_sealed(data) for data in datas):
+            if conn is not None:
+                datas = self.personal.open_all(conn, datas)
+            else:
+                with self.database.read() as conn:
+                    datas = self.personal.open_all(conn, datas)
+        return [_row_to_envelope(r, data) for r, data in zip(rows, datas)]
 
     def read_streams(self, stream_ids, *, conn=None, chunk=500):
         """``{stream_id: [events, oldest first]}`` for those of ``stream_ids`` that have
@@ -287,16 +311,28 @@ class EventStore:
             query = (select(events_table)
                      .where(events_table.c.stream_id.in_(ids[start:start + chunk]))
                      .order_by(events_table.c.stream_id, events_table.c.stream_version))
-            for row in self._rows(query, conn):
-                found.setdefault(row.stream_id, []).append(_row_to_envelope(row))
+            for envelope in self._envelopes(self._rows(query, conn), conn, opened=True):
+                found.setdefault(envelope.stream_id, []).append(envelope)
         return found
 
-    def read_all(self, after_position=0, limit=1000, *, conn=None):
-        """Up to ``limit`` events with a position above ``after_position``, in position order.
+    def read_all(self, after_position=0, limit=1000, *, conn=None, opened=False):
+        """Up to ``limit`` events with a position above ``after_position``, in position order,
+        as stored (personal fields sealed) unless ``opened``.
 
         Never skips an event: positions become visible in order (see module doc).
         """
-        return [_row_to_envelope(r) for r in self._read_after(after_position, limit, conn)]
+        return self._envelopes(self._read_after(after_position, limit, conn), conn, opened)
+
+    def read_positions(self, positions, *, conn=None, opened=False):
+        """The stored events at ``positions`` (those that exist), in position order."""
+        positions = sorted({int(p) for p in positions})
+        rows = []
+        for start in range(0, len(positions), 500):
+            query = (select(events_table)
+                     .where(events_table.c.position.in_(positions[start:start + 500]))
+                     .order_by(events_table.c.position))
+            rows.extend(self._rows(query, conn))
+        return self._envelopes(rows, conn, opened)
 
     def read_all_json(self, after_position=0, limit=1000, *, conn=None):
         """Like ``read_all`` but ``(position, type, json_body)`` tuples for publishing."""
