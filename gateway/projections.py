@@ -17,6 +17,8 @@ from sqlalchemy import select
 
 from services.common.db import bulk_upsert, driver_rows, upsert_text
 
+from . import erasure
+
 CLIENT_FIELDS = ("name", "kind", "tax_id", "email", "phone", "country", "category")
 # What an erased client's row holds instead of its fields (docs/privacy.md).
 ERASED_KIND = "erased"
@@ -230,6 +232,7 @@ class OverviewBatch:
         the workspace's figures keep its amounts and the client answers 410."""
         blank = {**{field: None for field in PERSONAL_CLIENT_FIELDS}, **ERASED_CLIENT}
         self._client_change(event, archived=True, merged_into=None, **blank)
+        erasure.client_erased(conn, event.workspace, event.data["client_id"])
 
     # -- projects ------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from .api.billing import BillingApi
 from .api.clients import ClientsApi
 from .api.imports import ClientImportsApi
 from .api.overview import OverviewApi
+from .api.privacy import PrivacyApi
 from .api.projects import ProjectsApi
 from .api.system import SystemApi
 from .consistency import ConsistencyTokensProvider
@@ -49,7 +50,7 @@ def live_inbox(database):
 
 
 class GatewayService(SystemApi, ClientImportsApi, ClientsApi, OverviewApi, ProjectsApi,
-                     BillingApi, WebApp):
+                     BillingApi, PrivacyApi, WebApp):
     name = "gateway"
 
     config = Config()

@@ -1,8 +1,7 @@
 """The right to erasure and the right of access (GDPR art. 15, 17, 20; LGPD art. 18).
 
-- ``PERSONAL``: which fields of contacts' events are a person's, sealed with a key per
-  client (``services.common.personal``): a client's name, tax id, email, phone,
-  address, company, notes, gender and tags, and an attachment's file name.
+- ``sealing.PERSONAL``: which fields of contacts' events are a person's, sealed with a
+  key per client (``services.common.personal``).
 - ``ErasureRpc.erase_client``: destroys the client's key and records ``ClientErased``
   (no personal data), and blanks every copy contacts keeps outside its events: the
   query tables, the client's history, merges, import files, rows and reports,
@@ -24,34 +23,22 @@ from services.common.context import CommandContext
 from services.common.envelope import format_time, utc_now
 from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.common.eventstore import events_table
-from services.common.personal import PersonalData, PersonalFields, personal_keys_table, \
-    seal_rows
+from services.common.personal import personal_keys_table, seal_rows
 from services.common.application import command_records_table
 from services.common.rpc import rpc
 
 from . import queries, spreadsheets, timeline
 from .db import client_merges_table, client_timeline_table
-from .domain import (CLIENT_FILE_ATTACHED, CLIENT_REGISTERED, CLIENT_UPDATED, CLIENTS_MERGED,
-                     Client, gone, merge_stream_id)
+from .domain import Client, gone, merge_stream_id
 from .imports.tables import ACTIVE, files_table, jobs, reports_table, rows_table
+from .sealing import PERSONAL
 from .validation import compact_tax_id, search_text
 from .writes import ClientWrites, canonical_uuid
 
 log = logging.getLogger(__name__)
 
-#: A client's fields that describe a person (sealed in events, blanked on erasure).
-PERSONAL_FIELDS = ("name", "tax_id", "email", "phone", "address", "company", "notes",
-                   "gender", "tags")
 #: What identifies the person in a file or a text (searched for in import files).
 IDENTIFYING_FIELDS = ("name", "tax_id", "email", "phone")
-
-PERSONAL = PersonalData({
-    CLIENT_REGISTERED: PersonalFields("client_id", PERSONAL_FIELDS),
-    CLIENT_UPDATED: PersonalFields("client_id", PERSONAL_FIELDS, within=("changes", "previous")),
-    # A merge's field changes become the survivor's record: the survivor's key.
-    CLIENTS_MERGED: PersonalFields("survivor_id", PERSONAL_FIELDS, within=("fields",)),
-    CLIENT_FILE_ATTACHED: PersonalFields("client_id", ("name",)),
-})
 
 ERASED_TEXT = "[erased]"
 

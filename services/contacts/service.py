@@ -34,7 +34,8 @@ from .attachments import ClientFilesRpc
 from .domain import Client
 from .imports import ClientImportsRpc, ImportRunner
 from .merges import MergesRpc
-from .privacy import PERSONAL, ErasureRpc, missing_client
+from .privacy import ErasureRpc, missing_client
+from .sealing import PERSONAL
 from .schemas import flatten_errors, validate_client  # noqa: F401  (flatten_errors: API)
 from .uploads import UploadsRpc
 from .validation import duplicate_keys

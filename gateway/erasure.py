@@ -1,0 +1,42 @@
+"""What the gateway keeps about a client that an erasure must reach (docs/privacy.md).
+
+The read model's row is blanked by its projector (``projections.client_erased``); the
+rest of what the gateway stores about a client is reached by the hooks below, run in
+the same transaction when ``ClientErased`` is applied (once per event: the inbox's
+exactly-once effect; again, harmlessly, when the read model is rebuilt).
+
+A store of the gateway that keeps answers or payloads naming clients registers its own
+hook here: ``ERASURE_HOOKS.append(fn)``, ``fn(conn, workspace, client_id)``.
+"""
+import json
+
+from sqlalchemy import and_, or_, update
+
+from .db import idempotency_keys_table as keys
+
+#: ``fn(conn, workspace, client_id)`` run when a client is erased.
+ERASURE_HOOKS = []
+
+ERASED_ANSWER = {"type": "/problems/client-erased", "title": "Gone", "status": 410,
+                 "detail": "this client was erased at the request of the person it described",
+                 "code": "client_erased"}
+
+
+def blank_idempotency_answers(conn, workspace, client_id):
+    """Stored answers naming the client (its creation, an update...) are replaced by a
+    410: a retry with the same key is still not run again, and learns the client is
+    gone instead of getting the person's data back."""
+    conn.execute(update(keys).where(and_(
+        keys.c.workspace == workspace,
+        or_(keys.c.body.contains(client_id), keys.c.headers.contains(client_id))))
+        .values(status=410, body=json.dumps(ERASED_ANSWER),
+                headers=json.dumps({"Content-Type": "application/problem+json"})))
+
+
+ERASURE_HOOKS.append(blank_idempotency_answers)
+
+
+def client_erased(conn, workspace, client_id):
+    """Run every erasure hook for one client."""
+    for hook in ERASURE_HOOKS:
+        hook(conn, workspace, client_id)
