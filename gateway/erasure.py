@@ -10,7 +10,7 @@ hook here: ``ERASURE_HOOKS.append(fn)``, ``fn(conn, workspace, client_id)``.
 """
 import json
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, or_, select, update
 
 from .db import idempotency_keys_table as keys
 
@@ -25,12 +25,24 @@ ERASED_ANSWER = {"type": "/problems/client-erased", "title": "Gone", "status": 4
 def blank_idempotency_answers(conn, workspace, client_id):
     """Stored answers naming the client (its creation, an update...) are replaced by a
     410: a retry with the same key is still not run again, and learns the client is
-    gone instead of getting the person's data back."""
-    conn.execute(update(keys).where(and_(
-        keys.c.workspace == workspace,
-        or_(keys.c.body.contains(client_id), keys.c.headers.contains(client_id))))
-        .values(status=410, body=json.dumps(ERASED_ANSWER),
-                headers=json.dumps({"Content-Type": "application/problem+json"})))
+    gone instead of getting the person's data back. The erasure's own answer (ids only)
+    is kept, so that its retry answers what it answered."""
+    where = and_(keys.c.workspace == workspace,
+                 or_(keys.c.body.contains(client_id), keys.c.headers.contains(client_id)))
+    for key, body in conn.execute(select(keys.c.key, keys.c.body).where(where)).all():
+        if _is_erasure_answer(body):
+            continue
+        conn.execute(update(keys).where(keys.c.workspace == workspace).where(keys.c.key == key)
+                     .values(status=410, body=json.dumps(ERASED_ANSWER),
+                             headers=json.dumps({"Content-Type": "application/problem+json"})))
+
+
+def _is_erasure_answer(body):
+    try:
+        answer = json.loads(body or "null")
+    except ValueError:
+        return False
+    return isinstance(answer, dict) and set(answer) == {"client_id", "erased_ids", "erased"}
 
 
 ERASURE_HOOKS.append(blank_idempotency_answers)

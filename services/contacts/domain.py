@@ -118,13 +118,18 @@ class Client(Aggregate):
         """Record that the client's personal data is erased (the data itself is made
         unreadable by the service: its key is destroyed). No personal data in it.
         ``merged``: erased with the client it is merged into (the same person)."""
+        self.ensure_erasable(merged)
+        self._record(CLIENT_ERASED, {"client_id": self.id, "workspace": self.workspace})
+
+    def ensure_erasable(self, merged=False):
+        """410 if erased already; 409 while merged into another client (unless erased
+        with it)."""
         if self.erased:
             raise gone()
         if self.archived and self.merged_into and not merged:
             raise Conflict(f"this client was merged into {self.merged_into}; erase that client "
                            "(which erases the clients merged into it) or undo the merge first",
                            extra={"merged_into": self.merged_into}, code="client_merged")
-        self._record(CLIENT_ERASED, {"client_id": self.id, "workspace": self.workspace})
 
     def change_photo(self, content_type, size):
         self.ensure_active()

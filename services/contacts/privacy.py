@@ -156,6 +156,7 @@ class ErasureRpc(ClientWrites):
             client = Client.rehydrate(key, self.store.events.read_stream(key, conn=conn))
             client.ensure_in(ctx.workspace)
             _confirmed(client, confirmation)
+            client.ensure_erasable()
             _refuse_while_importing(conn, ctx.workspace)
             merged = _still_merged_into(conn, ctx.workspace, client.id)
             people = [client] + [Client.rehydrate(i, self.store.events.read_stream(i, conn=conn))
