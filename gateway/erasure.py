@@ -10,8 +10,11 @@ hook here: ``ERASURE_HOOKS.append(fn)``, ``fn(conn, workspace, client_id)``.
 """
 import json
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 
+from services.common.envelope import format_time, utc_now
+
+from .db import client_erasures_table as erasures
 from .db import idempotency_keys_table as keys
 
 #: ``fn(conn, workspace, client_id)`` run when a client is erased.
@@ -45,7 +48,27 @@ def _is_erasure_answer(body):
     return isinstance(answer, dict) and set(answer) == {"client_id", "erased_ids", "erased"}
 
 
-ERASURE_HOOKS.append(blank_idempotency_answers)
+def record_erasure(conn, workspace, client_id):
+    """The ledger of erasures (ids only), kept outside contacts' database: a contacts
+    database restored from a backup taken before an erasure has them applied again
+    (``recorded_erasures``, ``clientfolio clients erase --restored``)."""
+    known = conn.execute(select(erasures.c.client_id).where(erasures.c.workspace == workspace)
+                         .where(erasures.c.client_id == client_id)).first()
+    if known is None:
+        conn.execute(insert(erasures).values(workspace=workspace, client_id=client_id,
+                                             erased_at=format_time(utc_now())))
+
+
+def recorded_erasures(database, workspace=None):
+    """``[(workspace, client_id)]`` of every erasure recorded, oldest first."""
+    query = select(erasures.c.workspace, erasures.c.client_id).order_by(erasures.c.erased_at)
+    if workspace is not None:
+        query = query.where(erasures.c.workspace == workspace)
+    with database.read() as conn:
+        return [tuple(row) for row in conn.execute(query)]
+
+
+ERASURE_HOOKS.extend([blank_idempotency_answers, record_erasure])
 
 
 def client_erased(conn, workspace, client_id):

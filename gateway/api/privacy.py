@@ -1,10 +1,28 @@
 """A client's erasure and the export of its personal data (docs/privacy.md)."""
 from services.common.errors import ValidationFailed
-
-from ..http import api, json_body, written
 from services.common.web import json_response
 
+from ..http import api, json_body, written
+
 ERASE_KEYS = ("confirmation",)
+MAX_CONFIRMATION = 300
+
+
+def erase_confirmation(body):
+    """The body's ``confirmation`` (the service compares it with the client), checked."""
+    errors = {name: ["this field is not recognised"] for name in sorted(set(body) -
+                                                                        set(ERASE_KEYS))}
+    confirmation = body.get("confirmation")
+    if confirmation is None or confirmation == "":
+        errors["confirmation"] = ["type the client's id or legal name to confirm the erasure"]
+        raise ValidationFailed("some fields are invalid", errors, code="erasure_not_confirmed")
+    if not isinstance(confirmation, str):
+        errors["confirmation"] = ["must be text"]
+    elif len(confirmation) > MAX_CONFIRMATION:
+        errors["confirmation"] = [f"must be at most {MAX_CONFIRMATION} characters"]
+    if errors:
+        raise ValidationFailed("some fields are invalid", errors)
+    return confirmation
 
 
 class PrivacyApi:
@@ -12,13 +30,9 @@ class PrivacyApi:
     def erase_client(self, request, principal, client_id):
         """Erase the client's personal data for good (GDPR art. 17, LGPD art. 18).
         ``confirmation`` must repeat the client's id or legal name."""
-        body = json_body(request)
-        unknown = sorted(set(body) - set(ERASE_KEYS))
-        if unknown:
-            raise ValidationFailed("some fields are invalid",
-                                   {name: ["this field is not recognised"] for name in unknown})
+        confirmation = erase_confirmation(json_body(request))
         result = self.contacts_rpc.erase_client(self.command_context(request, principal),
-                                                client_id, body.get("confirmation"))
+                                                client_id, confirmation)
         return written({"client_id": result["client_id"], "erased_ids": result["erased_ids"],
                         "erased": True}, 200, "contacts", result["position"])
 
