@@ -38,6 +38,13 @@ from .db import driver_rows, execute_values
 from .envelope import format_time, utc_now
 
 SEALED = "personal"  # the key of the sealed part in an event's data
+_KEYS_FOR_WRITING = (
+    "WITH wanted (subject, workspace, key, created_at) AS (VALUES %s), "
+    "created AS (INSERT INTO personal_keys (subject, workspace, key, created_at) "
+    "SELECT subject, workspace, key, created_at FROM wanted "
+    "ON CONFLICT (subject) DO NOTHING RETURNING subject, key) "
+    "SELECT subject, key FROM created UNION ALL "
+    "SELECT p.subject, p.key FROM personal_keys p JOIN wanted w ON p.subject = w.subject")
 NONCE_BYTES = 12
 
 metadata = MetaData()
@@ -100,21 +107,28 @@ class PersonalData:
         """``{subject: key or None}`` for ``wanted`` ({subject: workspace}), creating the
         keys of people seen for the first time (a concurrent creator of the same key
         wins; its key is used)."""
-        found = self.keys(conn, wanted)
-        missing = [(subject, wanted[subject]) for subject in wanted if subject not in found]
-        if missing:
-            now = format_time(utc_now())
+        now = format_time(utc_now())
+        if conn.dialect.name == "postgresql":
+            # One round trip: new keys inserted, existing ones (inserted before this
+            # statement began) read, in the same statement.
             rows = [(subject, workspace, AESGCM.generate_key(256), now)
-                    for subject, workspace in missing]
-            if conn.dialect.name == "postgresql":
-                execute_values(conn, "INSERT INTO personal_keys (subject, workspace, key, "
-                               "created_at) VALUES %s ON CONFLICT (subject) DO NOTHING", rows,
-                               page_size=max(1, len(rows)))
-            else:
-                conn.exec_driver_sql(
-                    "INSERT OR IGNORE INTO personal_keys (subject, workspace, key, created_at) "
-                    "VALUES (?, ?, ?, ?)", rows)
-            found.update(self.keys(conn, [subject for subject, _ in missing]))
+                    for subject, workspace in sorted(wanted.items())]
+            found = {subject: bytes(key) if key is not None else None
+                     for subject, key in execute_values(
+                         conn, _KEYS_FOR_WRITING, rows, page_size=max(1, len(rows)),
+                         fetch=True)}
+            late = [subject for subject in wanted if subject not in found]
+            if late:  # created by a concurrent writer that committed meanwhile
+                found.update(self.keys(conn, late))
+            return found
+        found = self.keys(conn, wanted)
+        missing = [(subject, wanted[subject], AESGCM.generate_key(256), now)
+                   for subject in wanted if subject not in found]
+        if missing:
+            conn.exec_driver_sql(
+                "INSERT OR IGNORE INTO personal_keys (subject, workspace, key, created_at) "
+                "VALUES (?, ?, ?, ?)", missing)
+            found.update(self.keys(conn, [row[0] for row in missing]))
         return found
 
     @staticmethod
