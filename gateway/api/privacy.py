@@ -25,6 +25,17 @@ def erase_confirmation(body):
     return confirmation
 
 
+def every_page(fetch):
+    """Every item of a paged list (``fetch(cursor)`` answers ``{"items", "next_cursor"}``)."""
+    items, cursor = [], None
+    while True:
+        page = fetch(cursor)
+        items.extend(page["items"])
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return items
+
+
 class PrivacyApi:
     @api("POST", "/api/v1/clients/<string:client_id>/erase", role="admin")
     def erase_client(self, request, principal, client_id):
@@ -41,5 +52,15 @@ class PrivacyApi:
         """Everything held about the client (GDPR art. 15 and 20), as one JSON document."""
         ctx = self.command_context(request, principal)
         data = self.contacts_rpc.personal_data(ctx, client_id)
+        client = data["client"]["id"]
+        # What the other services hold about the client: its projects and documents.
+        data["projects"] = every_page(lambda cursor: self.projects_rpc.list_projects(
+            ctx, {"client_id": client}, limit=500, cursor=cursor))
+        for key, method in (("invoices", "list_invoices"),
+                            ("purchase_orders", "list_purchase_orders"),
+                            ("quotes", "list_quotes")):
+            data[key] = every_page(lambda cursor, method=method: getattr(
+                self.billing_rpc, method)(ctx, {"client_id": client, "limit": 500,
+                                                **({"cursor": cursor} if cursor else {})}))
         return json_response(data, headers={
             "Content-Disposition": f'attachment; filename="client-{data["client"]["id"]}.json"'})

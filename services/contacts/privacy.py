@@ -72,20 +72,22 @@ def _confirmed(client, confirmation):
 
 
 def _identifiers(client):
-    """Texts that identify the person (as stored and folded) for searching files."""
-    values = set()
+    """What identifies the person in a file's cell: folded texts (name, email, tax id)
+    found inside a cell, and numbers (phone, tax id) a cell's digits end with or are the
+    end of (a phone written without its country code)."""
+    texts, numbers = set(), set()
     for name in IDENTIFYING_FIELDS:
         value = client.fields.get(name)
-        if isinstance(value, str) and value.strip():
-            values.add(search_text(value))
-            if name in ("tax_id", "phone"):
-                compact = compact_tax_id(value)
-                if compact:
-                    values.add(compact.lower())
-                digits = "".join(ch for ch in value if ch.isdigit())
-                if len(digits) >= 6:
-                    values.add(digits)
-    return {value for value in values if len(value) >= 3}
+        if not isinstance(value, str) or not value.strip():
+            continue
+        if name != "phone":
+            texts.add(search_text(value))
+        if name == "tax_id":
+            texts.add((compact_tax_id(value) or "").lower())
+        digits = "".join(ch for ch in value if ch.isdigit())
+        if name in ("tax_id", "phone") and len(digits) >= 7:
+            numbers.add(digits)
+    return {"texts": {text for text in texts if len(text) >= 3}, "numbers": numbers}
 
 
 def _mentions(cells, identifiers):
@@ -95,11 +97,13 @@ def _mentions(cells, identifiers):
             continue
         text = str(cell)
         folded = search_text(text)
-        digits = "".join(ch for ch in text if ch.isdigit())
         compact = (compact_tax_id(text) or "").lower()
-        for value in identifiers:
-            if value in folded or value == digits or value == compact:
-                return True
+        if any(value in folded or value == compact for value in identifiers["texts"]):
+            return True
+        digits = "".join(ch for ch in text if ch.isdigit())
+        if len(digits) >= 7 and any(number.endswith(digits) or digits.endswith(number)
+                                    for number in identifiers["numbers"]):
+            return True
     return False
 
 
@@ -125,7 +129,10 @@ class ErasureRpc(ClientWrites):
             merged = _still_merged_into(conn, ctx.workspace, client.id)
             self._lock(conn, merged)
             people = [client] + [self._load(uow, ctx, i, lock=False) for i in merged]
-            identifiers = set().union(*(_identifiers(person) for person in people))
+            identifiers = {"texts": set(), "numbers": set()}
+            for person in people:
+                for kind, values in _identifiers(person).items():
+                    identifiers[kind] |= values
             ids = [person.id for person in people]
             merge_ids = _merges_of(conn, ctx.workspace, ids)
             # Events an earlier release stored in plain text are sealed first, so that

@@ -254,6 +254,13 @@ def test_erasure_leaves_nothing_of_the_person_but_what_invoices_keep(pg_stack, a
     # -- the erasure (twice with its key: one effect) --------------------------------------
     export_before = call(admin, stack, "GET", f"/clients/{pid}/personal-data").json()
     assert export_before["client"]["email"] == EMAIL and export_before["history"]
+    assert [p["id"] for p in export_before["projects"]] == [project["id"]]
+    assert sorted(i["id"] for i in export_before["invoices"]) == sorted([issued["id"],
+                                                                        draft["id"]])
+    assert [i["row"] for i in export_before["imports"]] == [2]
+    assert export_before["photo"]["content_type"] == "image/png"
+    assert [f["name"] for f in export_before["files"]] == [f"{NAME} - contract.txt"]
+    assert any(m["merge_id"] == merge["merge_id"] for m in export_before["merges"])
     erase_key = {"Idempotency-Key": f"erase-{uuid.uuid4()}"}
     erased = call(admin, stack, "POST", f"/clients/{pid}/erase", headers=erase_key,
                   json={"confirmation": NAME})
