@@ -232,6 +232,7 @@ class OverviewBatch:
         the workspace's figures keep its amounts and the client answers 410."""
         blank = {**{field: None for field in PERSONAL_CLIENT_FIELDS}, **ERASED_CLIENT}
         self._client_change(event, archived=True, merged_into=None, **blank)
+        erasure.blank_dead_letters(conn, self.t.inbox.dead_letters, event.data["client_id"])
         erasure.client_erased(conn, event.workspace, event.data["client_id"])
 
     # -- projects ------------------------------------------------------------------
