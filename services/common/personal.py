@@ -46,6 +46,7 @@ _KEYS_FOR_WRITING = (
     "SELECT subject, key FROM created UNION ALL "
     "SELECT p.subject, p.key FROM personal_keys p JOIN wanted w ON p.subject = w.subject")
 NONCE_BYTES = 12
+KEY_BYTES = 32  # AES-256
 
 metadata = MetaData()
 
@@ -114,7 +115,8 @@ class PersonalData:
         if conn.dialect.name == "postgresql":
             # One round trip: new keys inserted, existing ones (inserted before this
             # statement began) read, in the same statement.
-            rows = [(subject, workspace, AESGCM.generate_key(256), now)
+            material = _random_blocks(len(wanted), KEY_BYTES)
+            rows = [(subject, workspace, next(material), now)
                     for subject, workspace in sorted(wanted.items())]
             found = {subject: bytes(key) if key is not None else None
                      for subject, key in execute_values(
@@ -125,13 +127,16 @@ class PersonalData:
                 found.update(self.keys(conn, late))
             return found
         found = self.keys(conn, wanted)
-        missing = [(subject, wanted[subject], AESGCM.generate_key(256), now)
-                   for subject in wanted if subject not in found]
+        absent = [subject for subject in wanted if subject not in found]
+        material = _random_blocks(len(absent), KEY_BYTES)
+        missing = [(subject, wanted[subject], next(material), now) for subject in absent]
         if missing:
+            # SQLite: this transaction holds the database's write lock (BEGIN IMMEDIATE),
+            # so no other writer can have made these keys since they were looked up.
             conn.exec_driver_sql(
-                "INSERT OR IGNORE INTO personal_keys (subject, workspace, key, created_at) "
+                "INSERT INTO personal_keys (subject, workspace, key, created_at) "
                 "VALUES (?, ?, ?, ?)", missing)
-            found.update(self.keys(conn, [row[0] for row in missing]))
+            found.update((subject, key) for subject, _, key, _ in missing)
         return found
 
     @staticmethod
@@ -196,6 +201,7 @@ class PersonalData:
         keys = self._keys_for_writing(conn, wanted) if wanted else {}
         ciphers = {}
         sealed = []
+        nonces = _random_blocks(len(items), NONCE_BYTES)
         for event_type, workspace, data in items:
             subject = self.subject_of(event_type, data)
             if subject is None:
@@ -212,7 +218,7 @@ class PersonalData:
             cipher = ciphers.get(subject)
             if cipher is None:
                 cipher = ciphers[subject] = AESGCM(key)
-            nonce = os.urandom(NONCE_BYTES)
+            nonce = next(nonces)
             text = cipher.encrypt(nonce, orjson.dumps(personal), subject.encode())
             public[SEALED] = {"subject": subject,
                               "sealed": base64.b64encode(nonce + text).decode("ascii")}
@@ -241,6 +247,13 @@ class PersonalData:
             keys.update(self.keys(conn, wanted))
         ciphers = {}
         return [open_with(data, keys, ciphers) for data in datas]
+
+
+def _random_blocks(count, size):
+    """``count`` random byte strings of ``size``, from one read of the system's random
+    source (one read per key and nonce cost more than the encryption)."""
+    material = os.urandom(count * size)
+    return (material[start:start + size] for start in range(0, count * size, size))
 
 
 def open_with(data, keys, ciphers=None):
