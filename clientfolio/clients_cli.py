@@ -1,9 +1,12 @@
-"""``clientfolio clients export|import``: bulk export and import from a shell.
+"""``clientfolio clients export|import|erase``: bulk export and import from a shell, and
+a client's erasure (``erasure_cli``).
 
     clientfolio clients export FILE --workspace W [--format csv|xlsx|vcf] [--q ...]
     clientfolio clients import FILE --workspace W [--mode create|upsert] [--dry-run]
                                     [--mapping JSON] [--blank-cells keep|clear]
                                     [--preset NAME] [--errors FILE]
+    clientfolio clients erase CLIENT_ID --workspace W --confirm "<legal name or id>"
+    clientfolio clients erase --restored [--workspace W]
 
 Both talk to the contacts service over RPC (the config's ``AMQP_URI``), exactly as the
 HTTP API does, and print progress lines on stderr. An import is a job of the contacts
@@ -155,19 +158,39 @@ def cmd_import(args, config, out=sys.stderr):
 
 
 def _run(args):
-    from .cli import _prepare
+    from .cli import UsageError, _prepare
+
+    if args.action != "erase" or not args.restored:
+        if not args.workspace:
+            raise UsageError("--workspace is required")
+        if not args.file:
+            raise UsageError("name the file (export, import) or the client's id (erase)")
 
     config = _prepare(args)
+    if args.action == "erase":
+        return cmd_erase(args, config)
     return (cmd_export if args.action == "export" else cmd_import)(args, config)
 
 
+@_plain_errors
+def cmd_erase(args, config, out=sys.stderr):
+    from .erasure_cli import cmd_erase as erase
+
+    return erase(args, config, _proxy, out=out)
+
+
 def register(subparsers):
-    """Add ``clients export|import`` to the ``clientfolio`` command line."""
+    """Add ``clients export|import|erase`` to the ``clientfolio`` command line."""
     clients = subparsers.add_parser("clients", help="bulk export and import of clients")
-    clients.add_argument("action", choices=("export", "import"))
-    clients.add_argument("file", help="the CSV, XLSX or vCard file to write (export), or the "
-                                      "CSV, XLSX, XLS, ODS or vCard file to read (import)")
-    clients.add_argument("--workspace", required=True)
+    clients.add_argument("action", choices=("export", "import", "erase"))
+    clients.add_argument("file", nargs="?",
+                         help="the CSV, XLSX or vCard file to write (export), or the "
+                              "CSV, XLSX, XLS, ODS or vCard file to read (import); "
+                              "erase: the client's id")
+    clients.add_argument("--workspace")
+    clients.add_argument("--confirm", help="erase: the client's id or legal name, repeated")
+    clients.add_argument("--restored", action="store_true",
+                         help="erase: apply again every erasure recorded (after a restore)")
     clients.add_argument("--format", choices=tuple(exports.FORMATS),
                          help="export format (default: from the file name, else csv)")
     clients.add_argument("--mode", choices=("create", "upsert"), default="create",

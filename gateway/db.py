@@ -30,3 +30,15 @@ idempotency_keys_table = Table(
     Column("lease_until", String(32)),
     PrimaryKeyConstraint("workspace", "key"),
 )
+
+
+# Every client erased (ids only): the ledger a restored backup's erasures are re-applied
+# from (gateway/erasure.py, docs/privacy.md).
+client_erasures_table = Table(
+    "client_erasures",
+    metadata,
+    Column("workspace", String(100), nullable=False),
+    Column("client_id", String(36), nullable=False),
+    Column("erased_at", String(32), nullable=False),
+    PrimaryKeyConstraint("workspace", "client_id"),
+)

@@ -17,9 +17,18 @@ from sqlalchemy import select
 
 from services.common.db import bulk_upsert, driver_rows, upsert_text
 
+from . import erasure
+
 CLIENT_FIELDS = ("name", "kind", "tax_id", "email", "phone", "country", "category")
+# What an erased client's row holds instead of its fields (docs/privacy.md).
+ERASED_KIND = "erased"
+ERASED_CLIENT = {"name": "", "kind": ERASED_KIND}
+PERSONAL_CLIENT_FIELDS = ("name", "tax_id", "email", "phone")
 PROJECT_FIELDS = ("name", "code", "status", "created_at")
 SOURCES = ("contacts", "projects", "billing")
+# Sources whose sealed personal fields the read model keeps (opened by the source,
+# services/common/personal.py): contacts' clients' names, emails, phones, tax ids.
+REVEALED_SOURCES = ("contacts",)
 # The sources the gateway consumes (handlers come per batch from OverviewBatch).
 HANDLERS = {source: {} for source in SOURCES}
 # Which event data keys name rows of which table, for the batch's preload.
@@ -104,6 +113,7 @@ HANDLER_NAMES = {
         "ClientUpdated": "client_updated",
         "ClientArchived": "client_archived",
         "ClientRestored": "client_restored",
+        "ClientErased": "client_erased",
     },
     "projects": {
         "ProjectCreated": "project_created",
@@ -193,6 +203,7 @@ class OverviewBatch:
         data = event.data
         row = {field: data.get(field) for field in CLIENT_FIELDS}
         row["kind"] = row["kind"] or "company"
+        row["name"] = row["name"] or ""  # a client erased since: its name is gone
         self.caches["clients"].put(data["client_id"], dict(
             workspace=event.workspace, version=event.stream_version, archived=False,
             merged_into=None, **row))
@@ -215,6 +226,14 @@ class OverviewBatch:
 
     def client_restored(self, conn, event):
         self._client_change(event, archived=False, merged_into=None)
+
+    def client_erased(self, conn, event):
+        """The person's fields are blanked; the row stays (marked by its kind) so that
+        the workspace's figures keep its amounts and the client answers 410."""
+        blank = {**{field: None for field in PERSONAL_CLIENT_FIELDS}, **ERASED_CLIENT}
+        self._client_change(event, archived=True, merged_into=None, **blank)
+        erasure.blank_dead_letters(conn, self.t.inbox.dead_letters, event.data["client_id"])
+        erasure.client_erased(conn, event.workspace, event.data["client_id"])
 
     # -- projects ------------------------------------------------------------------
 

@@ -5,8 +5,9 @@ import time
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.common.envelope import parse_event
+from services.common.personal import reveal
 
-from .projections import SOURCES
+from .projections import REVEALED_SOURCES, SOURCES
 from .readmodel import STATE_CACHE_SECONDS, read_model_for
 
 PAGE = 5000
@@ -19,6 +20,8 @@ def replay(rpc, inbox, source, page=PAGE):
         batch = [parse_event(body) for body in getattr(rpc, source).events_since(position, page)]
         if not batch:
             return applied
+        if source in REVEALED_SOURCES:  # the read model keeps clients' names: opened
+            batch = reveal(getattr(rpc, source), batch)
         result = inbox.apply(source, batch)
         if result.gap_after is not None:
             raise RuntimeError(f"{source} skipped a position after {result.gap_after}")

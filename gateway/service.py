@@ -17,11 +17,12 @@ from .api.billing import BillingApi
 from .api.clients import ClientsApi
 from .api.imports import ClientImportsApi
 from .api.overview import OverviewApi
+from .api.privacy import PrivacyApi
 from .api.projects import ProjectsApi
 from .api.system import SystemApi
 from .consistency import ConsistencyTokensProvider
 from .http import SOURCES, request_command_id
-from .projections import HANDLERS
+from .projections import HANDLERS, REVEALED_SOURCES
 from .ratelimit import RateLimiterProvider
 from .readmodel import read_model_for
 from .web.billing import BillingPages
@@ -52,14 +53,15 @@ def live_inbox(database):
 
 
 class GatewayService(SystemApi, ClientImportsApi, ClientsApi, OverviewApi, ProjectsApi,
-                     BillingApi, WebApp, BillingPages, DuplicatePages, WebImports):
+                     BillingApi, PrivacyApi, WebApp, BillingPages, DuplicatePages,
+                     WebImports):
     name = "gateway"
 
     config = Config()
     db = DatabaseProvider("gateway", migrate)
     read_model = ReadModelProvider()
     projector = EventConsumerProvider("gateway", "gateway", migrate, HANDLERS,
-                                      inbox_factory=live_inbox)
+                                      inbox_factory=live_inbox, reveal=REVEALED_SOURCES)
     contacts_rpc = RpcProxy("contacts")
     projects_rpc = RpcProxy("projects")
     billing_rpc = RpcProxy("billing")

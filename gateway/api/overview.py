@@ -1,10 +1,16 @@
 """The per-client overview and the tasks drill-down, answered from the read model."""
-from services.common.errors import BadRequest, NotFound
+from services.common.errors import BadRequest, Gone, NotFound
 from services.common.web import json_response
 from services.common.paging import check_limit
 
 from .. import overview
 from ..http import api, date_param, id_param, today_utc
+from ..projections import ERASED_KIND
+
+
+def client_gone():
+    return Gone("this client was erased at the request of the person it described",
+                code="client_erased")
 
 TASK_DUE = ("overdue", "due", "upcoming", "open")
 
@@ -17,6 +23,8 @@ class OverviewApi:
             conn, tables, principal.workspace, client_id, as_of))
         if body is None:
             raise NotFound("no such client")
+        if body["client"]["kind"] == ERASED_KIND:
+            raise client_gone()
         return json_response(body)
 
     @api("GET", "/api/v1/tasks")
@@ -33,8 +41,11 @@ class OverviewApi:
         as_of = date_param(request, "as_of", today_utc())
         limit = check_limit(request.args.get("limit") or None)
         def tasks(conn, tables):
-            if overview.find_client(conn, tables, principal.workspace, client_id) is None:
+            client = overview.find_client(conn, tables, principal.workspace, client_id)
+            if client is None:
                 raise NotFound("no such client")
+            if client.kind == ERASED_KIND:
+                raise client_gone()
             return overview.client_tasks(conn, tables, principal.workspace, client_id, due,
                                          as_of, limit, request.args.get("cursor"))
 

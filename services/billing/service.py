@@ -24,6 +24,7 @@ from services.common.migrations import migrator
 from . import documents, queries, replica
 from .domain import DRAFT, Invoice, PurchaseOrder, Quote, date_text, to_date
 from .numbering import allocate_invoice_number
+from .parties import InvoicePartiesRpc
 from .queries import INVOICE, PURCHASE_ORDER, QUOTE
 from .schemas import (InvoicePatchSchema, IssueInvoiceSchema, NewInvoiceSchema,
                       NewPurchaseOrderSchema, NewQuoteSchema, PaymentSchema,
@@ -67,7 +68,7 @@ def _version(value):
                          {"expected_version": ["an integer"]}) from None
 
 
-class BillingService(EventSourceRpc, ConsistencyRpc, HealthChecks):
+class BillingService(InvoicePartiesRpc, EventSourceRpc, ConsistencyRpc, HealthChecks):
     name = "billing"
 
     config = Config()

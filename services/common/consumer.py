@@ -26,6 +26,7 @@ from .envelope import InvalidEvent, parse_event
 from .inbox import Inbox
 from .leader import leadership
 from .metrics import CONSUMER_LAG
+from .personal import reveal
 from .relay import CONNECTION_ERRORS, Backoff, connect_any, read_ahead
 
 log = logging.getLogger(__name__)
@@ -40,10 +41,15 @@ class EventConsumer:
     """Consumes the events of several sources into one database through an ``Inbox``."""
 
     def __init__(self, name, database, config, handlers, *, batch_size=None,
-                 catch_up_interval=5.0, inbox=None, catch_up_on_start=True, on_applied=None):
+                 catch_up_interval=5.0, inbox=None, catch_up_on_start=True, on_applied=None,
+                 reveal=()):
         """``inbox``: an ``Inbox``, or a callable returning the one to use now
         (a read model being swapped for a rebuilt one changes inbox);
-        ``on_applied(source, position)``: called after each committed batch."""
+        ``on_applied(source, position)``: called after each committed batch;
+        ``reveal``: sources whose events' sealed personal fields are opened by the
+        source (its ``reveal_events``) before they are applied (personal.py)."""
+        self.reveal = frozenset(reveal)
+        self._rpc = {}  # source -> the RPC proxy of its current connection
         self.name = name
         self.service = name  # whose tracer applies the events (the provider's service)
         self.database = database
@@ -114,6 +120,7 @@ class EventConsumer:
 
     def catch_up(self, source, rpc, until=None):
         """Apply everything the source has after our checkpoint (or up to ``until``)."""
+        self._rpc[source] = rpc
         position = self.inbox.position(source)
         while not self._stopping:
             batch = getattr(rpc, source).events_since(position, self.batch_size)
@@ -180,6 +187,7 @@ class EventConsumer:
                 ClusterRpcProxy(rpc_config, timeout=timeout) as rpc:
             connect_any(connection)
             read_ahead(connection)
+            self._rpc[source] = rpc
             channel = connection.channel()
             self.queue_for(source)(channel).declare()  # 1. the broker keeps new events
             if self.catch_up_on_start:
@@ -273,6 +281,8 @@ class EventConsumer:
                                 f"log, which ends at {head}", event)
 
     def _apply(self, source, events):
+        if source in self.reveal:
+            events = reveal(getattr(self._rpc[source], source), events)
         result = self.inbox.apply(source, events)
         if self.on_applied is not None and result.applied:
             self.on_applied(source, result.position)

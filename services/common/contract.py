@@ -9,6 +9,8 @@ EVENT_TYPES = {
         "ClientsMerged", "ClientsUnmerged",
         # file and photo metadata changes of a client's record
         "ClientPhotoChanged", "ClientFileAttached", "ClientFileRemoved",
+        # the client's personal data was erased (its key destroyed; docs/privacy.md)
+        "ClientErased",
     }),
     "projects": frozenset({
         "ProjectCreated", "ProjectUpdated", "ClientAssigned", "ClientUnassigned",

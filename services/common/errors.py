@@ -245,6 +245,15 @@ class Conflict(ClientfolioError):
 
 
 @deserialize_to_instance
+class Gone(ClientfolioError):
+    """What was asked for existed and was deleted for good (an erased client)."""
+
+    status = 410
+    title = "Gone"
+    code = "gone"
+
+
+@deserialize_to_instance
 class PreconditionFailed(ClientfolioError):
     """An ``If-Match`` / expected version that no longer holds; ``extra["version"]``
     is the resource's current version."""

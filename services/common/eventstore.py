@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from .db import bulk_insert, driver_rows, execute_values
 from .envelope import EventEnvelope, format_time, new_event_id, utc_now
 from .errors import ConcurrencyError
+from .personal import personal_keys_table
 
 metadata = MetaData()
 
@@ -98,7 +99,7 @@ class StreamAppend:
     correlation_id: str | None = None
 
 
-def _row_to_envelope(row):
+def _row_to_envelope(row, data=None):
     return EventEnvelope(
         event_id=row.event_id,
         type=row.type,
@@ -110,7 +111,7 @@ def _row_to_envelope(row):
         occurred_at=row.occurred_at,
         actor=row.actor,
         correlation_id=row.correlation_id,
-        data=json.loads(row.data),
+        data=json.loads(row.data) if data is None else data,
     )
 
 
@@ -145,6 +146,15 @@ _APPEND = (  # % count; then execute_values' VALUES %s (rows numbered 1..count)
     "SELECT position FROM head")
 _READ_AFTER = f"SELECT {', '.join(_COLUMNS)} FROM events WHERE position > %s " \
     "ORDER BY position LIMIT %s"
+# Opened reads take the key of each event's stream with it (personal fields are mostly
+# their own stream's person's): no second round trip for the keys.
+_READ_AFTER_OPENED = f"SELECT {', '.join(_COLUMNS)}, (SELECT key FROM personal_keys k " \
+    "WHERE k.subject = events.stream_id) FROM events WHERE position > %s " \
+    "ORDER BY position LIMIT %s"
+_KeyedRow = namedtuple("_KeyedRow", _COLUMNS + ("subject_key",))
+_SUBJECT_KEY = (select(personal_keys_table.c.key)
+                .where(personal_keys_table.c.subject == events_table.c.stream_id)
+                .scalar_subquery().label("subject_key"))
 # The relay's checkpoint is only a bookmark: a commit lost in a database crash makes the
 # relay publish a few events again (consumers skip duplicates), so it does not wait for
 # the disk. In autocommit, the two statements form one implicit transaction.
@@ -160,8 +170,13 @@ def _insert_rows(conn, rows):
 class EventStore:
     """Append and read events of one service's database."""
 
-    def __init__(self, database):
+    def __init__(self, database, personal=None):
+        """``personal``: the service's ``personal.PersonalData``, if its events carry
+        personal fields: they are stored sealed and opened when read back by the
+        service itself (``read_stream``, ``read_streams``, ``read_all(opened=True)``);
+        what leaves the service (the relay, ``events_since``) stays sealed."""
         self.database = database
+        self.personal = personal
 
     # -- writing -----------------------------------------------------------------
 
@@ -198,6 +213,11 @@ class EventStore:
         # Rows numbered 1..count; the position of row n is (last - count + n), where
         # ``last`` is the counter after taking ``count`` positions.
         rows, pending = [], []
+        stored_data = None
+        if self.personal is not None:
+            stored_data = iter(self.personal.seal_all(
+                conn, [(new.type, stream.workspace, new.data)
+                       for stream in appends for new in stream.events]))
         for stream in appends:
             version = stream.expected_version
             for new in stream.events:
@@ -207,7 +227,8 @@ class EventStore:
                 rows.append((
                     len(rows) + 1, event_id, stream.stream_id, version, new.type, new.version,
                     stream.workspace, occurred_at, stream.actor, stream.correlation_id,
-                    orjson.dumps(new.data).decode(),
+                    orjson.dumps(new.data if stored_data is None
+                                 else next(stored_data)).decode(),
                 ))
         count = len(rows)
         try:
@@ -271,12 +292,33 @@ class EventStore:
     def read_stream(self, stream_id, after_version=0, *, conn=None):
         """The stream's events with a version above ``after_version``, oldest first."""
         query = (
-            select(events_table)
+            self._select(opened=True)
             .where(events_table.c.stream_id == stream_id)
             .where(events_table.c.stream_version > after_version)
             .order_by(events_table.c.stream_version)
         )
-        return [_row_to_envelope(r) for r in self._rows(query, conn)]
+        return self._envelopes(self._rows(query, conn), conn, opened=True)
+
+    def _select(self, opened):
+        """The events' columns, and their stream's key when they are read opened."""
+        if opened and self.personal is not None:
+            return select(events_table, _SUBJECT_KEY)
+        return select(events_table)
+
+    def _envelopes(self, rows, conn, opened):
+        """Envelopes of stored rows, their personal fields opened if ``opened``."""
+        if not opened or self.personal is None:
+            return [_row_to_envelope(r) for r in rows]
+        datas = [orjson.loads(r.data) for r in rows]
+        if any(self.personal.is_sealed(data) for data in datas):
+            known = {r.stream_id: bytes(r.subject_key) for r in rows
+                     if getattr(r, "subject_key", None) is not None}
+            if conn is not None or not self.personal.missing(datas, known):
+                datas = self.personal.open_all(conn, datas, known)
+            else:
+                with self.database.read() as conn:
+                    datas = self.personal.open_all(conn, datas, known)
+        return [_row_to_envelope(r, data) for r, data in zip(rows, datas)]
 
     def read_streams(self, stream_ids, *, conn=None, chunk=500):
         """``{stream_id: [events, oldest first]}`` for those of ``stream_ids`` that have
@@ -284,34 +326,51 @@ class EventStore:
         ids = list(dict.fromkeys(str(stream_id) for stream_id in stream_ids))
         found = {}
         for start in range(0, len(ids), chunk):
-            query = (select(events_table)
+            query = (self._select(opened=True)
                      .where(events_table.c.stream_id.in_(ids[start:start + chunk]))
                      .order_by(events_table.c.stream_id, events_table.c.stream_version))
-            for row in self._rows(query, conn):
-                found.setdefault(row.stream_id, []).append(_row_to_envelope(row))
+            for envelope in self._envelopes(self._rows(query, conn), conn, opened=True):
+                found.setdefault(envelope.stream_id, []).append(envelope)
         return found
 
-    def read_all(self, after_position=0, limit=1000, *, conn=None):
-        """Up to ``limit`` events with a position above ``after_position``, in position order.
+    def read_all(self, after_position=0, limit=1000, *, conn=None, opened=False):
+        """Up to ``limit`` events with a position above ``after_position``, in position order,
+        as stored (personal fields sealed) unless ``opened``.
 
         Never skips an event: positions become visible in order (see module doc).
         """
-        return [_row_to_envelope(r) for r in self._read_after(after_position, limit, conn)]
+        return self._envelopes(self._read_after(after_position, limit, conn, opened), conn,
+                               opened)
+
+    def read_positions(self, positions, *, conn=None, opened=False):
+        """The stored events at ``positions`` (those that exist), in position order."""
+        positions = sorted({int(p) for p in positions})
+        rows = []
+        for start in range(0, len(positions), 500):
+            query = (self._select(opened)
+                     .where(events_table.c.position.in_(positions[start:start + 500]))
+                     .order_by(events_table.c.position))
+            rows.extend(self._rows(query, conn))
+        return self._envelopes(rows, conn, opened)
 
     def read_all_json(self, after_position=0, limit=1000, *, conn=None):
         """Like ``read_all`` but ``(position, type, json_body)`` tuples for publishing."""
         return [(r.position, r.type, envelope_json_from_row(r))
                 for r in self._read_after(after_position, limit, conn)]
 
-    def _read_after(self, after_position, limit, conn):
+    def _read_after(self, after_position, limit, conn, opened=False):
+        keyed = opened and self.personal is not None
         if not self.database.is_postgres:
-            return self._rows(self._all_query(after_position, limit), conn)
+            query = (self._select(opened).where(events_table.c.position > after_position)
+                     .order_by(events_table.c.position).limit(limit))
+            return self._rows(query, conn)
         # The relay's and events_since's hot read: one statement, no transaction
         # round trips (positions are visible in order, so one snapshot is enough).
+        statement, row = (_READ_AFTER_OPENED, _KeyedRow) if keyed else (_READ_AFTER, _EventRow)
         if conn is not None:
-            return [_EventRow(*r) for r in driver_rows(conn, _READ_AFTER, (after_position, limit))]
+            return [row(*r) for r in driver_rows(conn, statement, (after_position, limit))]
         with self.database.query() as conn:
-            return [_EventRow(*r) for r in driver_rows(conn, _READ_AFTER, (after_position, limit))]
+            return [row(*r) for r in driver_rows(conn, statement, (after_position, limit))]
 
     def stream_positions(self, stream_ids, *, conn=None):
         """``{stream_id: position of its last event}`` for those of ``stream_ids`` that
@@ -334,15 +393,6 @@ class EventStore:
             return conn.execute(query).scalar_one()
         with self.database.read() as conn:
             return conn.execute(query).scalar_one()
-
-    @staticmethod
-    def _all_query(after_position, limit):
-        return (
-            select(events_table)
-            .where(events_table.c.position > after_position)
-            .order_by(events_table.c.position)
-            .limit(limit)
-        )
 
     def _rows(self, query, conn):
         if conn is not None:

@@ -67,10 +67,10 @@ class ServiceStore:
     """What a service worker gets: its database, its event store, its relay, and
     ``execute``, the one command path (``application.py``)."""
 
-    def __init__(self, service, database, relay=None, projector=None):
+    def __init__(self, service, database, relay=None, projector=None, personal=None):
         self.service = service
         self.db = database
-        self.events = EventStore(database)
+        self.events = EventStore(database, personal)
         self.relay = relay
         self.application = Application(database, self.events, projector, service=service)
 
@@ -96,9 +96,11 @@ class EventSourcedStore(DependencyProvider):
     is not the relay's leader notifies the one that is (``notify.py``), so a
     command served by any replica is published at once, not at the next poll."""
 
-    def __init__(self, service, migrate, relay=True, projector=None):
+    def __init__(self, service, migrate, relay=True, projector=None, personal=None):
         """``projector(conn, changes)``: the service's query tables, written by every
-        command after its append (``application.Change``)."""
+        command after its append (``application.Change``); ``personal``: the
+        ``personal.PersonalData`` of its events (stored sealed, see personal.py)."""
+        self.personal = personal
         self.service = service
         self.migrate = migrate
         self.projector = projector
@@ -127,7 +129,8 @@ class EventSourcedStore(DependencyProvider):
                 self.notifier = Notifier(database, channel)
                 self.listener = Listener(database, channel, lambda payload: relay.wake())
             database.on_commit(self._committed)
-        self.store = ServiceStore(self.service, database, relay, self.projector)
+        self.store = ServiceStore(self.service, database, relay, self.projector,
+                                  self.personal)
         self.record_days = float(config.get("COMMAND_RECORD_DAYS") or 7)
 
     def _committed(self):
@@ -204,10 +207,12 @@ class EventConsumerProvider(DependencyProvider):
     """
 
     def __init__(self, name, service, migrate, handlers, inbox_factory=None,
-                 unit_of_work=None):
+                 unit_of_work=None, reveal=()):
         """``inbox_factory(database)``: optional, returns what ``EventConsumer``
         takes as ``inbox`` (an Inbox or a callable giving the current one);
-        ``unit_of_work``: optional, the inbox's (see ``Inbox``)."""
+        ``unit_of_work``: optional, the inbox's (see ``Inbox``); ``reveal``: the
+        sources whose personal fields this consumer keeps (``EventConsumer``)."""
+        self.reveal = tuple(reveal)
         self.name = name
         self.service = service
         self.migrate = migrate
@@ -225,7 +230,8 @@ class EventConsumerProvider(DependencyProvider):
         database = get_database(url)
         inbox = (self.inbox_factory(database) if self.inbox_factory else
                  Inbox(database, self.name, self.handlers, unit_of_work=self.unit_of_work))
-        self.consumer = EventConsumer(self.name, database, config, self.handlers, inbox=inbox)
+        self.consumer = EventConsumer(self.name, database, config, self.handlers, inbox=inbox,
+                                      reveal=self.reveal)
         self.consumer.service = self.container.service_name
         if database.is_postgres:
             # The replica applying a source tells the others what it committed, so
@@ -279,6 +285,18 @@ class EventSourceRpc:
         lets a consumer fill a gap or rebuild without the broker."""
         limit = max(1, min(int(limit), MAX_EVENTS_PAGE))
         return [e.to_dict() for e in self.store.events.read_all(int(position), limit)]
+
+    @rpc
+    def reveal_events(self, positions):
+        """``{position: data}`` of the events at ``positions`` (at most 5,000) with their
+        personal fields opened (personal.py): a consumer that keeps a person's data
+        (the gateway's read model) gets it here, never from a message. The data of a
+        person erased since comes back without them."""
+        if not isinstance(positions, (list, tuple)) or len(positions) > MAX_EVENTS_PAGE or \
+                not all(isinstance(p, int) and not isinstance(p, bool) for p in positions):
+            raise BadRequest(f"positions must be a list of at most {MAX_EVENTS_PAGE} positions")
+        return {str(e.position): e.data
+                for e in self.store.events.read_positions(positions, opened=True)}
 
     @rpc
     def stream_positions(self, stream_ids):

@@ -14,6 +14,7 @@ register({
                     "stream_ids must be a list of at most {max} ids"],
     "not_found": ["Not found", "no such endpoint: {path}"],
     "conflict": ["Conflict"],
+    "gone": ["Gone"],
     "version_mismatch": ["Precondition failed"],
     "validation_failed": ["Validation failed", "some fields are invalid"],
     "concurrent_modification": ["Concurrent modification",

@@ -9,6 +9,7 @@ from services.common.rpc import rpc
 from . import files as file_rules
 from . import queries
 from .client.limits import PART_BYTES
+from .privacy import missing_client
 from .uploads import check_range, decode_base64, read_content, take_upload
 from .writes import ClientWrites, canonical_uuid
 
@@ -53,8 +54,8 @@ class ClientFilesRpc(ClientWrites):
         ctx = CommandContext.load(ctx)
         with self.store.db.read() as conn:
             record = queries.get_client(conn, ctx.workspace, str(client_id))
-        if record is None:
-            raise NotFound("no such client")
+            if record is None:
+                raise missing_client(conn, ctx.workspace, client_id)
         if not record.get("photo"):
             raise NotFound("this client has no photo")
         content = self.storage.read(self.storage.photo_path(record["id"]))
@@ -127,7 +128,7 @@ class ClientFilesRpc(ClientWrites):
         ctx = CommandContext.load(ctx)
         with self.store.db.read() as conn:
             if queries.get_client(conn, ctx.workspace, str(client_id)) is None:
-                raise NotFound("no such client")
+                raise missing_client(conn, ctx.workspace, client_id)
             return {"items": queries.list_files(conn, ctx.workspace, str(client_id))}
 
     @rpc
@@ -158,7 +159,7 @@ class ClientFilesRpc(ClientWrites):
     def _file_meta(self, ctx, client_id, file_id):
         with self.store.db.read() as conn:
             if queries.get_client(conn, ctx.workspace, str(client_id)) is None:
-                raise NotFound("no such client")
+                raise missing_client(conn, ctx.workspace, client_id)
             meta = queries.get_file(conn, ctx.workspace, str(client_id), str(file_id))
         if meta is None:
             raise NotFound("no such file")

@@ -2,12 +2,12 @@
 
 A client's stream (stream id = the client's id) holds ``ClientRegistered``,
 ``ClientUpdated``, ``ClientArchived``, ``ClientRestored``, ``ClientPhotoChanged``,
-``ClientFileAttached`` and ``ClientFileRemoved``. A merge has its own stream
+``ClientFileAttached``, ``ClientFileRemoved`` and, last, ``ClientErased``. A merge has its own stream
 (``merge-<merge_id>``) holding ``ClientsMerged`` and, once undone,
 ``ClientsUnmerged``. Event data follows docs/events.md exactly.
 """
 from services.common.aggregate import Aggregate, applies
-from services.common.errors import Conflict, NotFound, ValidationFailed
+from services.common.errors import Conflict, Gone, NotFound, ValidationFailed
 
 from .schemas import WRITABLE
 
@@ -18,11 +18,13 @@ CLIENT_RESTORED = "ClientRestored"
 CLIENT_PHOTO_CHANGED = "ClientPhotoChanged"
 CLIENT_FILE_ATTACHED = "ClientFileAttached"
 CLIENT_FILE_REMOVED = "ClientFileRemoved"
+CLIENT_ERASED = "ClientErased"
 CLIENTS_MERGED = "ClientsMerged"
 CLIENTS_UNMERGED = "ClientsUnmerged"
 
 # Events that change what a client's record, keys or tags are made of.
-RECORD_EVENTS = frozenset({CLIENT_REGISTERED, CLIENT_UPDATED, CLIENT_ARCHIVED, CLIENT_RESTORED})
+RECORD_EVENTS = frozenset({CLIENT_REGISTERED, CLIENT_UPDATED, CLIENT_ARCHIVED, CLIENT_RESTORED,
+                           CLIENT_ERASED})
 
 FIELDS = tuple(WRITABLE)  # every writable field of a client, in contract order
 
@@ -44,6 +46,7 @@ class Client(Aggregate):
         self.created_at = None
         self.photo = None  # {"content_type", "size"} or None
         self.files = set()  # ids of the attached files
+        self.erased = False  # its personal data was erased: gone for good
 
     # -- queries -------------------------------------------------------------------
 
@@ -51,6 +54,8 @@ class Client(Aggregate):
         """Raise ``NotFound`` unless the client exists in ``workspace``."""
         if not self.exists or self.workspace != workspace:
             raise NotFound("no such client")
+        if self.erased:
+            raise gone()
 
     def ensure_active(self):
         if self.archived:
@@ -109,6 +114,23 @@ class Client(Aggregate):
             raise Conflict("this client was not archived by that merge")
         self._record(CLIENT_RESTORED, {"client_id": self.id, "merge_id": merge_id})
 
+    def erase(self, merged=False):
+        """Record that the client's personal data is erased (the data itself is made
+        unreadable by the service: its key is destroyed). No personal data in it.
+        ``merged``: erased with the client it is merged into (the same person)."""
+        self.ensure_erasable(merged)
+        self._record(CLIENT_ERASED, {"client_id": self.id, "workspace": self.workspace})
+
+    def ensure_erasable(self, merged=False):
+        """410 if erased already; 409 while merged into another client (unless erased
+        with it)."""
+        if self.erased:
+            raise gone()
+        if self.archived and self.merged_into and not merged:
+            raise Conflict(f"this client was merged into {self.merged_into}; erase that client "
+                           "(which erases the clients merged into it) or undo the merge first",
+                           extra={"merged_into": self.merged_into}, code="client_merged")
+
     def change_photo(self, content_type, size):
         self.ensure_active()
         self._record(CLIENT_PHOTO_CHANGED, {"client_id": self.id, "content_type": content_type,
@@ -159,6 +181,16 @@ class Client(Aggregate):
         self.archived = False
         self.merged_into = None
         self.merge_id = None
+
+    @applies(CLIENT_ERASED)
+    def apply_client_erased(self, data):
+        self.erased = True
+        self.archived = True
+        self.merged_into = None
+        self.merge_id = None
+        self.fields = {}
+        self.photo = None
+        self.files = set()
 
     @applies(CLIENT_PHOTO_CHANGED)
     def apply_client_photo_changed(self, data):
@@ -212,6 +244,11 @@ class Merge(Aggregate):
     @applies(CLIENTS_UNMERGED)
     def apply_clients_unmerged(self, data):
         self.unmerged = True
+
+
+def gone():
+    return Gone("this client was erased at the request of the person it described",
+                code="client_erased")
 
 
 # -- merging -------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ Types are decided by content (magic bytes), never by the name alone:
 """
 import os
 import re
+import shutil
 import tempfile
 import unicodedata
 import uuid
@@ -208,6 +209,10 @@ class FileStorage:
             Path(path).unlink(missing_ok=True)
             raise
         return Path(path)
+
+    def remove_client(self, client_id):
+        """Delete every file of a client (its photo and attachments): an erasure."""
+        shutil.rmtree(self._client_dir(client_id), ignore_errors=True)
 
     @staticmethod
     def commit(staged, target):

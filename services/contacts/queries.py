@@ -90,6 +90,13 @@ def match_keys(record):
 def project(conn, client, envelopes, is_new):
     """Bring the query tables up to ``client``'s state after ``envelopes`` (events being
     appended in this transaction: ``type``, ``data``, ``stream_version``, ``occurred_at``)."""
+    if client.erased:  # nothing of the person is kept (privacy.py)
+        for table, column in ((clients, clients.c.id),
+                              (client_tags_table, client_tags_table.c.client_id),
+                              (client_match_keys_table, client_match_keys_table.c.client_id),
+                              (client_files_table, client_files_table.c.client_id)):
+            conn.execute(delete(table).where(column == client.id))
+        return None
     last = envelopes[-1]
     # A client never changed since it was registered was last updated when it was created.
     updated_at = client.created_at if last.stream_version == 1 else last.occurred_at

@@ -34,6 +34,8 @@ from .attachments import ClientFilesRpc
 from .domain import Client
 from .imports import ClientImportsRpc, ImportRunner
 from .merges import MergesRpc
+from .privacy import ErasureRpc, missing_client
+from .sealing import PERSONAL
 from .schemas import flatten_errors, validate_client  # noqa: F401  (flatten_errors: API)
 from .uploads import UploadsRpc
 from .validation import duplicate_keys
@@ -64,12 +66,13 @@ class SpreadsheetLimits(DependencyProvider):
         spreadsheets.configure(self.container.config)
 
 
-class ContactsService(MergesRpc, ClientFilesRpc, ClientImportsRpc, UploadsRpc, ClientWrites,
-                      EventSourceRpc, HealthChecks):
+class ContactsService(MergesRpc, ClientFilesRpc, ClientImportsRpc, UploadsRpc, ErasureRpc,
+                      ClientWrites, EventSourceRpc, HealthChecks):
     name = "contacts"
 
     config = Config()
-    store = EventSourcedStore("contacts", migrate, projector=project_changes)
+    # Personal fields are stored sealed with a key per client (privacy.py).
+    store = EventSourcedStore("contacts", migrate, projector=project_changes, personal=PERSONAL)
     # The events this service keeps: projects' and billing's events naming a client, for
     # its history (``timeline.HANDLERS``).
     consumer = EventConsumerProvider("contacts", "contacts", migrate, timeline.HANDLERS)
@@ -106,8 +109,8 @@ class ContactsService(MergesRpc, ClientFilesRpc, ClientImportsRpc, UploadsRpc, C
         ctx = CommandContext.load(ctx)
         with self.store.db.read() as conn:
             record = queries.get_client(conn, ctx.workspace, str(client_id))
-        if record is None:
-            raise NotFound("no such client")
+            if record is None:
+                raise missing_client(conn, ctx.workspace, client_id)
         return record
 
     @rpc

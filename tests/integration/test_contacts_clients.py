@@ -1,6 +1,7 @@
 """Clients over HTTP: the full record, validation, tax id uniqueness, If-Match, archive,
 restore, tenant isolation, and the RPC methods other services use."""
 import concurrent.futures
+import json
 import uuid
 
 import pytest
@@ -341,9 +342,16 @@ def test_rpc_methods_for_other_services(stack, workspace):
                                            "ClientArchived", "ClientRestored"]
     assert events[0]["actor"] == "service:test" and events[0]["correlation_id"] == "c-1"
     registered = events[0]["data"]
-    assert set(registered) == {"client_id", "workspace", "created_at", "kind", "name", "tax_id",
-                               "email", "phone", "country", "language", "gender", "category",
-                               "tags", "address", "company", "notes"}
+    # Personal fields travel sealed (docs/privacy.md); the service opens them on request.
+    assert set(registered) == {"client_id", "workspace", "created_at", "kind", "country",
+                               "language", "category", "personal"}
+    assert registered["personal"]["subject"] == client["id"]
+    assert "Lusa" not in json.dumps(registered)
+    opened = rpc.reveal_events([events[0]["position"]])[str(events[0]["position"])]
+    assert set(opened) == {"client_id", "workspace", "created_at", "kind", "name", "tax_id",
+                           "email", "phone", "country", "language", "gender", "category",
+                           "tags", "address", "company", "notes"}
+    assert opened["tax_id"] == "501964843"
     assert events[2]["data"] == {"client_id": client["id"], "merged_into": None,
                                  "merge_id": None}
     assert events[3]["data"] == {"client_id": client["id"], "merge_id": None}

@@ -181,7 +181,10 @@ def test_attachments_upload_list_download_delete(http, client, stack):
     assert [f["id"] for f in http.get(base).json()["items"]] == [image["id"], notes["id"]]
     events = [e for e in stack.rpc.contacts.events_since(0, 5000)
               if e["stream_id"] == client["id"]]
-    attached = [e["data"] for e in events if e["type"] == "ClientFileAttached"]
+    # The file name is personal data: sealed with the client's key (docs/privacy.md).
+    positions = [e["position"] for e in events if e["type"] == "ClientFileAttached"]
+    opened = stack.rpc.contacts.reveal_events(positions)
+    attached = [opened[str(position)] for position in positions]
     assert attached[0] == {"client_id": client["id"], "file_id": meta["id"], "name": name,
                            "size": len(pdf), "content_type": "application/pdf"}
     removed = [e["data"] for e in events if e["type"] == "ClientFileRemoved"]

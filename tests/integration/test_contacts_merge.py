@@ -151,7 +151,11 @@ def test_merge_dry_run_then_merge_then_unmerge(http, stack):
     assert len({e["occurred_at"] for e in batch}) == 1
     merged_event = batch[-1]
     assert merged_event["stream_id"] == f"merge-{merge_id}"
-    assert merged_event["data"] == {
+    # The fields are the survivor's personal data: sealed with its key (docs/privacy.md).
+    assert merged_event["data"]["fields"] == {}
+    assert merged_event["data"]["personal"]["subject"] == survivor["id"]
+    opened = stack.rpc.contacts.reveal_events([merged_event["position"]])
+    assert opened[str(merged_event["position"])] == {
         "survivor_id": survivor["id"], "merged_ids": [dup["id"], dup2["id"]],
         "merge_id": merge_id,
         "fields": {"email": "hello@alan.example.com", "phone": "+442079460018",

@@ -65,7 +65,8 @@ def test_a_subclass_inherits_and_may_override_what_its_base_applies():
 
 @pytest.mark.parametrize("aggregate, types", [
     (Client, {"ClientRegistered", "ClientUpdated", "ClientArchived", "ClientRestored",
-              "ClientPhotoChanged", "ClientFileAttached", "ClientFileRemoved"}),
+              "ClientPhotoChanged", "ClientFileAttached", "ClientFileRemoved",
+              "ClientErased"}),
     (Merge, {"ClientsMerged", "ClientsUnmerged"}),
     (Project, {"ProjectCreated", "ProjectUpdated", "ClientAssigned", "ClientUnassigned",
                "TimeLogged", "TaskAdded", "TaskUpdated"}),

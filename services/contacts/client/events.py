@@ -15,4 +15,6 @@ CLIENT_REPLICA_RULES = {
     "ClientRegistered": _live,
     "ClientArchived": _archived,
     "ClientRestored": _live,
+    # Erased: never to be named again (its personal data is gone, docs/privacy.md).
+    "ClientErased": _archived,
 }

@@ -90,3 +90,14 @@ register({
     "no_header": ["We could not find the column with the client's name: add a column called "
                   "Name (or Nombre, Nome, Nom) or map one to \"name\"."],
 })
+
+# Erasure (services/contacts/privacy.py, docs/privacy.md).
+register({
+    "client_erased": ["this client was erased at the request of the person it described"],
+    "erasure_not_confirmed": ["type the client's id or legal name to confirm the erasure",
+                              "does not match the client's id or legal name"],
+    "client_merged": ["this client was merged into {client_id}; erase that client (which "
+                      "erases the clients merged into it) or undo the merge first"],
+    "import_running": ["an import of this workspace is running; erase the client once it has "
+                       "finished"],
+})

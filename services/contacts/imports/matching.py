@@ -11,6 +11,7 @@ from services.common.eventstore import events_table
 
 from ..db import client_match_keys_table, clients_table
 from ..domain import Client
+from ..sealing import PERSONAL
 from ..validation import client_country
 
 CHUNK = 500
@@ -24,7 +25,7 @@ class _StoredEvent(NamedTuple):
 
 def load_clients(conn, client_ids):
     """``{id: Client}`` rebuilt from their streams, in a few queries."""
-    streams = {}
+    streams, rows = {}, []
     ids = sorted(set(client_ids))
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start:start + CHUNK]
@@ -33,8 +34,12 @@ def load_clients(conn, client_ids):
                                 .where(events_table.c.stream_id.in_(chunk))
                                 .order_by(events_table.c.stream_id,
                                           events_table.c.stream_version)):
-            streams.setdefault(row.stream_id, []).append(
-                _StoredEvent(row.type, json.loads(row.data), row.stream_version))
+            rows.append(row)
+    # Personal fields are stored sealed (sealing.py): opened with one key lookup.
+    datas = PERSONAL.open_all(conn, [json.loads(row.data) for row in rows])
+    for row, data in zip(rows, datas):
+        streams.setdefault(row.stream_id, []).append(
+            _StoredEvent(row.type, data, row.stream_version))
     return {client_id: Client.rehydrate(client_id, events)
             for client_id, events in streams.items()}
 

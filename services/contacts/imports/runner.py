@@ -22,6 +22,7 @@ from services.common.eventstore import EventStore
 from services.common.extensions import stop_within
 
 from ..files import FileStorage, files_dir
+from ..sealing import PERSONAL
 from .job import JobRun, LostLease
 from .tables import ACTIVE, jobs
 
@@ -40,7 +41,7 @@ class ImportRunner(DependencyProvider):
     def setup(self):
         config = self.container.config
         self.database = get_database(database_url(config, "contacts"))
-        self.events = EventStore(self.database)
+        self.events = EventStore(self.database, PERSONAL)  # sealed as every command's
         self.storage = FileStorage(files_dir(config))
         self.batch_size = int(config.get("IMPORT_BATCH_SIZE") or DEFAULT_BATCH_SIZE)
         self.lease_seconds = float(config.get("IMPORT_LEASE_SECONDS") or DEFAULT_LEASE_SECONDS)
