@@ -25,6 +25,7 @@ from .projections import HANDLERS
 from .ratelimit import RateLimiterProvider
 from .readmodel import read_model_for
 from .web.pages import WebApp
+from .web.projects import ProjectPages
 
 migrate = migrator(__file__)
 
@@ -49,7 +50,7 @@ def live_inbox(database):
 
 
 class GatewayService(SystemApi, ClientImportsApi, ClientsApi, OverviewApi, ProjectsApi,
-                     BillingApi, WebApp):
+                     BillingApi, WebApp, ProjectPages):
     name = "gateway"
 
     config = Config()
