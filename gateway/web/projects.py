@@ -99,6 +99,12 @@ def project_data(values, locale, current=None):
     return data
 
 
+def answer_status(view, status):
+    """htmx swaps only 2xx answers: a refusal it shows in place (a message next to the
+    field) answers 200 to htmx, and its real status to a plain form post."""
+    return 200 if is_htmx(view.request) else status
+
+
 def picker_params(args):
     """The picker's id, field name and whether "no client" is offered, from a request."""
     picker = args.get("picker") or "client-picker"
@@ -148,11 +154,11 @@ class ProjectPages:
 
     @page("GET", "/clients/picker")
     def web_client_picker(self, view):
-        """The picker's drop-down for what was typed (``q``): htmx swaps it in."""
+        """The picker's drop-down for what was typed (``client_q``): htmx swaps it in."""
         args = view.request.args
         params = picker_params(args)
         context = self.picker_context(view, params["picker"], params["field"],
-                                      args.get(params["field"]), (args.get("q") or "").strip(),
+                                      args.get(params["field"]), (args.get("client_q") or "").strip(),
                                       params["allow_none"])
         return view.render("client_picker_select.html", **context)
 
@@ -166,7 +172,8 @@ class ProjectPages:
                                       added["id"] if added else
                                       view.request.form.get(params["field"]),
                                       "", params["allow_none"], errors, added, name)
-        return view.render("client_picker_box.html", 422 if errors else 200, **context)
+        return view.render("client_picker_box.html", answer_status(view, 422 if errors else 200),
+                           **context)
 
     def picker_add_client(self, view):
         """``(client, errors, typed name)`` of the picker's "add a new client"."""
@@ -297,7 +304,8 @@ class ProjectPages:
         picker = self.picker_context(view, "bulk-client", selected=client_id, errors=errors,
                                      added=added, new_name=new_name)
         if is_htmx(view.request):
-            return view.render("projects_assign_result.html", status, result=result,
+            return view.render("projects_assign_result.html", answer_status(view, status),
+                               result=result,
                                **picker, **context)
         return view.render("projects.html", status, result=result, chosen_ids=project_ids,
                            **picker, **context)
@@ -365,7 +373,7 @@ class ProjectPages:
                        task_values=task_values or {"title": "", "due_date": ""},
                        notice=notice, created=view.request.args.get("created") == "1")
         if partial and is_htmx(view.request):
-            return view.render(partial, status, **context)
+            return view.render(partial, answer_status(view, status), **context)
         return view.render("project.html", status, **context)
 
     @page("GET", "/projects/<string:project_id>")
