@@ -15,6 +15,7 @@ import re
 import urllib.parse
 
 from babel.numbers import NumberFormatError, parse_decimal
+from sqlalchemy import select
 
 from services.common.errors import (BadRequest, Conflict, NotFound,
                                     PreconditionFailed, ValidationFailed)
@@ -119,16 +120,22 @@ class ProjectPages:
 
     # -- the client picker ----------------------------------------------------------------
 
-    def picker_options(self, view, query="", selected=None):
+    def picker_search(self, view, query=""):
+        """The reply of the picker's search, asked now and read later (``call_async``),
+        so a page can ask its other questions meanwhile."""
+        params = {"archived": "false", "sort": "name", "limit": str(PICKER_SIZE)}
+        if query:
+            params["q"] = query[:200]
+        return self.contacts_rpc.list_clients.call_async(view.ctx, params)
+
+    def picker_options(self, view, query="", selected=None, search=None):
         """``(options, chosen)``: the active clients matching ``query`` (by name, at most
         ``PICKER_SIZE``), with the ``selected`` client first when it is not among them (an
         archived client a project already has stays shown); ``chosen`` is the selected id,
         else, after a search, the first match."""
-        params = {"archived": "false", "sort": "name", "limit": str(PICKER_SIZE)}
-        if query:
-            params["q"] = query[:200]
+        search = search or self.picker_search(view, query)
         try:
-            options = self.contacts_rpc.list_clients(view.ctx, params)["items"]
+            options = search.result()["items"]
         except BadRequest:
             options = []
         chosen = selected or None
@@ -146,8 +153,8 @@ class ProjectPages:
         return options, chosen
 
     def picker_context(self, view, picker, field="client_id", selected=None, query="",
-                       allow_none=False, errors=None, added=None, new_name=""):
-        options, chosen = self.picker_options(view, query, selected)
+                       allow_none=False, errors=None, added=None, new_name="", search=None):
+        options, chosen = self.picker_options(view, query, selected, search)
         return {"picker": picker, "field": field, "options": options, "chosen": chosen,
                 "query": query, "allow_none": allow_none, "picker_errors": errors or {},
                 "added": added, "new_name": new_name}
@@ -211,7 +218,7 @@ class ProjectPages:
         client_ids = sorted({item["client_id"] for item in items if item.get("client_id")})
         if filters["client"] and filters["client"] != "none":
             client_ids = sorted({*client_ids, filters["client"]})
-        clients = self.contacts_rpc.get_clients(view.ctx, client_ids) if client_ids else {}
+        clients = self.client_records(view, client_ids)
         return {"filters": filters, "items": items, "clients": clients, "list_error": error,
                 "filtered": bool(query), "cursor": cursor or "",
                 "filter_client": clients.get(filters["client"]),
@@ -221,15 +228,38 @@ class ProjectPages:
                 "first_url": "/projects?" + urllib.parse.urlencode(query) if cursor else None,
                 "statuses": PROJECT_STATUSES}
 
+    def client_records(self, view, client_ids):
+        """``{id: {"id", "name", "archived"}}`` of the list's clients: from the gateway's
+        read model (one query, no RPC), and from contacts for a client it does not know
+        yet (created a moment ago)."""
+        if not client_ids:
+            return {}
+        workspace = view.principal.workspace
+
+        def read(conn, tables):
+            table = tables.clients
+            rows = conn.execute(select(table.c.id, table.c.name, table.c.archived)
+                                .where(table.c.workspace == workspace)
+                                .where(table.c.id.in_(client_ids))).all()
+            return {row.id: {"id": row.id, "name": row.name, "archived": row.archived}
+                    for row in rows}
+
+        found = self.read_model.read(read)
+        missing = [client_id for client_id in client_ids if client_id not in found]
+        if missing:
+            found.update(self.contacts_rpc.get_clients(view.ctx, missing))
+        return found
+
     @page("GET", "/projects")
     def web_projects(self, view):
         request = view.request
         partial = is_htmx(request) and request.headers.get("HX-Target") == "project-results"
+        search = None if partial or not view.can("member") else self.picker_search(view)
         context = self.project_list(view, request.args)
         if partial:
             return view.render("projects_results.html", **context)
-        return view.render("projects.html", result=None,
-                           **self.picker_context(view, "bulk-client"), **context)
+        picker = self.picker_context(view, "bulk-client", search=search) if search else {}
+        return view.render("projects.html", result=None, **picker, **context)
 
     @page("POST", "/projects/assign-client", role="member")
     def web_bulk_assign(self, view):
