@@ -165,7 +165,8 @@ class ProjectPages:
         args = view.request.args
         params = picker_params(args)
         context = self.picker_context(view, params["picker"], params["field"],
-                                      args.get(params["field"]), (args.get("client_q") or "").strip(),
+                                      args.get(params["field"]),
+                                      (args.get("client_q") or "").strip(),
                                       params["allow_none"])
         return view.render("client_picker_select.html", **context)
 

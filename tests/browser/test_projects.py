@@ -7,7 +7,6 @@ import uuid
 from datetime import date, timedelta
 
 import pytest
-import requests
 from playwright.sync_api import expect
 
 from tests.browser.conftest import axe_violations, requests_session, screenshot, sign_in
@@ -320,3 +319,44 @@ def test_bad_input_answers_a_message_never_a_500(web, locale):
     refused = session.post(f"{web.url}/projects/{mine['id']}/tasks", data={"title": "x"},
                            timeout=10)
     assert refused.status_code == 403
+
+
+@pytest.mark.parametrize("locale", ["es", "pt_PT", "pt_BR", "ca"])
+def test_every_projects_screen_speaks_the_language(browser, web, locale):
+    """No English string of the app is left on the Projects screens; hours and dates in
+    the locale's format."""
+    from gateway.web import i18n
+
+    english = {message.id for message in i18n.load_catalog(locale)
+               if isinstance(message.id, str) and " " in message.id
+               and message.string and message.string != message.id}
+    person = web.user(role="member")
+    api = web.api(person.workspace)
+    client = post(api, web, "/clients", {"name": "Cliente Uno"})
+    project = post(api, web, "/projects", {"name": "Proyecto", "client_id": client["id"],
+                                           "start_date": "2026-11-22",
+                                           "budget_hours": "1234.5"})
+    post(api, web, f"/projects/{project['id']}/time-entries",
+         {"date": "2026-11-23", "hours": "7.5"})
+    post(api, web, f"/projects/{project['id']}/tasks", {"title": "Tarea",
+                                                        "due_date": "2026-11-24"})
+    formats = i18n.Formats(locale)
+    context, page = context_in(browser, locale)
+    sign_in(page, web, person)
+    for path in ("/projects", "/projects/new", f"/projects/{project['id']}",
+                 f"/projects/{project['id']}/settings", f"/clients/{client['id']}/history"):
+        page.goto(f"{web.url}{path}")
+        if path == "/projects":
+            page.locator("details.actions-menu > summary").click()
+        text = page.locator("body").inner_text()
+        left = sorted(phrase for phrase in english if phrase in text)
+        assert left == [], f"{path} in {locale} still shows {left}"
+        if path == f"/projects/{project['id']}":
+            assert page.locator("[data-figure=total_hours]").inner_text() == \
+                formats.number("7.5")
+            assert formats.number("1234.5") in text  # the budget
+            assert formats.date("2026-11-23") in text
+    page.goto(f"{web.url}/projects")
+    assert formats.date("2026-11-22") in page.locator("table.projects").inner_text()
+    assert formats.number("7.5") in page.locator("table.projects").inner_text()
+    context.close()
