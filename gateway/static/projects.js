@@ -37,6 +37,12 @@
 
   // After htmx answers an action, the answer takes the focus (keyboard and screen readers).
   document.addEventListener("htmx:afterSettle", function (event) {
+    // The bulk answer is read below the Actions menu: the menu closes.
+    var target = event.detail && event.detail.target;
+    if (target && target.id === "assign-result") {
+      var menu = document.querySelector("details.actions-menu");
+      if (menu) { menu.open = false; }
+    }
     var focus = document.querySelector("[data-autofocus]");
     if (focus) {
       focus.removeAttribute("data-autofocus");

@@ -34,6 +34,8 @@ ENTRIES_SHOWN = 200
 TASKS_SHOWN = 500
 PROJECT_FIELDS = ("name", "code", "status", "start_date", "end_date", "budget_hours")
 MAX_BULK_IDS = 1000
+MISSING_LOOKUPS = 100  # projects the read model lacks, asked one by one (names only)
+PROJECT_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 # Ids and field names a picker is rendered with (they land in HTML ids and names).
 PICKER_ID = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 PICKER_FIELD = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -310,20 +312,38 @@ class ProjectPages:
         outcome.update({item["id"]: ("failed", item["error"]) for item in answer["failed"]})
         known = [pid for pid in project_ids
                  if outcome.get(pid, ("", ""))[1] != "not found"]
-        replies = [(pid, self.projects_rpc.get_project.call_async(view.ctx, pid))
-                   for pid in known]
-        projects = {}
-        for pid, reply in replies:
-            try:
-                projects[pid] = reply.result()
-            except NotFound:
-                pass
+        projects = self.project_records(view, known)
         rows = [{"id": pid, "project": projects.get(pid), "outcome": outcome.get(pid,
                                                                               ("failed", ""))[0],
                  "reason": outcome.get(pid, ("", ""))[1]} for pid in project_ids]
         counts = {name: sum(1 for row in rows if row["outcome"] == name)
                   for name in ("assigned", "unchanged", "failed")}
         return {"rows": rows, "counts": counts, "reasons": BULK_REASONS}
+
+    def project_records(self, view, project_ids):
+        """``{id: {"id", "name"}}`` of the workspace's projects among ``project_ids``: from
+        the gateway's read model (one query), and from the projects service for the few it
+        has not applied yet."""
+        workspace = view.principal.workspace
+        ids = [pid for pid in project_ids if PROJECT_ID.match(pid)]
+
+        def read(conn, tables):
+            table = tables.projects
+            rows = conn.execute(select(table.c.id, table.c.name)
+                                .where(table.c.workspace == workspace)
+                                .where(table.c.id.in_(ids))).all()
+            return {row.id: {"id": row.id, "name": row.name} for row in rows}
+
+        found = self.read_model.read(read) if ids else {}
+        missing = [pid for pid in ids if pid not in found][:MISSING_LOOKUPS]
+        replies = [(pid, self.projects_rpc.get_project.call_async(view.ctx, pid))
+                   for pid in missing]
+        for pid, reply in replies:
+            try:
+                found[pid] = reply.result()
+            except NotFound:
+                pass
+        return found
 
     def _bulk_answer(self, view, list_args, result, project_ids, client_id, errors=None,
                      added=None, new_name="", status=200):
