@@ -396,8 +396,8 @@ class ProjectPages:
         if errors.get("client_id"):
             picker["picker_errors"] = {**picker["picker_errors"],
                                        "client_id": errors["client_id"]}
-        return view.render(template, status, values=values, errors=errors,
-                           statuses=PROJECT_STATUSES, **picker, **context)
+        return view.render(template, answer_status(view, status), values=values,
+                           errors=errors, statuses=PROJECT_STATUSES, **picker, **context)
 
     # -- a project's page: hours and tasks ------------------------------------------------
 

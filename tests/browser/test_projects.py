@@ -76,6 +76,9 @@ def test_the_three_ways_to_assign_a_client_in_spanish(browser, web):
     page.get_by_role("link", name="+ Nuevo proyecto").click()
     page.wait_for_url(f"{web.url}/projects/new")
     assert page.get_by_text("Paso 1: Información básica").is_visible()
+    page.evaluate("window.samePage = true")  # htmx answers within the page
+    page.get_by_role("button", name="Crear proyecto").click()  # no name: told next to it
+    expect(page.locator("#f-name-error")).to_be_visible()
     page.fill("#f-name", "Web corporativa")
     page.fill("#f-budget_hours", "120,5")
     choose_client(page, "project-client", "alan", alan["id"])
@@ -84,6 +87,7 @@ def test_the_three_ways_to_assign_a_client_in_spanish(browser, web):
     page.get_by_role("button", name="Crear proyecto").click()
     page.wait_for_url(re.compile(rf".*/projects/{UUID}\?created=1$"))
     assert page.locator("[data-project-client]").inner_text() == "Alan Insurance"
+    assert page.evaluate("window.samePage === true")
     created = page.url.split("/projects/")[1].split("?")[0]
     assert api.get(f"{web.url}/api/v1/projects/{created}",
                    timeout=10).json()["budget_hours"] == 120.5
