@@ -35,7 +35,7 @@ TASKS_SHOWN = 500
 PROJECT_FIELDS = ("name", "code", "status", "start_date", "end_date", "budget_hours")
 MAX_BULK_IDS = 1000
 MISSING_LOOKUPS = 100  # projects the read model lacks, asked one by one (names only)
-PROJECT_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+UUID_TEXT = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 # Ids and field names a picker is rendered with (they land in HTML ids and names).
 PICKER_ID = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 PICKER_FIELD = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -143,7 +143,7 @@ class ProjectPages:
         chosen = selected or None
         if chosen and chosen not in {client["id"] for client in options}:
             found = self.contacts_rpc.get_clients(view.ctx, [chosen]).get(chosen) \
-                if re.match(r"^[0-9a-fA-F-]{36}$", chosen) else None
+                if UUID_TEXT.match(chosen) else None
             if found is None:
                 chosen = None
             elif not query:
@@ -219,7 +219,7 @@ class ProjectPages:
             error = [message for messages in fields.values() for message in messages] or \
                 [detail]
         client_ids = sorted({item["client_id"] for item in items if item.get("client_id")})
-        if filters["client"] and filters["client"] != "none":
+        if UUID_TEXT.match(filters["client"]):
             client_ids = sorted({*client_ids, filters["client"]})
         clients = self.client_records(view, client_ids)
         return {"filters": filters, "items": items, "clients": clients, "list_error": error,
@@ -325,7 +325,7 @@ class ProjectPages:
         the gateway's read model (one query), and from the projects service for the few it
         has not applied yet."""
         workspace = view.principal.workspace
-        ids = [pid for pid in project_ids if PROJECT_ID.match(pid)]
+        ids = [pid for pid in project_ids if UUID_TEXT.match(pid)]
 
         def read(conn, tables):
             table = tables.projects
@@ -349,7 +349,7 @@ class ProjectPages:
                      added=None, new_name="", status=200):
         context = self.project_list(view, list_args)
         clients = self.contacts_rpc.get_clients(view.ctx, [client_id]) \
-            if client_id and re.match(r"^[0-9a-fA-F-]{36}$", client_id) else {}
+            if client_id and UUID_TEXT.match(client_id) else {}
         if result is not None:
             result["client"] = clients.get(client_id)
         picker = self.picker_context(view, "bulk-client", selected=client_id, errors=errors,

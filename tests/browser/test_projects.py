@@ -284,6 +284,11 @@ def test_bad_input_answers_a_message_never_a_500(web, locale):
                  f"/projects/{theirs['id']}/settings", "/projects/not-an-id"):
         answer = session.get(f"{web.url}{path}", timeout=10)
         assert answer.status_code == 404, path
+    for query in ({"client": "nope"}, {"cursor": "garbage"}, {"status": "lost"},
+                  {"client": "-" * 36}):
+        answer = session.get(f"{web.url}/projects", params=query, timeout=10)
+        assert answer.status_code == 200, query  # the list, with the filter's message
+        assert "Traceback" not in answer.text
     writes = [
         (f"/projects/{theirs['id']}/time-entries", {"date": "2026-01-05", "hours": "2"}, 404),
         (f"/projects/{uuid.uuid4()}/tasks", {"title": "x"}, 404),
