@@ -165,6 +165,12 @@ def test_a_new_client_from_inside_the_new_project_form_in_catalan(browser, web):
     assert api.get(f"{web.url}/api/v1/clients/{chosen}", timeout=10).json()["name"] == \
         "Fundació Nova"
     overview_figure(page, web, chosen, "projects.count", "1")
+    # From the client's Projects tab: its project, and a new one with the client chosen.
+    page.goto(f"{web.url}/clients/{chosen}/projects")
+    assert page.get_by_role("link", name="Catàleg 2027").is_visible()
+    page.get_by_role("link", name="+ Projecte nou").click()
+    page.wait_for_url(f"{web.url}/projects/new?client_id={chosen}")
+    assert page.input_value("#project-client-select") == chosen
     context.close()
 
 
