@@ -10,7 +10,6 @@ Every write waits (a few seconds at most) until the gateway's read model has app
 the position it answers, as a request sending its ``Consistency-Token`` would: the
 client's overview shows the change as soon as the person goes back to it.
 """
-import logging
 import re
 import urllib.parse
 
@@ -24,8 +23,6 @@ from ..http import command_token, today_utc, wait_for_consistency
 from .labels import N_
 from .pages import fetch_all, is_htmx, localized, page
 from .render import redirect
-
-log = logging.getLogger(__name__)
 
 PROJECT_PAGE_SIZE = 50
 PROJECT_STATUSES = ("active", "completed", "archived")
@@ -313,9 +310,11 @@ class ProjectPages:
         known = [pid for pid in project_ids
                  if outcome.get(pid, ("", ""))[1] != "not found"]
         projects = self.project_records(view, known)
-        rows = [{"id": pid, "project": projects.get(pid), "outcome": outcome.get(pid,
-                                                                              ("failed", ""))[0],
-                 "reason": outcome.get(pid, ("", ""))[1]} for pid in project_ids]
+        rows = []
+        for pid in project_ids:
+            result, reason = outcome.get(pid, ("failed", ""))
+            rows.append({"id": pid, "project": projects.get(pid), "outcome": result,
+                         "reason": reason})
         counts = {name: sum(1 for row in rows if row["outcome"] == name)
                   for name in ("assigned", "unchanged", "failed")}
         return {"rows": rows, "counts": counts, "reasons": BULK_REASONS}
