@@ -29,6 +29,7 @@ from .web.billing import BillingPages
 from .web.duplicates import DuplicatePages
 from .web.imports import WebImports
 from .web.pages import WebApp
+from .web.projects import ProjectPages
 
 migrate = migrator(__file__)
 
@@ -53,8 +54,8 @@ def live_inbox(database):
 
 
 class GatewayService(SystemApi, ClientImportsApi, ClientsApi, OverviewApi, ProjectsApi,
-                     BillingApi, PrivacyApi, WebApp, BillingPages, DuplicatePages,
-                     WebImports):
+                     BillingApi, PrivacyApi, WebApp, ProjectPages, BillingPages,
+                     DuplicatePages, WebImports):
     name = "gateway"
 
     config = Config()

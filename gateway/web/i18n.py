@@ -4,6 +4,7 @@ numbers, money and dates formatted by Babel for the request's locale.
 The ``.po`` files are the catalogs (domain ``messages``); they are read at start-up,
 so adding or changing a string needs no build step.
 """
+import functools
 import io
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -86,6 +87,10 @@ class Formats:
 
     def __init__(self, locale):
         self.locale = locale
+        # A list page formats the same few values many times (hours, dates): each text
+        # is formatted once per language.
+        self._number_text = functools.lru_cache(maxsize=8192)(self._format_number)
+        self._date_text = functools.lru_cache(maxsize=8192)(self._format_date)
 
     def money(self, amount, currency):
         try:
@@ -96,13 +101,21 @@ class Formats:
     def number(self, value):
         if value is None or value == "":
             return ""
-        return format_decimal(Decimal(str(value)), locale=self.locale)
+        return self._number_text(str(value))
+
+    def _format_number(self, text):
+        return format_decimal(Decimal(text), locale=self.locale)
 
     def date(self, value, form="medium"):
-        from datetime import date, datetime
-
         if not value:
             return ""
+        if isinstance(value, str):
+            return self._date_text(value, form)
+        return self._format_date(value, form)
+
+    def _format_date(self, value, form):
+        from datetime import date, datetime
+
         if isinstance(value, str):
             try:
                 value = (datetime.fromisoformat(value.replace("Z", "+00:00")) if "T" in value
