@@ -25,6 +25,8 @@ from .projections import HANDLERS
 from .ratelimit import RateLimiterProvider
 from .readmodel import read_model_for
 from .web.pages import WebApp
+from .webhooks.api import WebhooksApi
+from .webhooks.provider import WebhooksProvider, webhook_consumer
 
 migrate = migrator(__file__)
 
@@ -49,7 +51,7 @@ def live_inbox(database):
 
 
 class GatewayService(SystemApi, ClientImportsApi, ClientsApi, OverviewApi, ProjectsApi,
-                     BillingApi, WebApp):
+                     BillingApi, WebhooksApi, WebApp):
     name = "gateway"
 
     config = Config()
@@ -62,6 +64,8 @@ class GatewayService(SystemApi, ClientImportsApi, ClientsApi, OverviewApi, Proje
     billing_rpc = RpcProxy("billing")
     rate_limiter = RateLimiterProvider()
     consistency_tokens = ConsistencyTokensProvider(SOURCES)
+    webhooks = WebhooksProvider(migrate)
+    webhooks_consumer = webhook_consumer(migrate)
 
     @staticmethod
     def command_context(request, principal):

@@ -1,0 +1,319 @@
+"""The deliverer: sends the durable deliveries, in order per lane, from any number of
+processes.
+
+A lane is one subscription's deliveries for one client. A process *claims* due lanes
+(``FOR UPDATE SKIP LOCKED`` on PostgreSQL: replicas never wait for one another, nor
+take the same lane) under a lease, then sends the lane's pending deliveries one
+after the other, renewing the lease with each outcome it records. A failure
+schedules the delivery again after a jittered exponential backoff and stops the
+lane there, so what follows for that client waits behind it: order is kept, never
+traded for progress. A process killed midway leaves its lanes to be claimed again
+when their leases end; what it sent but did not record is sent again (at least
+once; receivers deduplicate by ``webhook-id``).
+
+After ``WEBHOOKS_RETRY_FOR_SECONDS`` (a day) of failures the delivery is marked
+failed and its subscription disabled, with the reason; re-enabling it resumes the
+deliveries that waited.
+"""
+import collections
+import logging
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+
+import certifi
+import eventlet
+import urllib3
+from sqlalchemy import func, insert, select, text, update
+
+from . import messages, signing, tables
+from .subscriptions import signing_secrets
+from .targets import TargetPolicy, TargetRefused, parse, resolve
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "Clientfolio-Webhooks/1"
+MAX_RESPONSE_BYTES = 65536
+MAX_ERROR_CHARS = 500
+LANE_CHUNK = 100
+
+
+class LeaseLost(Exception):
+    """Another process took the lane over (this one was too slow): stop at once."""
+
+
+class Settings:
+    def __init__(self, config):
+        def number(name, default):
+            value = config.get(name)
+            return float(value) if value not in (None, "") else default
+
+        self.policy = TargetPolicy.from_config(config)
+        self.timeout = number("WEBHOOKS_TIMEOUT_SECONDS", 10.0)
+        self.lease = max(number("WEBHOOKS_LEASE_SECONDS", 60.0), 2 * self.timeout + 1)
+        self.poll = number("WEBHOOKS_POLL_INTERVAL", 0.5)
+        self.concurrency = int(number("WEBHOOKS_CONCURRENCY", 16))
+        self.retry_base = number("WEBHOOKS_RETRY_BASE_SECONDS", 5.0)
+        self.retry_max = number("WEBHOOKS_RETRY_MAX_SECONDS", 3600.0)
+        self.retry_for = number("WEBHOOKS_RETRY_FOR_SECONDS", 86400.0)
+
+
+def retry_delay(attempts, base, cap):
+    """Seconds before the next try after ``attempts`` failed ones: exponential, capped,
+    with jitter (half of it random) so failing receivers are not hit in step."""
+    delay = min(cap, base * 2 ** min(attempts - 1, 30))
+    return delay / 2 + random.random() * delay / 2
+
+
+class Sender:
+    """POSTs to a checked address of the target's host, reusing connections."""
+
+    def __init__(self, policy, timeout):
+        self.policy = policy
+        self.timeout = timeout
+        self.pools = collections.OrderedDict()
+        self.max_pools = 256
+
+    def _pool(self, target, address):
+        key = (target.scheme, address, target.port, target.host)
+        pool = self.pools.get(key)
+        if pool is not None:
+            self.pools.move_to_end(key)
+            return pool
+        if target.scheme == "https":
+            pool = urllib3.HTTPSConnectionPool(
+                address, target.port, maxsize=4, block=False, cert_reqs="CERT_REQUIRED",
+                ca_certs=certifi.where(), assert_hostname=target.host,
+                server_hostname=target.host)
+        else:
+            pool = urllib3.HTTPConnectionPool(address, target.port, maxsize=4, block=False)
+        self.pools[key] = pool
+        while len(self.pools) > self.max_pools:
+            self.pools.popitem(last=False)[1].close()
+        return pool
+
+    def post(self, url, body, headers):
+        """``(status code or None, error text or None)``; never raises for the target's
+        faults (refused address, DNS, TLS, timeouts, resets)."""
+        try:
+            target = parse(url, self.policy)
+            address = resolve(target, self.policy)[0]
+        except TargetRefused as exc:
+            return None, str(exc.message)
+        pool = self._pool(target, address)
+        try:
+            with eventlet.Timeout(self.timeout * 2):
+                response = pool.urlopen(
+                    "POST", target.path, body=body,
+                    headers={**headers, "Host": target.host_header},
+                    redirect=False, retries=False, assert_same_host=False,
+                    preload_content=False,
+                    timeout=urllib3.Timeout(connect=min(5.0, self.timeout), read=self.timeout))
+                try:
+                    response.read(MAX_RESPONSE_BYTES)
+                finally:
+                    if response.length_remaining == 0:
+                        response.release_conn()
+                    else:  # a body larger than we read: this connection is not reused
+                        response.close()
+                        response.release_conn()
+            return response.status, None
+        except eventlet.Timeout:
+            return None, f"no answer within {self.timeout * 2:g} s"
+        except (urllib3.exceptions.HTTPError, OSError, socket.error) as exc:
+            return None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+
+
+class Deliverer:
+    """Claims due lanes and delivers them, while ``run`` runs."""
+
+    def __init__(self, database, config, owner=None):
+        self.database = database
+        self.settings = Settings(config)
+        self.owner = (owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")[:40]
+        self.sender = Sender(self.settings.policy, self.settings.timeout)
+        self.pool = eventlet.GreenPool(self.settings.concurrency)
+        self._wake = threading.Event()
+        self._stopping = False
+        self.working = set()  # lanes this process is delivering now
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def wake(self):
+        self._wake.set()
+
+    def stop(self):
+        self._stopping = True
+        self._wake.set()
+
+    def run(self):
+        failures = 0
+        while not self._stopping:
+            self._wake.clear()
+            claimed = []
+            free = self.pool.free()
+            if free:
+                try:
+                    claimed = self.claim(free)
+                    failures = 0
+                except Exception:
+                    failures += 1
+                    log.warning("webhooks: claiming deliveries failed", exc_info=True)
+            for key in claimed:
+                self.working.add(key)
+                self.pool.spawn_n(self._work, key)
+            if claimed and self.pool.free():
+                continue  # maybe more are due
+            self._wake.wait(min(self.settings.poll * (2 ** min(failures, 4)), 10.0))
+        self.pool.waitall()
+
+    def _work(self, key):
+        try:
+            self.deliver_lane(*key)
+        except LeaseLost:
+            log.warning("webhooks: lane %s of %s taken over by another process", key[1], key[0])
+        except Exception:
+            log.exception("webhooks: delivering lane %s of %s failed", key[1], key[0])
+        finally:
+            try:
+                self.release(*key)
+            except Exception:  # its lease ends by itself
+                log.warning("webhooks: releasing lane %s failed", key[1], exc_info=True)
+            self.working.discard(key)
+            self._wake.set()
+
+    # -- claiming ----------------------------------------------------------------------
+
+    def claim(self, limit):
+        """Lease up to ``limit`` due lanes of enabled subscriptions; their keys."""
+        now = time.time()
+        params = {"now": now, "until": now + self.settings.lease, "owner": self.owner,
+                  "n": int(limit)}
+        if self.database.is_postgres:
+            statement = text(
+                "UPDATE webhook_lanes l SET lease_until = :until, lease_owner = :owner "
+                "FROM (SELECT c.subscription_id, c.lane FROM webhook_lanes c "
+                "JOIN webhook_subscriptions s ON s.id = c.subscription_id "
+                "WHERE c.next_due <= :now AND (c.lease_until IS NULL OR c.lease_until < :now) "
+                "AND s.enabled ORDER BY c.next_due LIMIT :n FOR UPDATE OF c SKIP LOCKED) due "
+                "WHERE l.subscription_id = due.subscription_id AND l.lane = due.lane "
+                "RETURNING l.subscription_id, l.lane")
+        else:  # one writer at a time: the statement is atomic as it is
+            statement = text(
+                "UPDATE webhook_lanes SET lease_until = :until, lease_owner = :owner "
+                "WHERE (subscription_id, lane) IN (SELECT c.subscription_id, c.lane "
+                "FROM webhook_lanes c JOIN webhook_subscriptions s ON s.id = c.subscription_id "
+                "WHERE c.next_due <= :now AND (c.lease_until IS NULL OR c.lease_until < :now) "
+                "AND s.enabled ORDER BY c.next_due LIMIT :n) "
+                "RETURNING subscription_id, lane")
+        with self.database.write() as conn:
+            return [(row[0], row[1]) for row in conn.execute(statement, params)
+                    if (row[0], row[1]) not in self.working]
+
+    def release(self, subscription_id, lane):
+        """Give the lane back: due again when its first pending delivery is."""
+        lanes, d = tables.lanes, tables.deliveries
+        with self.database.write() as conn:
+            where = (lanes.c.subscription_id == subscription_id, lanes.c.lane == lane,
+                     lanes.c.lease_owner == self.owner)
+            # Lock first: the next statement then sees deliveries committed meanwhile.
+            query = select(lanes.c.lane).where(*where)
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update()
+            if conn.execute(query).first() is None:
+                return
+            due = conn.execute(select(func.min(d.c.next_attempt_at)).where(
+                d.c.subscription_id == subscription_id, d.c.lane == lane,
+                d.c.status == "pending")).scalar()
+            conn.execute(update(lanes).where(*where).values(
+                next_due=due, lease_until=None, lease_owner=None))
+
+    # -- delivering --------------------------------------------------------------------
+
+    def _pending(self, subscription_id, lane):
+        d, e, s = tables.deliveries, tables.events, tables.subscriptions
+        with self.database.query() as conn:
+            sub = conn.execute(select(s).where(s.c.id == subscription_id)).first()
+            if sub is None or not sub.enabled:
+                return sub, []
+            rows = conn.execute(
+                select(d.c.id, d.c.event_id, d.c.attempts, d.c.next_attempt_at,
+                       d.c.first_attempt_at, e.c.payload)
+                .join(e, e.c.seq == d.c.event_seq)
+                .where(d.c.subscription_id == subscription_id, d.c.lane == lane,
+                       d.c.status == "pending")
+                .order_by(d.c.id).limit(LANE_CHUNK)).all()
+        return sub, rows
+
+    def deliver_lane(self, subscription_id, lane):
+        while not self._stopping:
+            sub, rows = self._pending(subscription_id, lane)
+            if not rows:
+                return
+            for row in rows:
+                now = time.time()
+                if row.next_attempt_at > now or self._stopping:
+                    return  # waits for its retry; what follows waits behind it
+                if not self.deliver(sub, lane, row):
+                    return
+            if len(rows) < LANE_CHUNK:
+                return
+
+    def deliver(self, sub, lane, row):
+        """Send one delivery and record the outcome; True if it was delivered."""
+        now = time.time()
+        body = row.payload.encode()
+        headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
+                   **signing.headers(signing_secrets(sub, now), row.event_id, now, body)}
+        started = time.monotonic()
+        status, error = self.sender.post(sub.url, body, headers)
+        duration = time.monotonic() - started
+        delivered = status is not None and 200 <= status < 300
+        if status is not None and not delivered:
+            error = f"the receiver answered {status}"
+        self.record(sub, lane, row, status, error, duration, delivered)
+        return delivered
+
+    def record(self, sub, lane, row, status, error, duration, delivered):
+        lanes, d = tables.lanes, tables.deliveries
+        now = time.time()
+        attempts = row.attempts + 1
+        first = row.first_attempt_at or now
+        values = dict(attempts=attempts, last_attempt_at=now, last_status_code=status,
+                      last_error=error, first_attempt_at=first)
+        give_up = False
+        if delivered:
+            values.update(status="delivered", delivered_at=now, last_error=None)
+        elif now - first >= self.settings.retry_for:
+            values.update(status="failed")
+            give_up = True
+        else:
+            values.update(next_attempt_at=now + retry_delay(
+                attempts, self.settings.retry_base, self.settings.retry_max))
+        with self.database.write() as conn:
+            if conn.dialect.name == "postgresql":
+                # Bookkeeping of deliveries: a crash losing the last outcomes only sends
+                # them again (at least once), so the commit need not wait for the disk.
+                conn.execute(text("SET LOCAL synchronous_commit TO off"))
+            renewed = conn.execute(update(lanes).where(
+                lanes.c.subscription_id == sub.id, lanes.c.lane == lane,
+                lanes.c.lease_owner == self.owner).values(
+                    lease_until=now + self.settings.lease))
+            if renewed.rowcount == 0:
+                raise LeaseLost()
+            conn.execute(update(d).where(d.c.id == row.id).values(**values))
+            conn.execute(insert(tables.attempts).values(
+                delivery_id=row.id, attempt=attempts, at=now, status_code=status,
+                error=error, duration_ms=int(duration * 1000)))
+            if give_up:
+                hours = self.settings.retry_for / 3600
+                reason = messages.DISABLED_AFTER_FAILURES.format(
+                    hours=f"{hours:g}", error=error or "-")
+                conn.execute(update(tables.subscriptions).where(
+                    tables.subscriptions.c.id == sub.id).values(
+                        enabled=False, disabled_reason=str(reason), disabled_at=now,
+                        version=tables.subscriptions.c.version + 1, updated_at=now))
+                log.warning("webhooks: subscription %s disabled: %s", sub.id, reason)
