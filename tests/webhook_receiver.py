@@ -31,6 +31,7 @@ class Receiver:
         body = environ["wsgi.input"].read()
         headers = {key[5:].replace("_", "-").lower(): value
                    for key, value in environ.items() if key.startswith("HTTP_")}
+        headers["content-type"] = environ.get("CONTENT_TYPE", "")
         with self._lock:
             failing = len(self.requests) < self.fail_first
             status = self.fail_status if failing else 204
