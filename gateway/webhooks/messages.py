@@ -20,3 +20,4 @@ BAD_OVERLAP = message("out_of_range", "must be an integer from 0 to {max}")
 DISABLED_AFTER_FAILURES = message(
     "webhook_disabled_after_failures",
     "deliveries kept failing for {hours} hours; last error: {error}")
+BAD_TIME_PARAMETER = message("invalid_timestamp", "'{name}' must be a date and time in RFC 3339")

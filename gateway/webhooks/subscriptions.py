@@ -44,7 +44,7 @@ def parse_time(value, name):
             raise ValueError
         return moment.timestamp()
     except (ValueError, TypeError, OverflowError):
-        raise BadRequest(f"'{name}' must be a date and time in RFC 3339",
+        raise BadRequest(messages.BAD_TIME_PARAMETER.format(name=name),
                          {name: [messages.BAD_TIME]}, code="invalid_timestamp") from None
 
 
