@@ -9,8 +9,9 @@ import eventlet.wsgi
 
 
 class Receiver:
-    def __init__(self, fail_first=0, fail_status=503):
+    def __init__(self, fail_first=0, fail_status=503, delay=0.0):
         self.fail_first = fail_first
+        self.delay = delay  # seconds each answer takes (a receiver doing some work)
         self.fail_status = fail_status
         self.requests = []  # every request: {"headers", "body", "at", "answered"}
         self._lock = threading.Lock()
@@ -29,6 +30,8 @@ class Receiver:
 
     def _app(self, environ, start_response):
         body = environ["wsgi.input"].read()
+        if self.delay:
+            eventlet.sleep(self.delay)
         headers = {key[5:].replace("_", "-").lower(): value
                    for key, value in environ.items() if key.startswith("HTTP_")}
         headers["content-type"] = environ.get("CONTENT_TYPE", "")
