@@ -68,3 +68,11 @@ def test_the_webhooks_messages_are_translated(locale):
     for code, template in registered():
         text = translations.pgettext(code, template)
         assert sorted(set(_fields(text))) == sorted(set(_fields(template))), template
+
+
+def test_the_documented_event_types_are_the_published_ones():
+    from gateway.api.system import load_openapi
+    from gateway.webhooks.subscriptions import ALL_EVENT_TYPES
+
+    schemas = load_openapi()["components"]["schemas"]
+    assert set(schemas["EventType"]["enum"]) == ALL_EVENT_TYPES
