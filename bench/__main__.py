@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 SUITES = ["kernel", "commands", "overview", "contacts", "projects", "billing", "imports",
-          "web", "tracing"]
+          "web", "tracing", "webhooks"]
 
 
 def available(suite):

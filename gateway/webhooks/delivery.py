@@ -27,7 +27,9 @@ import uuid
 import certifi
 import eventlet
 import urllib3
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import bindparam, func, insert, select, text, update
+
+from services.common.db import execute_values
 
 from . import messages, signing, tables
 from .subscriptions import signing_secrets
@@ -39,6 +41,14 @@ USER_AGENT = "Clientfolio-Webhooks/1"
 MAX_RESPONSE_BYTES = 65536
 MAX_ERROR_CHARS = 500
 LANE_CHUNK = 100
+# Outcomes of a lane are recorded together: after this many, or once the first of them
+# is this old (a crash sends at most these again).
+RECORD_EVERY = 20
+RECORD_WITHIN_SECONDS = 0.25
+# How long an address checked for a host is used without resolving it again: the
+# connection always goes to a checked address, so rebinding the name meanwhile changes
+# nothing; it only saves a lookup per delivery.
+CHECKED_ADDRESS_SECONDS = 5.0
 
 
 class LeaseLost(Exception):
@@ -76,6 +86,19 @@ class Sender:
         self.timeout = timeout
         self.pools = collections.OrderedDict()
         self.max_pools = 256
+        self.checked = {}  # (host, port) -> (address, until)
+
+    def _address(self, target):
+        key = (target.host, target.port)
+        known = self.checked.get(key)
+        now = time.monotonic()
+        if known is not None and known[1] > now:
+            return known[0]
+        address = resolve(target, self.policy)[0]
+        if len(self.checked) > 4096:
+            self.checked.clear()
+        self.checked[key] = (address, now + CHECKED_ADDRESS_SECONDS)
+        return address
 
     def _pool(self, target, address):
         key = (target.scheme, address, target.port, target.host)
@@ -100,7 +123,7 @@ class Sender:
         faults (refused address, DNS, TLS, timeouts, resets)."""
         try:
             target = parse(url, self.policy)
-            address = resolve(target, self.policy)[0]
+            address = self._address(target)
         except TargetRefused as exc:
             return None, str(exc.message)
         pool = self._pool(target, address)
@@ -249,52 +272,64 @@ class Deliverer:
         return sub, rows
 
     def deliver_lane(self, subscription_id, lane):
+        """Send the lane's due deliveries in order; outcomes are recorded a few at a time
+        (a process that dies sends the unrecorded ones again: at least once), and at once
+        when one fails, which stops the lane until its retry."""
         while not self._stopping:
             sub, rows = self._pending(subscription_id, lane)
             if not rows:
                 return
-            for row in rows:
-                now = time.time()
-                if row.next_attempt_at > now or self._stopping:
-                    return  # waits for its retry; what follows waits behind it
-                if not self.deliver(sub, lane, row):
-                    return
+            outcomes = []
+            try:
+                for row in rows:
+                    if row.next_attempt_at > time.time() or self._stopping:
+                        return  # waits for its retry; what follows waits behind it
+                    outcome = self.deliver(sub, row)
+                    outcomes.append(outcome)
+                    if not outcome.delivered:
+                        return
+                    if len(outcomes) >= RECORD_EVERY or \
+                            time.time() - outcomes[0].at >= RECORD_WITHIN_SECONDS:
+                        self.record(sub, lane, outcomes)
+                        outcomes = []
+            finally:
+                if outcomes:
+                    self.record(sub, lane, outcomes)
             if len(rows) < LANE_CHUNK:
                 return
 
-    def deliver(self, sub, lane, row):
-        """Send one delivery and record the outcome; True if it was delivered."""
+    def deliver(self, sub, row):
+        """Send one delivery; its ``Outcome``."""
         now = time.time()
         body = row.payload.encode()
         headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
                    **signing.headers(signing_secrets(sub, now), row.event_id, now, body)}
         started = time.monotonic()
         status, error = self.sender.post(sub.url, body, headers)
-        duration = time.monotonic() - started
         delivered = status is not None and 200 <= status < 300
         if status is not None and not delivered:
             error = f"the receiver answered {status}"
-        self.record(sub, lane, row, status, error, duration, delivered)
-        return delivered
+        return Outcome(row, now, status, error, time.monotonic() - started, delivered)
 
-    def record(self, sub, lane, row, status, error, duration, delivered):
+    def record(self, sub, lane, outcomes):
+        """Record ``outcomes`` (successes, then maybe one failure) in one transaction,
+        renewing the lane's lease; ``LeaseLost`` if another process holds it now."""
         lanes, d = tables.lanes, tables.deliveries
         now = time.time()
-        attempts = row.attempts + 1
-        first = row.first_attempt_at or now
-        values = dict(attempts=attempts, last_attempt_at=now, last_status_code=status,
-                      last_error=error, first_attempt_at=first)
-        give_up = False
-        if delivered:
-            values.update(status="delivered", delivered_at=now, last_error=None)
-        elif now - first >= self.settings.retry_for:
-            values.update(status="failed")
-            give_up = True
-        else:
-            values.update(next_attempt_at=now + retry_delay(
-                attempts, self.settings.retry_base, self.settings.retry_max))
+        attempts, delivered, failure = [], [], None
+        for outcome in outcomes:
+            row = outcome.row
+            attempts.append(dict(delivery_id=row.id, attempt=row.attempts + 1, at=outcome.at,
+                                 status_code=outcome.status, error=outcome.error,
+                                 duration_ms=int(outcome.duration * 1000)))
+            if outcome.delivered:
+                delivered.append((row.id, row.attempts + 1, outcome.at, outcome.status,
+                                  row.first_attempt_at or outcome.at))
+            else:
+                failure = outcome
         with self.database.write() as conn:
-            if conn.dialect.name == "postgresql":
+            postgres = conn.dialect.name == "postgresql"
+            if postgres:
                 # Bookkeeping of deliveries: a crash losing the last outcomes only sends
                 # them again (at least once), so the commit need not wait for the disk.
                 conn.execute(text("SET LOCAL synchronous_commit TO off"))
@@ -304,16 +339,56 @@ class Deliverer:
                     lease_until=now + self.settings.lease))
             if renewed.rowcount == 0:
                 raise LeaseLost()
-            conn.execute(update(d).where(d.c.id == row.id).values(**values))
-            conn.execute(insert(tables.attempts).values(
-                delivery_id=row.id, attempt=attempts, at=now, status_code=status,
-                error=error, duration_ms=int(duration * 1000)))
-            if give_up:
-                hours = self.settings.retry_for / 3600
-                reason = messages.DISABLED_AFTER_FAILURES.format(
-                    hours=f"{hours:g}", error=error or "-")
-                conn.execute(update(tables.subscriptions).where(
-                    tables.subscriptions.c.id == sub.id).values(
-                        enabled=False, disabled_reason=str(reason), disabled_at=now,
-                        version=tables.subscriptions.c.version + 1, updated_at=now))
-                log.warning("webhooks: subscription %s disabled: %s", sub.id, reason)
+            if delivered and postgres:
+                execute_values(conn, DELIVERED_STATEMENT, delivered)
+            elif delivered:
+                conn.execute(update(d).where(d.c.id == bindparam("b_id")).values(
+                    status="delivered", attempts=bindparam("b_attempts"),
+                    last_attempt_at=bindparam("b_at"), last_status_code=bindparam("b_code"),
+                    last_error=None, first_attempt_at=bindparam("b_first"),
+                    delivered_at=bindparam("b_at")),
+                    [dict(b_id=i, b_attempts=a, b_at=t, b_code=c, b_first=f)
+                     for i, a, t, c, f in delivered])
+            conn.execute(insert(tables.attempts), attempts)
+            if failure is not None:
+                self._record_failure(conn, sub, failure, now)
+
+    def _record_failure(self, conn, sub, outcome, now):
+        row = outcome.row
+        attempts = row.attempts + 1
+        first = row.first_attempt_at or outcome.at
+        values = dict(attempts=attempts, last_attempt_at=outcome.at,
+                      last_status_code=outcome.status, last_error=outcome.error,
+                      first_attempt_at=first)
+        give_up = now - first >= self.settings.retry_for
+        if give_up:
+            values.update(status="failed")
+        else:
+            values.update(next_attempt_at=now + retry_delay(
+                attempts, self.settings.retry_base, self.settings.retry_max))
+        conn.execute(update(tables.deliveries).where(tables.deliveries.c.id == row.id)
+                     .values(**values))
+        if give_up:
+            hours = self.settings.retry_for / 3600
+            reason = messages.DISABLED_AFTER_FAILURES.format(
+                hours=f"{hours:g}", error=outcome.error or "-")
+            conn.execute(update(tables.subscriptions).where(
+                tables.subscriptions.c.id == sub.id).values(
+                    enabled=False, disabled_reason=str(reason), disabled_at=now,
+                    version=tables.subscriptions.c.version + 1, updated_at=now))
+            log.warning("webhooks: subscription %s disabled: %s", sub.id, reason)
+
+
+class Outcome:
+    __slots__ = ("row", "at", "status", "error", "duration", "delivered")
+
+    def __init__(self, row, at, status, error, duration, delivered):
+        self.row, self.at, self.status, self.error = row, at, status, error
+        self.duration, self.delivered = duration, delivered
+
+
+DELIVERED_STATEMENT = (
+    "UPDATE webhook_deliveries AS d SET status = 'delivered', attempts = v.attempts, "
+    "last_attempt_at = v.at, last_status_code = v.code, last_error = NULL, "
+    "first_attempt_at = v.first, delivered_at = v.at "
+    "FROM (VALUES %s) AS v (id, attempts, at, code, first) WHERE d.id = v.id")
