@@ -1,4 +1,5 @@
 """The codes and English templates of the webhooks' and the change feed's messages."""
+from services.common import times
 from services.common.errors import message
 
 NOT_URL = message("invalid_url", "not a valid web address")
@@ -13,11 +14,10 @@ EVENT_TYPES_REQUIRED = message("event_types_required",
                                "name at least one event type, or \"*\" for all")
 NOT_FOUND = message("not_found", "no webhook subscription {id}")
 DELIVERY_NOT_FOUND = message("not_found", "no delivery {id} of this subscription")
-BAD_TIME = message("invalid_timestamp",
-                   "must be a date and time in RFC 3339 (e.g. 2026-11-23T10:00:00Z)")
+BAD_TIME = times.BAD_TIME
 BAD_FEED_CURSOR = message("invalid_cursor", "not a cursor of this feed")
 BAD_OVERLAP = message("out_of_range", "must be an integer from 0 to {max}")
 DISABLED_AFTER_FAILURES = message(
     "webhook_disabled_after_failures",
     "deliveries kept failing for {hours} hours; last error: {error}")
-BAD_TIME_PARAMETER = message("invalid_timestamp", "'{name}' must be a date and time in RFC 3339")
+BAD_TIME_PARAMETER = times.BAD_TIME_PARAMETER

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import and_, delete, func, insert, select, update
 
+from services.common import times
 from services.common.contract import EVENT_TYPES
 from services.common.envelope import format_time
 from services.common.errors import BadRequest, NotFound, ValidationFailed
@@ -36,14 +37,8 @@ def rfc3339(moment):
 def parse_time(value, name):
     """An RFC 3339 time (a ``Z`` or an offset) as epoch seconds; 400 naming ``name``."""
     try:
-        text = str(value).strip()
-        if not text or "T" not in text.upper():
-            raise ValueError
-        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1] in "zZ" else text)
-        if moment.tzinfo is None:
-            raise ValueError
-        return moment.timestamp()
-    except (ValueError, TypeError, OverflowError):
+        return times.parse_time(value).timestamp()
+    except (ValueError, OverflowError):
         raise BadRequest(messages.BAD_TIME_PARAMETER.format(name=name),
                          {name: [messages.BAD_TIME]}, code="invalid_timestamp") from None
 
