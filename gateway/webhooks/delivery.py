@@ -194,15 +194,16 @@ class Deliverer:
         self.pool.waitall()
 
     def _work(self, key):
+        unrecorded = []  # the last outcomes: recorded with the release, one transaction
         try:
-            self.deliver_lane(*key)
+            self.deliver_lane(*key, unrecorded)
         except LeaseLost:
             log.warning("webhooks: lane %s of %s taken over by another process", key[1], key[0])
         except Exception:
             log.exception("webhooks: delivering lane %s of %s failed", key[1], key[0])
         finally:
             try:
-                self.release(*key)
+                self.release(*key, unrecorded)
             except Exception:  # its lease ends by itself
                 log.warning("webhooks: releasing lane %s failed", key[1], exc_info=True)
             self.working.discard(key)
@@ -236,10 +237,14 @@ class Deliverer:
             return [(row[0], row[1]) for row in conn.execute(statement, params)
                     if (row[0], row[1]) not in self.working]
 
-    def release(self, subscription_id, lane):
-        """Give the lane back: due again when its first pending delivery is."""
+    def release(self, subscription_id, lane, outcomes=()):
+        """Record the lane's last ``outcomes`` and give it back: due again when its first
+        pending delivery is. (A lane taken over meanwhile records nothing: its new holder
+        sends those deliveries again.)"""
         lanes, d = tables.lanes, tables.deliveries
         with self.database.write() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SET LOCAL synchronous_commit TO off"))  # see ``record``
             where = (lanes.c.subscription_id == subscription_id, lanes.c.lane == lane,
                      lanes.c.lease_owner == self.owner)
             # Lock first: the next statement then sees deliveries committed meanwhile.
@@ -248,6 +253,8 @@ class Deliverer:
                 query = query.with_for_update()
             if conn.execute(query).first() is None:
                 return
+            if outcomes:
+                self._write_outcomes(conn, subscription_id, outcomes, time.time())
             due = conn.execute(select(func.min(d.c.next_attempt_at)).where(
                 d.c.subscription_id == subscription_id, d.c.lane == lane,
                 d.c.status == "pending")).scalar()
@@ -271,32 +278,30 @@ class Deliverer:
                 .order_by(d.c.id).limit(LANE_CHUNK)).all()
         return sub, rows
 
-    def deliver_lane(self, subscription_id, lane):
-        """Send the lane's due deliveries in order; outcomes are recorded a few at a time
-        (a process that dies sends the unrecorded ones again: at least once), and at once
-        when one fails, which stops the lane until its retry."""
+    def deliver_lane(self, subscription_id, lane, unrecorded):
+        """Send the lane's due deliveries in order. Outcomes are recorded a few at a time
+        (a process that dies sends the unrecorded ones again: at least once); the last
+        ones are left in ``unrecorded``, for the release to record. A failure stops the
+        lane until its retry."""
         while not self._stopping:
             sub, rows = self._pending(subscription_id, lane)
             if not rows:
                 return
-            outcomes = []
-            try:
-                for row in rows:
-                    if row.next_attempt_at > time.time() or self._stopping:
-                        return  # waits for its retry; what follows waits behind it
-                    outcome = self.deliver(sub, row)
-                    outcomes.append(outcome)
-                    if not outcome.delivered:
-                        return
-                    if len(outcomes) >= RECORD_EVERY or \
-                            time.time() - outcomes[0].at >= RECORD_WITHIN_SECONDS:
-                        self.record(sub, lane, outcomes)
-                        outcomes = []
-            finally:
-                if outcomes:
-                    self.record(sub, lane, outcomes)
+            for row in rows:
+                if row.next_attempt_at > time.time() or self._stopping:
+                    return  # waits for its retry; what follows waits behind it
+                outcome = self.deliver(sub, row)
+                unrecorded.append(outcome)
+                if not outcome.delivered:
+                    return
+                if len(unrecorded) >= RECORD_EVERY or \
+                        time.time() - unrecorded[0].at >= RECORD_WITHIN_SECONDS:
+                    self.record(sub, lane, unrecorded)
+                    del unrecorded[:]
             if len(rows) < LANE_CHUNK:
                 return
+            self.record(sub, lane, unrecorded)  # before reading the next chunk
+            del unrecorded[:]
 
     def deliver(self, sub, row):
         """Send one delivery; its ``Outcome``."""
@@ -312,10 +317,27 @@ class Deliverer:
         return Outcome(row, now, status, error, time.monotonic() - started, delivered)
 
     def record(self, sub, lane, outcomes):
-        """Record ``outcomes`` (successes, then maybe one failure) in one transaction,
-        renewing the lane's lease; ``LeaseLost`` if another process holds it now."""
-        lanes, d = tables.lanes, tables.deliveries
+        """Record ``outcomes`` in one transaction, renewing the lane's lease;
+        ``LeaseLost`` if another process holds it now."""
+        lanes = tables.lanes
         now = time.time()
+        with self.database.write() as conn:
+            if conn.dialect.name == "postgresql":
+                # Bookkeeping of deliveries: a crash losing the last outcomes only sends
+                # them again (at least once), so the commit need not wait for the disk.
+                conn.execute(text("SET LOCAL synchronous_commit TO off"))
+            renewed = conn.execute(update(lanes).where(
+                lanes.c.subscription_id == sub.id, lanes.c.lane == lane,
+                lanes.c.lease_owner == self.owner).values(
+                    lease_until=now + self.settings.lease))
+            if renewed.rowcount == 0:
+                raise LeaseLost()
+            self._write_outcomes(conn, sub.id, outcomes, now)
+
+    def _write_outcomes(self, conn, subscription_id, outcomes, now):
+        """The deliveries' new state and their attempts (successes, then maybe one
+        failure)."""
+        d = tables.deliveries
         attempts, delivered, failure = [], [], None
         for outcome in outcomes:
             row = outcome.row
@@ -327,33 +349,21 @@ class Deliverer:
                                   row.first_attempt_at or outcome.at))
             else:
                 failure = outcome
-        with self.database.write() as conn:
-            postgres = conn.dialect.name == "postgresql"
-            if postgres:
-                # Bookkeeping of deliveries: a crash losing the last outcomes only sends
-                # them again (at least once), so the commit need not wait for the disk.
-                conn.execute(text("SET LOCAL synchronous_commit TO off"))
-            renewed = conn.execute(update(lanes).where(
-                lanes.c.subscription_id == sub.id, lanes.c.lane == lane,
-                lanes.c.lease_owner == self.owner).values(
-                    lease_until=now + self.settings.lease))
-            if renewed.rowcount == 0:
-                raise LeaseLost()
-            if delivered and postgres:
-                execute_values(conn, DELIVERED_STATEMENT, delivered)
-            elif delivered:
-                conn.execute(update(d).where(d.c.id == bindparam("b_id")).values(
-                    status="delivered", attempts=bindparam("b_attempts"),
-                    last_attempt_at=bindparam("b_at"), last_status_code=bindparam("b_code"),
-                    last_error=None, first_attempt_at=bindparam("b_first"),
-                    delivered_at=bindparam("b_at")),
-                    [dict(b_id=i, b_attempts=a, b_at=t, b_code=c, b_first=f)
-                     for i, a, t, c, f in delivered])
-            conn.execute(insert(tables.attempts), attempts)
-            if failure is not None:
-                self._record_failure(conn, sub, failure, now)
+        if delivered and conn.dialect.name == "postgresql":
+            execute_values(conn, DELIVERED_STATEMENT, delivered)
+        elif delivered:
+            conn.execute(update(d).where(d.c.id == bindparam("b_id")).values(
+                status="delivered", attempts=bindparam("b_attempts"),
+                last_attempt_at=bindparam("b_at"), last_status_code=bindparam("b_code"),
+                last_error=None, first_attempt_at=bindparam("b_first"),
+                delivered_at=bindparam("b_at")),
+                [dict(b_id=i, b_attempts=a, b_at=t, b_code=c, b_first=f)
+                 for i, a, t, c, f in delivered])
+        conn.execute(insert(tables.attempts), attempts)
+        if failure is not None:
+            self._record_failure(conn, subscription_id, failure, now)
 
-    def _record_failure(self, conn, sub, outcome, now):
+    def _record_failure(self, conn, subscription_id, outcome, now):
         row = outcome.row
         attempts = row.attempts + 1
         first = row.first_attempt_at or outcome.at
@@ -373,10 +383,10 @@ class Deliverer:
             reason = messages.DISABLED_AFTER_FAILURES.format(
                 hours=f"{hours:g}", error=outcome.error or "-")
             conn.execute(update(tables.subscriptions).where(
-                tables.subscriptions.c.id == sub.id).values(
+                tables.subscriptions.c.id == subscription_id).values(
                     enabled=False, disabled_reason=str(reason), disabled_at=now,
                     version=tables.subscriptions.c.version + 1, updated_at=now))
-            log.warning("webhooks: subscription %s disabled: %s", sub.id, reason)
+            log.warning("webhooks: subscription %s disabled: %s", subscription_id, reason)
 
 
 class Outcome:
