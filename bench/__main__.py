@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 SUITES = ["kernel", "commands", "overview", "contacts", "projects", "billing", "imports",
-          "web", "tracing", "web_imports", "privacy"]
+          "web", "tracing", "web_imports", "privacy", "webhooks"]
 
 
 def available(suite):

@@ -10,6 +10,7 @@
     clientfolio user create --workspace W --email E --role ROLE | user list | user disable E
     clientfolio workspace set --workspace W --language es|pt-PT|pt-BR|ca|en
     clientfolio clients export|import FILE --workspace W [--mode upsert] [--dry-run]
+    clientfolio webhooks create|list|show|enable|disable|delete|rotate-secret|deliveries|redeliver
 """
 import argparse
 import json
@@ -272,6 +273,9 @@ def build_parser():
     from .clients_cli import register as register_clients
 
     register_clients(commands)
+    from .webhooks_cli import register as register_webhooks
+
+    register_webhooks(commands)
     return parser
 
 

@@ -82,21 +82,25 @@ def blank_dead_letters(conn, dead_letters, client_id):
     for row_id, body in conn.execute(select(dead_letters.c.id, dead_letters.c.body)
                                      .where(dead_letters.c.source == "contacts")
                                      .where(dead_letters.c.body.contains(client_id))).all():
-        try:
-            event = json.loads(body)
-            data = event["data"]
-        except (ValueError, KeyError, TypeError):
-            event, data = None, None
-        if isinstance(data, dict):
-            for part in (data, data.get("changes"), data.get("previous"), data.get("fields")):
-                if isinstance(part, dict):
-                    for key in PERSONAL_KEYS:
-                        part.pop(key, None)
-            blanked = json.dumps(event)
-        else:  # not an event: nothing of it can be told apart from the person
-            blanked = ""
         conn.execute(update(dead_letters).where(dead_letters.c.id == row_id)
-                     .values(body=blanked))
+                     .values(body=without_personal_fields(body)))
+
+
+def without_personal_fields(body):
+    """An event's JSON without the client's personal fields (ids, amounts and the rest
+    kept); "" when it is not an event, as nothing of it can be told apart from the person."""
+    try:
+        event = json.loads(body)
+        data = event["data"]
+    except (ValueError, KeyError, TypeError):
+        return ""
+    if not isinstance(data, dict):
+        return ""
+    for part in (data, data.get("changes"), data.get("previous"), data.get("fields")):
+        if isinstance(part, dict):
+            for key in PERSONAL_KEYS:
+                part.pop(key, None)
+    return json.dumps(event)
 
 
 def client_erased(conn, workspace, client_id):

@@ -30,6 +30,8 @@ from .web.duplicates import DuplicatePages
 from .web.imports import WebImports
 from .web.pages import WebApp
 from .web.projects import ProjectPages
+from .webhooks.api import WebhooksApi
+from .webhooks.provider import WebhooksProvider, webhook_consumer
 
 migrate = migrator(__file__)
 
@@ -54,8 +56,8 @@ def live_inbox(database):
 
 
 class GatewayService(SystemApi, ClientImportsApi, ClientsApi, OverviewApi, ProjectsApi,
-                     BillingApi, PrivacyApi, WebApp, ProjectPages, BillingPages,
-                     DuplicatePages, WebImports):
+                     BillingApi, PrivacyApi, WebhooksApi, WebApp, ProjectPages,
+                     BillingPages, DuplicatePages, WebImports):
     name = "gateway"
 
     config = Config()
@@ -68,6 +70,8 @@ class GatewayService(SystemApi, ClientImportsApi, ClientsApi, OverviewApi, Proje
     billing_rpc = RpcProxy("billing")
     rate_limiter = RateLimiterProvider()
     consistency_tokens = ConsistencyTokensProvider(SOURCES)
+    webhooks = WebhooksProvider(migrate)
+    webhooks_consumer = webhook_consumer(migrate)
 
     @staticmethod
     def command_context(request, principal):

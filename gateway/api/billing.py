@@ -10,7 +10,8 @@ from services.common.web import json_response
 from ..http import (api, command_token, date_param, id_param, if_match, json_body, resource,
                     today_utc, written)
 
-LIST_PARAMETERS = ("client_id", "project_id", "status", "limit", "cursor")
+LIST_PARAMETERS = ("client_id", "project_id", "status", "limit", "cursor", "updated_since",
+                   "sort")
 ID_PARAMETERS = ("client_id", "project_id")
 
 

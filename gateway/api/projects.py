@@ -41,7 +41,8 @@ class ProjectsApi:
 
     @api("GET", "/api/v1/projects")
     def list_projects(self, request, principal):
-        filters = {name: request.args[name] for name in ("client_id", "status", "q")
+        filters = {name: request.args[name]
+                   for name in ("client_id", "status", "q", "updated_since", "sort")
                    if request.args.get(name) not in (None, "")}
         return resource(self.projects_rpc.list_projects(
             self.command_context(request, principal), filters, **page_args(request)))

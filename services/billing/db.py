@@ -37,6 +37,8 @@ invoices_table = Table(
     Index("uq_invoices_workspace_number", "workspace", "number", unique=True),
     Index("ix_invoices_client", "workspace", "client_id", "status"),
     Index("ix_invoices_workspace_seq", "workspace", "seq"),
+    Column("updated_at", String(32)),  # when it last changed (the lists' updated_since)
+    Index("ix_invoices_workspace_updated", "workspace", "updated_at", "seq"),
 )
 
 purchase_orders_table = Table(
@@ -52,6 +54,8 @@ purchase_orders_table = Table(
     Column("record", Text, nullable=False),
     Index("ix_purchase_orders_client", "workspace", "client_id", "status"),
     Index("ix_purchase_orders_workspace_seq", "workspace", "seq"),
+    Column("updated_at", String(32)),  # when it last changed (the lists' updated_since)
+    Index("ix_purchase_orders_workspace_updated", "workspace", "updated_at", "seq"),
 )
 
 quotes_table = Table(
@@ -67,6 +71,8 @@ quotes_table = Table(
     Column("record", Text, nullable=False),
     Index("ix_quotes_client", "workspace", "client_id", "status"),
     Index("ix_quotes_workspace_seq", "workspace", "seq"),
+    Column("updated_at", String(32)),  # when it last changed (the lists' updated_since)
+    Index("ix_quotes_workspace_updated", "workspace", "updated_at", "seq"),
 )
 
 invoice_number_counters_table = Table(

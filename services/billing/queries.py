@@ -14,10 +14,11 @@ query only: the results move with it without any new event.
 """
 import json
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, insert, select, tuple_, update
 
 from services.common.errors import BadRequest
 from services.common.paging import check_limit, decode_cursor, encode_cursor
+from services.common.times import time_param
 
 from . import domain, money
 from .db import invoices_table, purchase_orders_table, quotes_table
@@ -58,6 +59,7 @@ def project(conn, kind, document, envelopes, created):
     record = document.to_dict()
     row = {"version": document.version, "client_id": document.client_id,
            "project_id": document.project_id, "status": document.status,
+           "updated_at": record.get("updated_at") or envelopes[-1].occurred_at,
            "record": json.dumps(record, ensure_ascii=False, separators=(",", ":"))}
     if kind is INVOICE:
         row.update(number=document.number, currency=document.currency,
@@ -126,12 +128,27 @@ def _status_clause(kind, status, as_of):
     return table.c.status == status
 
 
+SORTS = ("-created_at", "updated_at", "-updated_at")
+
+
 def list_documents(conn, kind, workspace, *, client_id=None, project_id=None, status=None,
-                   as_of=None, limit=None, cursor=None):
-    """One page of a workspace's documents, newest first: ``{"items", "next_cursor"}``."""
+                   as_of=None, limit=None, cursor=None, updated_since=None, sort=None):
+    """One page of a workspace's documents, newest first (or by ``sort``: ``[-]updated_at``)
+    and only those changed at or after ``updated_since`` (RFC 3339) if given:
+    ``{"items", "next_cursor"}``."""
     table = kind.table
     limit = check_limit(limit)
+    sort = sort or "-created_at"
+    if sort not in SORTS:
+        raise BadRequest(f"sort must be one of {', '.join(SORTS)}",
+                         {"sort": [f"must be one of {', '.join(SORTS)}"]})
+    since = time_param(updated_since, "updated_since")
+    if sort != "-created_at":
+        return _by_update(conn, kind, workspace, table, sort, since, client_id, project_id,
+                          status, as_of, limit, cursor)
     query = select(table.c.seq, table.c.record).where(table.c.workspace == workspace)
+    if since is not None:
+        query = query.where(table.c.updated_at >= since)
     if client_id:
         query = query.where(table.c.client_id == str(client_id))
     if project_id:
@@ -148,4 +165,36 @@ def list_documents(conn, kind, workspace, *, client_id=None, project_id=None, st
     page = rows[:limit]
     items = [resource(kind, json.loads(row.record), as_of) for row in page]
     next_cursor = encode_cursor([page[-1].seq]) if len(rows) > limit else None
+    return {"items": items, "next_cursor": next_cursor}
+
+
+def _by_update(conn, kind, workspace, table, sort, since, client_id, project_id, status, as_of,
+               limit, cursor):
+    """``list_documents`` ordered by the last change (then by creation)."""
+    query = select(table.c.seq, table.c.updated_at, table.c.record).where(
+        table.c.workspace == workspace)
+    if since is not None:
+        query = query.where(table.c.updated_at >= since)
+    if client_id:
+        query = query.where(table.c.client_id == str(client_id))
+    if project_id:
+        query = query.where(table.c.project_id == str(project_id))
+    if status:
+        if status not in kind.filters:
+            raise BadRequest(f"status must be one of {', '.join(kind.filters)}",
+                             {"status": [f"one of {', '.join(kind.filters)}"]})
+        query = query.where(_status_clause(kind, status, as_of))
+    descending = sort.startswith("-")
+    if cursor:
+        updated_at, seq = decode_cursor(cursor, (str, int))
+        keyset = tuple_(table.c.updated_at, table.c.seq)
+        query = query.where(keyset < tuple_(updated_at, seq) if descending
+                            else keyset > tuple_(updated_at, seq))
+    order = ((table.c.updated_at.desc(), table.c.seq.desc()) if descending
+             else (table.c.updated_at, table.c.seq))
+    rows = conn.execute(query.order_by(*order).limit(limit + 1)).all()
+    page = rows[:limit]
+    items = [resource(kind, json.loads(row.record), as_of) for row in page]
+    next_cursor = encode_cursor([page[-1].updated_at, page[-1].seq]) \
+        if len(rows) > limit else None
     return {"items": items, "next_cursor": next_cursor}

@@ -36,7 +36,8 @@ migrate = migrator(__file__)
 CONSISTENCY_WAIT = 5.0
 #: Seconds to wait for a client or project this service has not heard of yet.
 DEFAULT_REPLICA_WAIT = 2.0
-LIST_FILTERS = ("client_id", "project_id", "status", "as_of", "limit", "cursor")
+LIST_FILTERS = ("client_id", "project_id", "status", "as_of", "limit", "cursor",
+                "updated_since", "sort")
 
 
 def now():

@@ -15,6 +15,7 @@ from sqlalchemy import (and_, delete, exists, false, func, insert, or_, select, 
 
 from services.common.errors import BadRequest
 from services.common.schemas import bounded_date
+from services.common.times import time_param
 from services.common.paging import DEFAULT_LIMIT, check_limit, decode_cursor, encode_cursor
 
 from . import validation
@@ -25,7 +26,7 @@ from .validation import InvalidValue, duplicate_keys, search_text
 
 clients = clients_table
 
-SORTS = ("name", "-name", "created_at", "-created_at")
+SORTS = ("name", "-name", "created_at", "-created_at", "updated_at", "-updated_at")
 ARCHIVED = ("false", "true", "all")
 MIN_TRIGRAM = 3  # shorter terms cannot use a trigram index
 
@@ -304,7 +305,7 @@ def parse_list_params(params):
     params = params or {}
     parsed, errors = {}, {}
     known = {"q", "category", "country", "tag", "added_from", "added_to", "archived", "sort",
-             "limit", "cursor"}
+             "limit", "cursor", "updated_since"}
     for name in params:
         if name not in known:
             errors[name] = ["not a parameter of this list"]
@@ -325,6 +326,11 @@ def parse_list_params(params):
             except ValueError as exc:
                 out_of_range = exc.args and hasattr(exc.args[0], "code")
                 errors[name] = [exc.args[0] if out_of_range else "must be a date (YYYY-MM-DD)"]
+    parsed["updated_since"] = None
+    try:
+        parsed["updated_since"] = time_param(_one(params, "updated_since"), "updated_since")
+    except BadRequest as bad:
+        errors.update(bad.field_messages())
     archived = (_one(params, "archived") or "false").lower()
     if archived not in ARCHIVED:
         errors["archived"] = ["must be false, true or all"]
@@ -490,7 +496,8 @@ def list_clients(conn, workspace, params):
     p = params if params.get("_parsed") else {**parse_list_params(params), "_parsed": True}
     descending = p["sort"].startswith("-")
     c = clients.alias("c")
-    column = c.c.sort_name if p["sort"].lstrip("-") == "name" else c.c.created_at
+    column = {"name": c.c.sort_name, "created_at": c.c.created_at,
+              "updated_at": c.c.updated_at}[p["sort"].lstrip("-")]
     page = (select(c.c.id, column.label("sort_value")).where(c.c.workspace == workspace))
     if p["archived"] == "false":
         page = page.where(c.c.archived == false())
@@ -510,6 +517,8 @@ def list_clients(conn, workspace, params):
             select(tags.c.client_id).where(tags.c.client_id == c.c.id)
             .where(tags.c.workspace == workspace)
             .where(tags.c.tag == search_text(p["tag"])[:100])))
+    if p["updated_since"]:  # changed at or after (the change feed of integrators)
+        page = page.where(c.c.updated_at >= p["updated_since"])
     if p["added_from"]:
         page = page.where(c.c.created_at >= p["added_from"].isoformat())
     if p["added_to"]:

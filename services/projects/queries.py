@@ -255,11 +255,17 @@ UNASSIGNED = object()  # the ``client_id`` filter that lists projects without a 
 
 
 def list_projects(conn, workspace, client_id=None, status=None, q=None, limit=DEFAULT_LIMIT,
-                  cursor=None):
-    """Projects newest first, filtered by client (``UNASSIGNED`` for none), status and text."""
+                  cursor=None, updated_since=None, sort="-created_at"):
+    """Projects newest first (or by ``sort``: ``[-]created_at``, ``[-]updated_at``),
+    filtered by client (``UNASSIGNED`` for none), status, text and ``updated_since``
+    (stored time text: changed at or after it)."""
     limit = check_limit(limit)
     after = decode_cursor(cursor, (str, str))
+    column = projects.c.updated_at if sort.lstrip("-") == "updated_at" else projects.c.created_at
+    descending = sort.startswith("-")
     query = select(projects).where(projects.c.workspace == workspace)
+    if updated_since is not None:
+        query = query.where(projects.c.updated_at >= updated_since)
     if client_id is UNASSIGNED:
         query = query.where(projects.c.client_id.is_(None))
     elif client_id is not None:
@@ -271,13 +277,17 @@ def list_projects(conn, workspace, client_id=None, status=None, q=None, limit=DE
         pattern = "%" + folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         query = query.where(projects.c.search.like(pattern, escape="\\"))
     if after is not None:
-        created_at, last_id = after
-        query = query.where(or_(projects.c.created_at < created_at,
-                                and_(projects.c.created_at == created_at,
-                                     projects.c.id < last_id)))
-    query = query.order_by(projects.c.created_at.desc(), projects.c.id.desc()).limit(limit + 1)
-    rows = conn.execute(query).all()
-    return _page(rows, limit, project_record, lambda row: [row.created_at, row.id])
+        value, last_id = after
+        if descending:
+            query = query.where(or_(column < value, and_(column == value,
+                                                         projects.c.id < last_id)))
+        else:
+            query = query.where(or_(column > value, and_(column == value,
+                                                         projects.c.id > last_id)))
+    order = (column.desc(), projects.c.id.desc()) if descending else (column, projects.c.id)
+    rows = conn.execute(query.order_by(*order).limit(limit + 1)).all()
+    return _page(rows, limit, project_record,
+                 lambda row: [getattr(row, column.name), row.id])
 
 
 def client_totals(conn, workspace, client_id):

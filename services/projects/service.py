@@ -34,6 +34,7 @@ from services.common.extensions import (ConsistencyRpc, EventConsumerProvider,
                                         EventSourcedStore, EventSourceRpc, HealthChecks)
 from services.common.migrations import migrator
 from services.common.paging import canonical_id
+from services.common.times import time_param
 
 from . import domain, queries, schemas
 from . import replica as replica_handlers
@@ -44,6 +45,7 @@ migrate = migrator(__file__)
 CONSISTENCY_WAIT_SECONDS = 5.0  # for the replica to reach a position the caller names
 UNKNOWN_CLIENT_WAIT_SECONDS = 2.0  # for a client the replica has not seen yet
 NOT_FOUND = "not found"
+PROJECT_SORTS = ("-created_at", "created_at", "-updated_at", "updated_at")
 
 
 def _project_id(value):
@@ -153,10 +155,11 @@ class ProjectsService(EventSourceRpc, ConsistencyRpc, HealthChecks):
     def list_projects(self, ctx, filters=None, limit=queries.DEFAULT_LIMIT, cursor=None):
         """``{"items", "next_cursor"}``, newest first; ``filters``: ``client_id`` (a client id,
         or ``"none"`` for projects without client), ``status``, ``q`` (name and code,
-        case- and accent-insensitive)."""
+        case- and accent-insensitive), ``updated_since`` (RFC 3339: changed at or after),
+        ``sort`` (``-created_at`` by default, ``created_at``, ``updated_at``, ``-updated_at``)."""
         ctx = CommandContext.load(ctx)
         filters = dict(filters or {})
-        unknown = sorted(set(filters) - {"client_id", "status", "q"})
+        unknown = sorted(set(filters) - {"client_id", "status", "q", "updated_since", "sort"})
         if unknown:
             raise BadRequest("unknown filters", {name: ["not a filter"] for name in unknown})
         client_id = filters.get("client_id")
@@ -176,8 +179,14 @@ class ProjectsService(EventSourceRpc, ConsistencyRpc, HealthChecks):
         q = filters.get("q")
         if q is not None and not isinstance(q, str):
             raise BadRequest("q must be a text", {"q": ["must be a text"]})
+        updated_since = time_param(filters.get("updated_since"), "updated_since")
+        sort = filters.get("sort") or "-created_at"
+        if sort not in PROJECT_SORTS:
+            raise BadRequest(f"sort must be one of {', '.join(PROJECT_SORTS)}",
+                             {"sort": [f"must be one of {', '.join(PROJECT_SORTS)}"]})
         with self.store.db.read() as conn:
-            return queries.list_projects(conn, ctx.workspace, client_id, status, q, limit, cursor)
+            return queries.list_projects(conn, ctx.workspace, client_id, status, q, limit, cursor,
+                                         updated_since=updated_since, sort=sort)
 
     @rpc
     def update_project(self, ctx, project_id, changes, expected_version=None, consistency=None):

@@ -1,12 +1,12 @@
 """The clients erased so far (ids only), re-applied after a restore (docs/privacy.md).
 
-Revision ID: 0006_client_erasures
+Revision ID: 0006
 Revises: 0005
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_client_erasures"
+revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None

@@ -1,11 +1,11 @@
 """The legal name and tax id an erased client's issued invoices keep (docs/privacy.md).
 
-Revision ID: 0005_invoice_parties
+Revision ID: 0005
 Revises: 0004
 """
 from alembic import op
 
-revision = "0005_invoice_parties"
+revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None

@@ -1,11 +1,11 @@
 """The key of each client's personal data (crypto-shredding, docs/privacy.md).
 
-Revision ID: 0010_personal_keys
+Revision ID: 0010
 Revises: 0009
 """
 from services.common.personal import create_personal_keys_table
 
-revision = "0010_personal_keys"
+revision = "0010"
 down_revision = "0009"
 branch_labels = None
 depends_on = None
