@@ -73,6 +73,10 @@ class WebhookIntake:
                              payload=orjson.dumps(payload).decode(), _lane=lane_of(payload)))
         conn.execute(insert(tables.events),
                      [{k: v for k, v in row.items() if k != "_lane"} for row in rows])
+        # Events come in order: an erasure finds every earlier event of the client here.
+        for event in events:
+            if event.type == "ClientErased" and event.data.get("client_id"):
+                blank_erased_payloads(conn, event.workspace, event.data["client_id"])
         s = tables.subscriptions
         workspaces = sorted({row["workspace"] for row in rows})
         subscriptions = conn.execute(select(s.c.id, s.c.workspace, s.c.event_types).where(
@@ -109,7 +113,7 @@ def unit_of_work(produced=None):
 def blank_erased_payloads(conn, workspace, client_id):
     """An erased client's events kept for the feed and for deliveries lose its personal
     fields (docs/privacy.md); what integrators need to follow (ids, types) stays."""
-    events = tables.webhook_events
+    events = tables.events
     for seq, payload in conn.execute(
             select(events.c.seq, events.c.payload).where(events.c.workspace == workspace)
             .where(events.c.payload.contains(client_id))).all():

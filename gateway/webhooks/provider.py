@@ -8,7 +8,6 @@ from services.common.db import get_database
 from services.common.extensions import EventConsumerProvider, stop_within
 from services.common.inbox import Inbox
 
-from ..erasure import ERASURE_HOOKS
 from ..projections import REVEALED_SOURCES
 from . import intake, tables
 from .delivery import Deliverer
@@ -19,8 +18,6 @@ CONSUMER = "webhooks"
 # Set by a batch that created deliveries; the commit listener wakes this process's
 # deliverer (other replicas find them at their next poll).
 PRODUCED = intake.Produced()
-# An erased client's events kept for the feed lose its personal fields.
-ERASURE_HOOKS.append(intake.blank_erased_payloads)
 
 
 def webhook_inbox(database):

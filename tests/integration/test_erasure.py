@@ -308,8 +308,10 @@ def test_erasure_leaves_nothing_of_the_person_but_what_invoices_keep(pg_stack, a
         found = hits(texts, EVERYWHERE) + [
             hit for hit in hits(texts, KEPT_BY_INVOICES) if hit[0] != INVOICE_PARTIES]
         return found
-    assert wait_until(lambda: not leftovers(), timeout=30, message="no personal data left"), \
-        leftovers()
+    try:
+        wait_until(lambda: not leftovers(), timeout=30, interval=0.2)
+    except AssertionError:
+        raise AssertionError(f"personal data left: {leftovers()}") from None
     kept = database_texts(stack)[INVOICE_PARTIES]
     assert "quiroga-pelletier" in kept and "12345678z" in kept and "ximena.quiroga" not in kept
     files = file_texts(tmp_path / "data")

@@ -1,6 +1,7 @@
 """Webhooks end to end: subscriptions through the API, deliveries from the services'
 events to a receiver on loopback (allowed by the test's settings), signatures,
 retries in order, isolation between workspaces, refused targets and bad input."""
+import json
 import uuid
 
 import pytest
@@ -101,6 +102,8 @@ def every_event_type(stack, session):
     merged = post(f"/clients/{a['id']}/merge", json={"duplicate_ids": [b["id"]], "fields": {},
                                                      "dry_run": False}).json()
     post(f"/clients/{a['id']}/unmerge", json={"merge_id": merged["merge_id"]})
+    erased = post("/clients", json={"name": "Ximena Quiroga"}).json()
+    post(f"/clients/{erased['id']}/erase", json={"confirmation": erased["id"]})
     return a["id"], b["id"]
 
 
@@ -121,6 +124,12 @@ def test_every_event_type_is_delivered_signed_and_in_the_feed(hooked, receiver):
         assert headers["content-type"] == "application/json"
     delivered = receiver.delivered()
     assert len({h["webhook-id"] for h, _ in delivered}) == len(delivered)  # no duplicate
+    # Clients' personal fields as the API shows them (opened, not sealed), until erased.
+    registered = {body["data"]["name"] for _, body in delivered
+                  if body["type"] == "ClientRegistered"}
+    assert {"Alan Insurance", "Alan Insurance Ltd"} <= registered
+    assert "Ximena Quiroga" not in json.dumps(
+        ok(session.get(api(hooked, "/events"), params={"limit": 500})).json())
     assert all(h["webhook-id"] == body["event_id"] for h, body in delivered)
     # The feed holds the same events, with their cursors in order.
     assert {e["event_id"] for e in feed["items"]} == {body["event_id"] for _, body in delivered}
