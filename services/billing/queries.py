@@ -147,17 +147,7 @@ def list_documents(conn, kind, workspace, *, client_id=None, project_id=None, st
         return _by_update(conn, kind, workspace, table, sort, since, client_id, project_id,
                           status, as_of, limit, cursor)
     query = select(table.c.seq, table.c.record).where(table.c.workspace == workspace)
-    if since is not None:
-        query = query.where(table.c.updated_at >= since)
-    if client_id:
-        query = query.where(table.c.client_id == str(client_id))
-    if project_id:
-        query = query.where(table.c.project_id == str(project_id))
-    if status:
-        if status not in kind.filters:
-            raise BadRequest(f"status must be one of {', '.join(kind.filters)}",
-                             {"status": [f"one of {', '.join(kind.filters)}"]})
-        query = query.where(_status_clause(kind, status, as_of))
+    query = _filtered(query, kind, table, since, client_id, project_id, status, as_of)
     if cursor:
         (seq,) = decode_cursor(cursor, (int,))
         query = query.where(table.c.seq < seq)
@@ -168,11 +158,8 @@ def list_documents(conn, kind, workspace, *, client_id=None, project_id=None, st
     return {"items": items, "next_cursor": next_cursor}
 
 
-def _by_update(conn, kind, workspace, table, sort, since, client_id, project_id, status, as_of,
-               limit, cursor):
-    """``list_documents`` ordered by the last change (then by creation)."""
-    query = select(table.c.seq, table.c.updated_at, table.c.record).where(
-        table.c.workspace == workspace)
+def _filtered(query, kind, table, since, client_id, project_id, status, as_of):
+    """``query`` narrowed by a list's filters (400 for a status the kind does not have)."""
     if since is not None:
         query = query.where(table.c.updated_at >= since)
     if client_id:
@@ -184,6 +171,15 @@ def _by_update(conn, kind, workspace, table, sort, since, client_id, project_id,
             raise BadRequest(f"status must be one of {', '.join(kind.filters)}",
                              {"status": [f"one of {', '.join(kind.filters)}"]})
         query = query.where(_status_clause(kind, status, as_of))
+    return query
+
+
+def _by_update(conn, kind, workspace, table, sort, since, client_id, project_id, status, as_of,
+               limit, cursor):
+    """``list_documents`` ordered by the last change (then by creation)."""
+    query = select(table.c.seq, table.c.updated_at, table.c.record).where(
+        table.c.workspace == workspace)
+    query = _filtered(query, kind, table, since, client_id, project_id, status, as_of)
     descending = sort.startswith("-")
     if cursor:
         updated_at, seq = decode_cursor(cursor, (str, int))

@@ -121,3 +121,13 @@ def requests_session(web, person):
                           allow_redirects=False, timeout=10)
     assert answer.status_code == 303, answer.text
     return session
+
+
+def tab_to(page, selector, limit=200):
+    """Press Tab until the element matching ``selector`` has the focus (keyboard only)."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("s => document.activeElement && document.activeElement.matches(s)",
+                         selector):
+            return
+    raise AssertionError(f"Tab never reached {selector}")

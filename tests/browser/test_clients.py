@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from clientfolio.demo import seed_demo
 from gateway.web import i18n
-from tests.browser.conftest import axe_violations, screenshot, sign_in
+from tests.browser.conftest import axe_violations, screenshot, sign_in, tab_to
 
 XSS = '<img src=x onerror="document.title=\'pwned\'">'
 
@@ -24,16 +24,6 @@ def png():
     raw = b"".join(b"\x00" + b"\xff\x00\x00" * 2 for _ in range(2))
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
             + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
-
-
-def tab_to(page, selector, limit=80):
-    """Press Tab until the element matching ``selector`` has the focus (keyboard only)."""
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        if page.evaluate("s => document.activeElement && document.activeElement.matches(s)",
-                         selector):
-            return
-    raise AssertionError(f"Tab never reached {selector}")
 
 
 @pytest.fixture(scope="module")

@@ -9,19 +9,10 @@ from datetime import date, timedelta
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import axe_violations, requests_session, screenshot, sign_in
+from tests.browser.conftest import (axe_violations, requests_session, screenshot, sign_in,
+                                    tab_to)
 
 UUID = r"[0-9a-f-]{36}"
-
-
-def tab_to(page, selector, limit=200):
-    """Press Tab until the element matching ``selector`` has the focus (keyboard only)."""
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        if page.evaluate("s => document.activeElement && document.activeElement.matches(s)",
-                         selector):
-            return
-    raise AssertionError(f"Tab never reached {selector}")
 
 
 def context_in(browser, locale):
