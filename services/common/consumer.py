@@ -259,7 +259,7 @@ class EventConsumer:
 
     def _process_traced(self, source, messages):
         """``_process`` with a consumer span for each message that carries a trace."""
-        spans = tracing.consume_spans(self.service, source, messages)
+        spans = tracing.consume_spans(self.service, source, messages, self.name)
         error = None
         try:
             return self._process(source, messages)

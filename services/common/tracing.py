@@ -213,22 +213,23 @@ def publish_spans(service, exchange, batch):
     return spans
 
 
-def consume_spans(service, source, messages):
+def consume_spans(service, source, messages, consumer=None):
     """A consumer span for each message carrying a ``traceparent`` (end them with ``end``
-    once its batch is applied)."""
+    once its batch is applied); ``consumer`` names which of the service's consumers."""
     from opentelemetry.trace import SpanKind
 
-    consumer = tracer(service)
+    applier = tracer(service)
     spans = []
     for message in messages:
         traceparent = (message.headers or {}).get(TRACEPARENT)
         if not traceparent:
             continue
-        spans.append(consumer.start_span(
+        spans.append(applier.start_span(
             f"apply {message.properties.get('type') or source}", context=extract(traceparent),
             kind=SpanKind.CONSUMER,
             attributes={"messaging.system": "rabbitmq",
                         "messaging.destination.name": f"{source}.events",
+                        "messaging.consumer.group.name": consumer or service,
                         "clientfolio.position": (message.headers or {}).get("position")}))
     return spans
 

@@ -47,11 +47,13 @@ def test_the_trace_of_assigning_a_client_spans_gateway_projects_relay_broker_pro
     def trace():
         found = [span for span in spans.get_finished_spans()
                  if span.context.trace_id == int(caller_trace, 16)]
-        return found if any(span.name == "apply ClientAssigned"
-                            and service_of(span) == "clientfolio-gateway"
-                            for span in found) else None
+        appliers = {span.attributes["messaging.consumer.group.name"] for span in found
+                    if span.name == "apply ClientAssigned"
+                    and service_of(span) == "clientfolio-gateway"}
+        return found if appliers == {"gateway", "webhooks"} else None
 
-    found = wait_until(trace, timeout=10, message="the projector's span of ClientAssigned")
+    found = wait_until(trace, timeout=10,
+                       message="the gateway's spans of ClientAssigned (projector, webhooks)")
     by_id = {span.context.span_id: span for span in found}
 
     def chain(span):
@@ -65,8 +67,13 @@ def test_the_trace_of_assigning_a_client_spans_gateway_projects_relay_broker_pro
             span = by_id.get(parent.span_id) if parent is not None else None
         return links
 
-    [applied] = [span for span in found if span.name == "apply ClientAssigned"
-                 and service_of(span) == "clientfolio-gateway"]
+    # The gateway's projector applies it (its webhooks consumer too, in the same trace).
+    applied_by = {span.attributes["messaging.consumer.group.name"]: span for span in found
+                  if span.name == "apply ClientAssigned"
+                  and service_of(span) == "clientfolio-gateway"}
+    assert set(applied_by) == {"gateway", "webhooks"}
+    applied = applied_by["gateway"]
+    assert chain(applied_by["webhooks"])[1:] == chain(applied)[1:]
     assert chain(applied) == [
         ("clientfolio-gateway", SpanKind.CONSUMER, "apply ClientAssigned"),
         ("clientfolio-projects", SpanKind.PRODUCER, "publish ClientAssigned"),
