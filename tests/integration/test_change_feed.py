@@ -1,10 +1,11 @@
 """The change feed of the lists: ``updated_since`` and ``sort=updated_at`` on clients,
 projects, invoices, purchase orders and quotes; bad times and sorts are problems."""
-import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
+
+from tests.helpers import wait_until
 
 PROBLEM = "application/problem+json"
 
@@ -18,12 +19,20 @@ def ok(answer, status=(200, 201)):
     return answer.json()
 
 
+def clock_past(moment):
+    """Wait until the clock has moved past ``moment`` (a datetime); answer the time then."""
+    def moved():
+        now = datetime.now(timezone.utc)
+        return now if now > moment + timedelta(milliseconds=1) else None
+
+    return wait_until(moved, timeout=5, interval=0.001, message="the clock to move on")
+
+
 def instant():
     """Now, as an integrator would write it, with the moments either side kept apart."""
-    time.sleep(0.01)
-    moment = datetime.now(timezone.utc).isoformat(timespec="microseconds")
-    time.sleep(0.01)
-    return moment
+    moment = clock_past(datetime.now(timezone.utc))
+    clock_past(moment)
+    return moment.isoformat(timespec="microseconds")
 
 
 def ids(page):
